@@ -1,0 +1,326 @@
+//! A delimited file with a header row, read one reused record at a time.
+//!
+//! Columns are found by header name (any order, extra columns ignored), every
+//! byte read is hashed on the way (the summary names each input's SHA-256), and
+//! each row hands out its fields as trimmed `&str` without allocating.
+
+use std::fs::File;
+use std::io::{self, Read as _};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{Problem, Problems, problem};
+
+/// Whether a column must be in the header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Need {
+    Required,
+    Optional,
+}
+
+/// A column a reader looks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Column {
+    pub(crate) name: &'static str,
+    pub(crate) need: Need,
+}
+
+pub(crate) const fn required(name: &'static str) -> Column {
+    Column {
+        name,
+        need: Need::Required,
+    }
+}
+
+pub(crate) const fn optional(name: &'static str) -> Column {
+    Column {
+        name,
+        need: Need::Optional,
+    }
+}
+
+/// Passes bytes through while hashing them.
+struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: io::Read> io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// An open input file whose header has been matched to the wanted columns.
+pub(crate) struct Table {
+    path: PathBuf,
+    reader: csv::Reader<Hashing<File>>,
+    /// For each wanted column (by position in the reader's column list), its
+    /// index in the file, if present.
+    positions: Vec<Option<usize>>,
+    columns: &'static [Column],
+    width: usize,
+    record: csv::StringRecord,
+    rows: u64,
+}
+
+impl Table {
+    /// Opens `path` and matches its header to `columns`.
+    ///
+    /// Returns `None` after recording a problem when the file cannot be used
+    /// at all (missing, empty, wrong encoding, header without required columns).
+    pub(crate) fn open(
+        path: &Path,
+        columns: &'static [Column],
+        problems: &mut Problems,
+    ) -> Option<Table> {
+        let file_problem = |problems: &mut Problems, message: String| {
+            problems.push(problem(path, None, None, message));
+        };
+        let file = match File::open(path) {
+            Ok(file) => file,
+            Err(err) => {
+                file_problem(problems, format!("cannot open the file: {err}"));
+                return None;
+            }
+        };
+        match file.metadata() {
+            Ok(meta) if meta.is_dir() => {
+                file_problem(problems, "is a folder, not a file".into());
+                return None;
+            }
+            Ok(meta) if meta.len() == 0 => {
+                file_problem(
+                    problems,
+                    "the file is empty (0 bytes); even a night with no transactions has a header row"
+                        .into(),
+                );
+                return None;
+            }
+            Ok(_) => {}
+            Err(err) => {
+                file_problem(problems, format!("cannot read the file: {err}"));
+                return None;
+            }
+        }
+        let hashing = Hashing {
+            inner: file,
+            hasher: Sha256::new(),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(hashing);
+        let mut header = csv::StringRecord::new();
+        match reader.read_record(&mut header) {
+            Ok(true) => {}
+            Ok(false) => {
+                file_problem(problems, "has no header row".into());
+                return None;
+            }
+            Err(err) => {
+                problems.push(read_failure(path, &err));
+                return None;
+            }
+        }
+        let names: Vec<&str> = header
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let name = name.trim();
+                // Files saved by Excel start with a byte-order mark.
+                if i == 0 {
+                    name.trim_start_matches('\u{feff}')
+                } else {
+                    name
+                }
+            })
+            .collect();
+        let header_line = header.position().map_or(1, csv::Position::line);
+        let mut positions = Vec::with_capacity(columns.len());
+        let mut missing = Vec::new();
+        for column in columns {
+            let found: Vec<usize> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, name)| name.eq_ignore_ascii_case(column.name))
+                .map(|(i, _)| i)
+                .collect();
+            if found.len() > 1 {
+                problems.push(problem(
+                    path,
+                    Some(header_line),
+                    Some(column.name),
+                    format!("column appears {} times in the header", found.len()),
+                ));
+                return None;
+            }
+            if found.is_empty() && column.need == Need::Required {
+                missing.push(column.name);
+            }
+            positions.push(found.first().copied());
+        }
+        if !missing.is_empty() {
+            let missing: Vec<String> = missing.iter().map(|name| format!("{name:?}")).collect();
+            problems.push(problem(
+                path,
+                Some(header_line),
+                None,
+                format!(
+                    "header lacks the required column{} {}; the header is: {}",
+                    if missing.len() == 1 { "" } else { "s" },
+                    missing.join(", "),
+                    names.join(",")
+                ),
+            ));
+            return None;
+        }
+        Some(Table {
+            path: path.to_path_buf(),
+            reader,
+            positions,
+            columns,
+            width: names.len(),
+            record: csv::StringRecord::new(),
+            rows: 0,
+        })
+    }
+
+    /// Reads the next data row. Blank lines are skipped; a row whose field
+    /// count differs from the header's is recorded as a problem and skipped.
+    ///
+    /// Returns `None` at the end of the file, or after a problem that makes
+    /// the rest of the file unreadable (bad encoding, broken quoting).
+    pub(crate) fn next_row(&mut self, problems: &mut Problems) -> Option<Row<'_>> {
+        loop {
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                Err(err) => {
+                    problems.push(read_failure(&self.path, &err));
+                    return None;
+                }
+            }
+            let line = self.record.position().map_or(0, csv::Position::line);
+            if self.record.len() == 1 && self.record[0].trim().is_empty() {
+                continue;
+            }
+            self.rows += 1;
+            if self.record.len() != self.width {
+                problems.push(problem(
+                    &self.path,
+                    Some(line),
+                    None,
+                    format!(
+                        "has {} fields but the header has {}",
+                        self.record.len(),
+                        self.width
+                    ),
+                ));
+                continue;
+            }
+            return Some(Row { table: self, line });
+        }
+    }
+
+    /// Data rows seen so far, malformed ones included.
+    pub(crate) fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Reads whatever is left (so the hash covers the whole file) and returns
+    /// the SHA-256 of the file's bytes as lowercase hex.
+    pub(crate) fn finish(self) -> io::Result<String> {
+        let mut inner = self.reader.into_inner();
+        io::copy(&mut inner.by_ref(), &mut io::sink())?;
+        let digest = inner.hasher.finalize();
+        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
+}
+
+/// Describes a failure of the CSV reader itself, which stops the file.
+fn read_failure(path: &Path, err: &csv::Error) -> Problem {
+    let line = err.position().map(csv::Position::line);
+    let message = match err.kind() {
+        csv::ErrorKind::Utf8 { .. } => {
+            "is not UTF-8 text. Chinese bank files are often GBK-encoded: \
+             convert the file to UTF-8 (for example `iconv -f GBK -t UTF-8`) and run again"
+                .to_string()
+        }
+        csv::ErrorKind::Io(io) => format!("cannot read the file: {io}"),
+        _ => "cannot be read as CSV (check its quoting)".to_string(),
+    };
+    problem(path, line, None, message)
+}
+
+/// One data row of a [`Table`], borrowed until the next row is read.
+pub(crate) struct Row<'t> {
+    table: &'t Table,
+    line: u64,
+}
+
+impl Row<'_> {
+    /// The line this row starts on.
+    pub(crate) fn line(&self) -> u64 {
+        self.line
+    }
+
+    /// The trimmed text of wanted column `index`, or `""` when the file has
+    /// no such (optional) column.
+    pub(crate) fn text(&self, index: usize) -> &str {
+        self.table.positions[index]
+            .and_then(|position| self.table.record.get(position))
+            .map_or("", str::trim)
+    }
+
+    /// Parses a column that must not be empty, recording any problem.
+    pub(crate) fn required<T>(
+        &self,
+        index: usize,
+        problems: &mut Problems,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        match parse(self.text(index)) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                self.report(index, message, problems);
+                None
+            }
+        }
+    }
+
+    /// Parses a column that may be empty (or absent): `Some(None)` when empty,
+    /// `None` after recording a problem.
+    pub(crate) fn optional<T>(
+        &self,
+        index: usize,
+        problems: &mut Problems,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Option<Option<T>> {
+        let text = self.text(index);
+        if text.is_empty() {
+            return Some(None);
+        }
+        match parse(text) {
+            Ok(value) => Some(Some(value)),
+            Err(message) => {
+                self.report(index, message, problems);
+                None
+            }
+        }
+    }
+
+    /// Records a problem with column `index` of this row.
+    pub(crate) fn report(&self, index: usize, message: String, problems: &mut Problems) {
+        problems.push(problem(
+            &self.table.path,
+            Some(self.line),
+            Some(self.table.columns[index].name),
+            message,
+        ));
+    }
+}

@@ -1,0 +1,126 @@
+//! Reads terminal batch files (SPEC §2), checking each row and the uniqueness
+//! of terminal + batch + trace across all files of the run.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::field::{
+    IdShape, parse_amount, parse_card, parse_currency, parse_datetime, parse_id, parse_txn_type,
+};
+use super::table::{Column, Row, optional, required};
+use super::{InputError, InputKind, Problems, Read, read_all};
+use crate::model::{Id, Origin, TerminalRecord, TxnType};
+
+pub(super) const MERCHANT_ID: IdShape = IdShape::Digits(15);
+pub(super) const TERMINAL_ID: IdShape = IdShape::Alnum(8);
+pub(super) const BATCH_NO: IdShape = IdShape::Digits(6);
+pub(super) const TRACE_NO: IdShape = IdShape::Digits(6);
+pub(super) const RRN: IdShape = IdShape::Alnum(12);
+pub(super) const AUTH_CODE: IdShape = IdShape::Alnum(6);
+
+const COLUMNS: &[Column] = &[
+    required("merchant_id"),
+    required("terminal_id"),
+    required("batch_no"),
+    required("trace_no"),
+    required("rrn"),
+    required("auth_code"),
+    required("txn_type"),
+    required("txn_time"),
+    required("amount"),
+    required("currency"),
+    required("card_no"),
+    required("orig_trace_no"),
+    // Older terminal exports lack it; REFUNDs then carry no link to their sale.
+    optional("orig_rrn"),
+];
+const C_MERCHANT_ID: usize = 0;
+const C_TERMINAL_ID: usize = 1;
+const C_BATCH_NO: usize = 2;
+const C_TRACE_NO: usize = 3;
+const C_RRN: usize = 4;
+const C_AUTH_CODE: usize = 5;
+const C_TXN_TYPE: usize = 6;
+const C_TXN_TIME: usize = 7;
+const C_AMOUNT: usize = 8;
+const C_CURRENCY: usize = 9;
+const C_CARD_NO: usize = 10;
+const C_ORIG_TRACE_NO: usize = 11;
+const C_ORIG_RRN: usize = 12;
+
+/// Reads every terminal batch file; fails with all problems found in all of them.
+pub fn read_terminal_records(paths: &[PathBuf]) -> Result<Read<TerminalRecord>, InputError> {
+    // Where each terminal + batch + trace was first seen, to name it in the error.
+    let mut seen: HashMap<(Id, Id, Id), Origin> = HashMap::new();
+    read_all(
+        paths,
+        InputKind::Terminal,
+        COLUMNS,
+        |row, origin, problems| {
+            let record = parse_row(row, origin, problems)?;
+            let key = (
+                record.terminal_id.clone(),
+                record.batch_no.clone(),
+                record.trace_no.clone(),
+            );
+            if let Some(first) = seen.get(&key) {
+                row.report(
+                    C_TRACE_NO,
+                    format!(
+                        "terminal {} batch {} trace {} appears twice; first at {}:{}",
+                        record.terminal_id,
+                        record.batch_no,
+                        record.trace_no,
+                        paths[first.file as usize].display(),
+                        first.line
+                    ),
+                    problems,
+                );
+                return None;
+            }
+            seen.insert(key, origin);
+            Some(record)
+        },
+        |record| Some((record.currency, record.amount)),
+    )
+}
+
+fn parse_row(row: &Row<'_>, origin: Origin, problems: &mut Problems) -> Option<TerminalRecord> {
+    let merchant_id = row.required(C_MERCHANT_ID, problems, |s| parse_id(s, MERCHANT_ID));
+    let terminal_id = row.required(C_TERMINAL_ID, problems, |s| parse_id(s, TERMINAL_ID));
+    let batch_no = row.required(C_BATCH_NO, problems, |s| parse_id(s, BATCH_NO));
+    let trace_no = row.required(C_TRACE_NO, problems, |s| parse_id(s, TRACE_NO));
+    let rrn = row.optional(C_RRN, problems, |s| parse_id(s, RRN));
+    let auth_code = row.optional(C_AUTH_CODE, problems, |s| parse_id(s, AUTH_CODE));
+    let txn_type = row.required(C_TXN_TYPE, problems, parse_txn_type);
+    let txn_time = row.required(C_TXN_TIME, problems, parse_datetime);
+    let amount = row.required(C_AMOUNT, problems, parse_amount);
+    let currency = row.required(C_CURRENCY, problems, parse_currency);
+    let card = row.required(C_CARD_NO, problems, parse_card);
+    let orig_trace_no = row.optional(C_ORIG_TRACE_NO, problems, |s| parse_id(s, TRACE_NO));
+    let orig_rrn = row.optional(C_ORIG_RRN, problems, |s| parse_id(s, RRN));
+    if txn_type == Some(TxnType::Void) && orig_trace_no == Some(None) {
+        row.report(
+            C_ORIG_TRACE_NO,
+            "is empty; a VOID must name the trace_no of the SALE it cancels".into(),
+            problems,
+        );
+        return None;
+    }
+    Some(TerminalRecord {
+        origin,
+        merchant_id: merchant_id?,
+        terminal_id: terminal_id?,
+        batch_no: batch_no?,
+        trace_no: trace_no?,
+        rrn: rrn?,
+        auth_code: auth_code?,
+        txn_type: txn_type?,
+        txn_time: txn_time?,
+        amount: amount?,
+        currency: currency?,
+        card: card?,
+        orig_trace_no: orig_trace_no?,
+        orig_rrn: orig_rrn?,
+    })
+}

@@ -1,0 +1,141 @@
+#![allow(clippy::unwrap_used)] // clippy's allow-unwrap-in-tests does not cover tests/ (rust-clippy#13981)
+
+mod pan_leak;
+mod support;
+
+use support::check_case;
+
+#[test]
+fn bad_amount() {
+    check_case("bad-amount");
+}
+
+#[test]
+fn bad_card_number_is_masked() {
+    check_case("bad-card-number-is-masked");
+}
+
+#[test]
+fn bad_date() {
+    check_case("bad-date");
+}
+
+#[test]
+fn bad_ids() {
+    check_case("bad-ids");
+}
+
+#[test]
+fn bad_settle_date() {
+    check_case("bad-settle-date");
+}
+
+#[test]
+fn cancellations_problems() {
+    check_case("cancellations-problems");
+}
+
+#[test]
+fn card_status_problems() {
+    check_case("card-status-problems");
+}
+
+#[test]
+fn check_bom_reordered_columns() {
+    check_case("check-bom-reordered-columns");
+}
+
+#[test]
+fn check_header_only() {
+    check_case("check-header-only");
+}
+
+#[test]
+fn check_valid_bank() {
+    check_case("check-valid-bank");
+}
+
+#[test]
+fn check_valid_cancellations() {
+    check_case("check-valid-cancellations");
+}
+
+#[test]
+fn check_valid_card_status() {
+    check_case("check-valid-card-status");
+}
+
+#[test]
+fn check_valid_merchants() {
+    check_case("check-valid-merchants");
+}
+
+#[test]
+fn check_valid_terminal() {
+    check_case("check-valid-terminal");
+}
+
+#[test]
+fn duplicate_terminal_identity() {
+    check_case("duplicate-terminal-identity");
+}
+
+#[test]
+fn empty_file() {
+    check_case("empty-file");
+}
+
+#[test]
+fn many_problems_are_capped() {
+    check_case("many-problems-are-capped");
+}
+
+#[test]
+fn merchants_problems() {
+    check_case("merchants-problems");
+}
+
+#[test]
+fn missing_column() {
+    check_case("missing-column");
+}
+
+#[test]
+fn missing_file() {
+    check_case("missing-file");
+}
+
+#[test]
+fn net_not_amount_minus_fee() {
+    check_case("net-not-amount-minus-fee");
+}
+
+#[test]
+fn unknown_txn_type() {
+    check_case("unknown-txn-type");
+}
+
+#[test]
+fn usage_missing_kind() {
+    check_case("usage-missing-kind");
+}
+
+#[test]
+fn usage_unknown_kind() {
+    check_case("usage-unknown-kind");
+}
+
+#[test]
+fn void_without_orig_trace() {
+    check_case("void-without-orig-trace");
+}
+
+#[test]
+fn wrong_encoding_gbk() {
+    check_case("wrong-encoding-gbk");
+}
+
+#[test]
+fn wrong_field_count() {
+    check_case("wrong-field-count");
+}

@@ -1,0 +1,126 @@
+//! Proves that no full card number leaves the process: every golden case is
+//! run, and no full PAN found in its inputs may appear in its stdout, stderr
+//! or any file it wrote.
+
+use std::fs;
+use std::path::Path;
+
+use crate::support::{all_cases, root, run_case};
+
+/// Card numbers in `text`: Luhn-valid runs of 16 to 19 digits (UnionPay,
+/// Visa, Mastercard lengths), possibly grouped by spaces or dashes, returned as
+/// plain digit strings. The Luhn check keeps 15-digit merchant ids and other
+/// long references out; the fixtures' test PANs are all Luhn-valid.
+fn full_pans(text: &str) -> Vec<String> {
+    let mut pans = Vec::new();
+    let mut digits = String::new();
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            let grouped = matches!(chars.peek(), Some(' ' | '-'));
+            if grouped {
+                let mut ahead = chars.clone();
+                ahead.next();
+                if ahead.peek().is_some_and(char::is_ascii_digit) {
+                    chars.next();
+                }
+            }
+            continue;
+        }
+        if is_card_number(&digits) {
+            pans.push(std::mem::take(&mut digits));
+        }
+        digits.clear();
+    }
+    if is_card_number(&digits) {
+        pans.push(digits);
+    }
+    pans
+}
+
+fn is_card_number(digits: &str) -> bool {
+    let luhn_sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            match (i % 2, d * 2) {
+                (1, doubled) if doubled > 9 => doubled - 9,
+                (1, doubled) => doubled,
+                _ => d,
+            }
+        })
+        .sum();
+    (16..=19).contains(&digits.len()) && luhn_sum.is_multiple_of(10)
+}
+
+/// The input files a case names in its arguments.
+fn case_inputs(name: &str) -> Vec<String> {
+    let args = fs::read_to_string(root().join("tests/cases").join(name).join("args")).unwrap();
+    let mut texts = Vec::new();
+    for arg in args.lines() {
+        let path = root().join(arg);
+        if Path::new(arg).extension().is_some() && path.is_file() {
+            texts.push(String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned());
+        }
+    }
+    texts
+}
+
+fn digits_only(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .filter(|b| !matches!(b, b' ' | b'-'))
+        .map(|&b| b as char)
+        .collect()
+}
+
+#[test]
+fn no_full_pan_leaves_the_process() {
+    let mut pans_checked = 0;
+    for name in all_cases() {
+        let pans: Vec<String> = case_inputs(&name)
+            .iter()
+            .flat_map(|t| full_pans(t))
+            .collect();
+        if pans.is_empty() {
+            continue;
+        }
+        let run = run_case(&name);
+        let mut outputs = vec![
+            ("stdout".to_string(), run.output.stdout.clone()),
+            ("stderr".to_string(), run.output.stderr.clone()),
+        ];
+        for (path, bytes) in run.written_files() {
+            outputs.push((path.display().to_string(), bytes));
+        }
+        for pan in &pans {
+            pans_checked += 1;
+            for (what, bytes) in &outputs {
+                assert!(
+                    !digits_only(bytes).contains(pan.as_str()),
+                    "case {name}: a full card number from the input appears in {what}"
+                );
+            }
+        }
+    }
+    // The fixtures deliberately carry full PANs; finding none means this test
+    // has stopped looking at anything.
+    assert!(
+        pans_checked >= 5,
+        "only {pans_checked} full PANs in the fixtures"
+    );
+}
+
+#[test]
+fn full_pans_finds_grouped_and_plain_numbers() {
+    assert_eq!(
+        full_pans("a,6228480012345671,b 4000 1234 5678 9017, 6228480012345678 mid 898310058120005"),
+        vec![
+            "6228480012345671".to_string(),
+            "4000123456789017".to_string()
+        ]
+    );
+}
