@@ -2,9 +2,13 @@
 
 use std::path::PathBuf;
 
+use chrono::{NaiveDateTime, NaiveTime, TimeDelta};
 use clap::{Parser, Subcommand, ValueEnum};
+use rust_decimal::Decimal;
 
-use posrecon::InputKind;
+use posrecon::model::Amount;
+use posrecon::policy::{self, DuplicatePolicy, Policy, PolicyOverrides};
+use posrecon::{Config, InputKind};
 
 pub(crate) const EXIT_STATUS: &str = "\
 Exit status:
@@ -28,7 +32,152 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    Reconcile(Box<ReconcileArgs>),
     Check(CheckArgs),
+}
+
+const RECONCILE_EXAMPLE: &str = "\
+Example:
+  posrecon reconcile \\
+      --terminal sample-data/terminal-2026-11-23.csv \\
+      --terminal sample-data/terminal-2026-11-24.csv \\
+      --bank sample-data/bank-2026-11-24.csv \\
+      --merchants sample-data/merchants.csv \\
+      --as-of '2026-11-24 22:00' --out out
+
+Exit status:
+  0  all reconciled, nothing to act on (PENDING records alone count as clean)
+  1  ran fine, but there are exceptions or actions (with --fail-on never: 0)
+  2  usage error (bad flags or arguments)
+  3  bad input: a file is missing, unreadable or malformed; nothing was written
+  4  internal or I/O failure (could not write output, or a bug)";
+
+/// Reconciles one night: matches terminal records with settlements, explains
+/// every difference and writes the output files.
+///
+/// Policy settings come from the built-in defaults, then the config file's
+/// [policy] table, then these flags (a flag wins).
+#[derive(Debug, clap::Args)]
+#[command(after_help = RECONCILE_EXAMPLE)]
+pub(crate) struct ReconcileArgs {
+    /// Terminal batch file; repeat for several terminals or days.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) terminal: Vec<PathBuf>,
+
+    /// Bank settlement file; repeat for several.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub(crate) bank: Vec<PathBuf>,
+
+    /// Merchants file: names, void/refund permissions, contracted fee rates.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) merchants: Option<PathBuf>,
+
+    /// Config file (TOML) with a [policy] table and [fee_rates].
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// The moment to judge windows against, like "2026-11-24 22:00" [default: now].
+    #[arg(long, value_name = "TIME", value_parser = policy::parse_as_of)]
+    pub(crate) as_of: Option<NaiveDateTime>,
+
+    /// Folder for the output files (created if missing).
+    #[arg(long, value_name = "DIR", default_value = "out")]
+    pub(crate) out: PathBuf,
+
+    /// What to print on stdout: a summary table, or summary.json.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
+    pub(crate) format: Format,
+
+    /// Also write matches.csv: every terminal record with its outcome and match rule.
+    #[arg(long)]
+    pub(crate) write_matches: bool,
+
+    /// When to exit 1: when there are exceptions or actions, or never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "exceptions")]
+    pub(crate) fail_on: FailOn,
+
+    /// A transaction at or after this time belongs to the next business day [default: 23:00].
+    #[arg(long, value_name = "HH:MM", value_parser = policy::parse_cutoff, help_heading = "Policy")]
+    pub(crate) cutoff: Option<NaiveTime>,
+
+    /// Business days an unsettled record stays PENDING before it is UNSETTLED [default: 1].
+    #[arg(long, value_name = "DAYS", help_heading = "Policy")]
+    pub(crate) settlement_lag_days: Option<u32>,
+
+    /// Days after the business day during which a refund may be instructed [default: 180].
+    #[arg(long, value_name = "DAYS", help_heading = "Policy")]
+    pub(crate) refund_window_days: Option<u32>,
+
+    /// Largest amount difference still counted as equal [default: 0.00].
+    #[arg(long, value_name = "AMOUNT", value_parser = posrecon::read::parse_amount, help_heading = "Policy")]
+    pub(crate) amount_tolerance: Option<Amount>,
+
+    /// Largest time difference in the tolerant matching pass [default: 10m].
+    #[arg(long, value_name = "SPAN", value_parser = policy::parse_span, help_heading = "Policy")]
+    pub(crate) time_tolerance: Option<TimeDelta>,
+
+    /// Same card, amount and terminal within this span is a suspected duplicate [default: 2m].
+    #[arg(long, value_name = "SPAN", value_parser = policy::parse_span, help_heading = "Policy")]
+    pub(crate) duplicate_window: Option<TimeDelta>,
+
+    /// flag: only report suspected duplicates; cancel: also cancel them [default: flag].
+    #[arg(long, value_name = "POLICY", value_parser = policy::parse_duplicate_policy, help_heading = "Policy")]
+    pub(crate) suspected_duplicates: Option<DuplicatePolicy>,
+
+    /// Contracted fee rate for merchants without their own, like 0.0038 or 0.38%; enables FEE_MISMATCH.
+    #[arg(long, value_name = "RATE", value_parser = posrecon::read::parse_fee_rate, help_heading = "Policy")]
+    pub(crate) fee_rate: Option<Decimal>,
+}
+
+/// What `reconcile` prints on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A summary table for people.
+    Table,
+    /// summary.json, for scripts.
+    Json,
+}
+
+/// When `reconcile` exits 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum FailOn {
+    /// When there are exceptions or actions.
+    Exceptions,
+    /// Never: exit 0 whenever the run succeeds.
+    Never,
+}
+
+impl ReconcileArgs {
+    /// Turns the flags (and the config file they name) into a library `Config`.
+    pub(crate) fn into_config(self) -> anyhow::Result<Config> {
+        let mut policy = Policy::default();
+        if let Some(path) = &self.config {
+            posrecon::read::read_config(path)?.apply_to(&mut policy);
+        }
+        PolicyOverrides {
+            cutoff: self.cutoff,
+            settlement_lag_days: self.settlement_lag_days,
+            refund_window_days: self.refund_window_days,
+            amount_tolerance: self.amount_tolerance,
+            time_tolerance: self.time_tolerance,
+            duplicate_window: self.duplicate_window,
+            suspected_duplicates: self.suspected_duplicates,
+            fee_rate: self.fee_rate,
+            fee_rates: Default::default(),
+        }
+        .apply_to(&mut policy);
+        Ok(Config {
+            terminal: self.terminal,
+            bank: self.bank,
+            merchants: self.merchants,
+            policy,
+            as_of: self
+                .as_of
+                .unwrap_or_else(|| chrono::Local::now().naive_local()),
+            out_dir: self.out,
+            write_matches: self.write_matches,
+        })
+    }
 }
 
 const CHECK_EXAMPLE: &str = "\

@@ -15,7 +15,6 @@ mod cli;
 #[derive(Debug, Clone, Copy)]
 enum Exit {
     Clean = 0,
-    #[allow(dead_code)] // reconcile reports exceptions with it
     Exceptions = 1,
     // 2 belongs to clap: a usage error exits inside `Cli::parse`.
     BadInput = 3,
@@ -25,6 +24,7 @@ enum Exit {
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
+        cli::Command::Reconcile(args) => reconcile(*args),
         cli::Command::Check(args) => check(&args),
     };
     let exit = result.unwrap_or_else(|err| {
@@ -36,6 +36,26 @@ fn main() -> ExitCode {
         }
     });
     ExitCode::from(exit as u8)
+}
+
+fn reconcile(args: cli::ReconcileArgs) -> anyhow::Result<Exit> {
+    let (format, fail_on) = (args.format, args.fail_on);
+    let summary = posrecon::reconcile(&args.into_config()?)?;
+    let mut out = io::stdout().lock();
+    match format {
+        cli::Format::Table => posrecon::report::write_summary_table(&mut out, &summary)?,
+        cli::Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &posrecon::report::summary_json(&summary))?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    let needs_attention = summary.exceptions > 0 || summary.actions.total() > 0;
+    Ok(if needs_attention && fail_on == cli::FailOn::Exceptions {
+        Exit::Exceptions
+    } else {
+        Exit::Clean
+    })
 }
 
 fn check(args: &cli::CheckArgs) -> anyhow::Result<Exit> {

@@ -1,8 +1,23 @@
 //! Renders results for people. Writes only to the `impl Write` it is handed.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 
+use chrono::{NaiveDate, NaiveDateTime};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
+use serde_json::{Map, Value, json};
+
+use crate::matching::Outcome;
 use crate::read::{InputFile, InputKind};
+use crate::totals::{ControlTotals, Side, Tally};
+
+/// True for the kinds of file whose rows carry an amount.
+fn has_amounts(kind: InputKind) -> bool {
+    matches!(
+        kind,
+        InputKind::Terminal | InputKind::Bank | InputKind::Cancellations
+    )
+}
 
 /// Writes the one-line verdict of `posrecon check` on a valid file.
 pub fn write_check(out: &mut impl Write, file: &InputFile) -> io::Result<()> {
@@ -14,10 +29,7 @@ pub fn write_check(out: &mut impl Write, file: &InputFile) -> io::Result<()> {
         file.rows,
         if file.rows == 1 { "" } else { "s" }
     )?;
-    if matches!(
-        file.kind,
-        InputKind::Terminal | InputKind::Bank | InputKind::Cancellations
-    ) {
+    if has_amounts(file.kind) {
         let amounts: Vec<String> = file
             .amounts
             .iter()
@@ -30,4 +42,205 @@ pub fn write_check(out: &mut impl Write, file: &InputFile) -> io::Result<()> {
         }
     }
     writeln!(out)
+}
+
+/// Counts of the actions a run decided (filled by the decide stage).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActionCounts {
+    pub void: u64,
+    pub refund: u64,
+    pub dispute: u64,
+    pub reject: u64,
+}
+
+impl ActionCounts {
+    /// All actions together.
+    pub fn total(&self) -> u64 {
+        self.void + self.refund + self.dispute + self.reject
+    }
+}
+
+/// Everything the summary reports about one run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub as_of: NaiveDateTime,
+    pub business_day: NaiveDate,
+    /// Terminal files, then bank files, then reference files.
+    pub inputs: Vec<InputFile>,
+    pub totals: ControlTotals,
+    pub actions: ActionCounts,
+    /// Rows in `exceptions.csv`.
+    pub exceptions: u64,
+    pub out_dir: PathBuf,
+    pub ledger: Option<PathBuf>,
+}
+
+fn tally_json(tally: Tally) -> Value {
+    json!({"count": tally.count, "amount": tally.amount.to_string()})
+}
+
+/// The run as `summary.json` (SPEC §4): amounts as decimal strings, keys in a
+/// fixed order.
+pub fn summary_json(summary: &Summary) -> Value {
+    let inputs: Vec<Value> = summary
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, file)| {
+            let mut entry = json!({
+                "path": file.path.display().to_string(),
+                "kind": file.kind.as_str(),
+                "sha256": file.sha256,
+                "rows": file.rows,
+                "amount": file.amount().to_string(),
+            });
+            if let Some(outcomes) = summary.totals.per_file.get(i) {
+                let outcomes: Map<String, Value> = outcomes
+                    .iter()
+                    .map(|(outcome, tally)| (outcome.as_str().to_string(), tally_json(*tally)))
+                    .collect();
+                entry["outcomes"] = Value::Object(outcomes);
+            }
+            entry
+        })
+        .collect();
+    let outcomes: Map<String, Value> = Outcome::ALL
+        .iter()
+        .map(|&outcome| {
+            let terminal = summary.totals.get(Side::Terminal, outcome);
+            let bank = summary.totals.get(Side::Bank, outcome);
+            let mut both = tally_json(Tally {
+                count: terminal.count + bank.count,
+                amount: terminal.amount + bank.amount,
+            });
+            both["terminal"] = tally_json(terminal);
+            both["bank"] = tally_json(bank);
+            (outcome.as_str().to_string(), both)
+        })
+        .collect();
+    json!({
+        "as_of": summary.as_of.to_string(),
+        "business_day": summary.business_day.to_string(),
+        "ledger": summary.ledger.as_ref().map(|p| p.display().to_string()),
+        "inputs": inputs,
+        "outcomes": outcomes,
+        "actions": {
+            "void": summary.actions.void,
+            "refund": summary.actions.refund,
+            "dispute": summary.actions.dispute,
+            "reject": summary.actions.reject,
+        },
+        "exceptions": summary.exceptions,
+    })
+}
+
+fn table() -> Table {
+    let mut table = Table::new();
+    table
+        .load_style(comfy_table::presets::ASCII_MARKDOWN)
+        .set_content_arrangement(ContentArrangement::Disabled);
+    table
+}
+
+fn right(text: impl ToString) -> Cell {
+    Cell::new(text).set_alignment(CellAlignment::Right)
+}
+
+/// The summary printed after `reconcile`: a short verdict on a clean night,
+/// else control totals, outcomes and actions as tables.
+pub fn write_summary_table(out: &mut impl Write, summary: &Summary) -> io::Result<()> {
+    let count = |side, outcome| summary.totals.get(side, outcome).count;
+    let terminal_rows: u64 = summary.totals.terminal.values().map(|t| t.count).sum();
+    let bank_rows: u64 = summary.totals.bank.values().map(|t| t.count).sum();
+    let pending = count(Side::Terminal, Outcome::Pending);
+    writeln!(
+        out,
+        "posrecon: as of {} (business day {}): {terminal_rows} terminal records, {bank_rows} settlements",
+        summary.as_of, summary.business_day
+    )?;
+    if summary.exceptions == 0 && summary.actions.total() == 0 {
+        return writeln!(
+            out,
+            "all reconciled, nothing to act on ({pending} PENDING carried to the next run); files in {}",
+            summary.out_dir.display()
+        );
+    }
+
+    let mut inputs = table();
+    inputs.set_header(vec![
+        Cell::new("input"),
+        Cell::new("kind"),
+        right("rows"),
+        right("amount"),
+    ]);
+    for file in &summary.inputs {
+        inputs.add_row(vec![
+            Cell::new(file.path.display()),
+            Cell::new(file.kind.as_str()),
+            right(file.rows),
+            right(if has_amounts(file.kind) {
+                file.amount().to_string()
+            } else {
+                String::new()
+            }),
+        ]);
+    }
+    writeln!(out, "\n{inputs}")?;
+
+    let mut outcomes = table();
+    outcomes.set_header(vec![
+        Cell::new("outcome"),
+        right("terminal"),
+        right("amount"),
+        right("bank"),
+        right("amount"),
+    ]);
+    let mut terminal_total = Tally::default();
+    let mut bank_total = Tally::default();
+    for outcome in Outcome::ALL {
+        let (terminal, bank) = (
+            summary.totals.get(Side::Terminal, outcome),
+            summary.totals.get(Side::Bank, outcome),
+        );
+        if terminal.count == 0 && bank.count == 0 {
+            continue;
+        }
+        terminal_total = Tally {
+            count: terminal_total.count + terminal.count,
+            amount: terminal_total.amount + terminal.amount,
+        };
+        bank_total = Tally {
+            count: bank_total.count + bank.count,
+            amount: bank_total.amount + bank.amount,
+        };
+        outcomes.add_row(vec![
+            Cell::new(outcome.as_str()),
+            right(terminal.count),
+            right(terminal.amount),
+            right(bank.count),
+            right(bank.amount),
+        ]);
+    }
+    outcomes.add_row(vec![
+        Cell::new("total"),
+        right(terminal_total.count),
+        right(terminal_total.amount),
+        right(bank_total.count),
+        right(bank_total.amount),
+    ]);
+    writeln!(out, "\n{outcomes}")?;
+
+    let actions = summary.actions;
+    writeln!(
+        out,
+        "\nactions: {} void, {} refund, {} dispute, {} reject",
+        actions.void, actions.refund, actions.dispute, actions.reject
+    )?;
+    writeln!(
+        out,
+        "{} exception row{}, {pending} PENDING; files in {}",
+        summary.exceptions,
+        if summary.exceptions == 1 { "" } else { "s" },
+        summary.out_dir.display()
+    )
 }

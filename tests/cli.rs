@@ -16,6 +16,16 @@ fn bad_card_number_is_masked() {
 }
 
 #[test]
+fn bad_config() {
+    check_case("bad-config");
+}
+
+#[test]
+fn bad_config_unknown_key() {
+    check_case("bad-config-unknown-key");
+}
+
+#[test]
 fn bad_date() {
     check_case("bad-date");
 }
@@ -76,6 +86,26 @@ fn check_valid_terminal() {
 }
 
 #[test]
+fn clean_night() {
+    check_case("clean-night");
+}
+
+#[test]
+fn clean_night_json() {
+    check_case("clean-night-json");
+}
+
+#[test]
+fn config_file_policy() {
+    check_case("config-file-policy");
+}
+
+#[test]
+fn same_file_given_twice() {
+    check_case("same-file-given-twice");
+}
+
+#[test]
 fn duplicate_terminal_identity() {
     check_case("duplicate-terminal-identity");
 }
@@ -83,6 +113,16 @@ fn duplicate_terminal_identity() {
 #[test]
 fn empty_file() {
     check_case("empty-file");
+}
+
+#[test]
+fn exact_key_duplicate_currency_fee() {
+    check_case("exact-key-duplicate-currency-fee");
+}
+
+#[test]
+fn fail_on_never() {
+    check_case("fail-on-never");
 }
 
 #[test]
@@ -111,13 +151,58 @@ fn net_not_amount_minus_fee() {
 }
 
 #[test]
+fn output_folder_is_a_file() {
+    check_case("output-folder-is-a-file");
+}
+
+#[test]
+fn pending_turns_unsettled() {
+    check_case("pending-turns-unsettled");
+}
+
+#[test]
+fn reconcile_bad_input_writes_nothing() {
+    check_case("reconcile-bad-input-writes-nothing");
+}
+
+#[test]
+fn sample_day() {
+    check_case("sample-day");
+}
+
+#[test]
+fn sample_day_json() {
+    check_case("sample-day-json");
+}
+
+#[test]
+fn sample_day_matches() {
+    check_case("sample-day-matches");
+}
+
+#[test]
+fn tolerant_closest_first() {
+    check_case("tolerant-closest-first");
+}
+
+#[test]
 fn unknown_txn_type() {
     check_case("unknown-txn-type");
 }
 
 #[test]
+fn usage_bad_as_of() {
+    check_case("usage-bad-as-of");
+}
+
+#[test]
 fn usage_missing_kind() {
     check_case("usage-missing-kind");
+}
+
+#[test]
+fn usage_reconcile_without_bank() {
+    check_case("usage-reconcile-without-bank");
 }
 
 #[test]
@@ -138,4 +223,8 @@ fn wrong_encoding_gbk() {
 #[test]
 fn wrong_field_count() {
     check_case("wrong-field-count");
+}
+#[test]
+fn duplicate_identity_across_files() {
+    check_case("duplicate-identity-across-files");
 }

@@ -22,7 +22,7 @@ pub(crate) fn quote(raw: &str) -> String {
 ///
 /// Strict on purpose: no sign, no thousands separator, at most two decimal
 /// places. A value that fits none of these is a file problem, not a guess.
-pub(crate) fn parse_amount(raw: &str) -> Result<Amount, String> {
+pub fn parse_amount(raw: &str) -> Result<Amount, String> {
     if raw.is_empty() {
         return Err("is empty; an amount is required".into());
     }
@@ -194,7 +194,7 @@ pub(crate) fn parse_flag(raw: &str) -> Result<bool, String> {
 }
 
 /// Parses a fee rate as a fraction (`0.0038`) or a percentage (`0.38%`).
-pub(crate) fn parse_fee_rate(raw: &str) -> Result<Decimal, String> {
+pub fn parse_fee_rate(raw: &str) -> Result<Decimal, String> {
     let (number, percent) = match raw.strip_suffix('%') {
         Some(number) => (number.trim_end(), true),
         None => (raw, false),

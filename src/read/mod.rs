@@ -4,6 +4,7 @@
 //! are collected for the whole input (so a user fixes them in one go) and
 //! returned as one [`InputError`], which the binary maps to exit status 3.
 
+mod config;
 mod field;
 mod reference;
 mod settlement;
@@ -16,6 +17,8 @@ use std::path::{Path, PathBuf};
 use crate::model::{Amount, Currency, Origin};
 use table::{Column, Row, Table};
 
+pub use config::read_config;
+pub use field::{parse_amount, parse_fee_rate};
 pub use reference::{read_cancellations, read_card_statuses, read_merchants};
 pub use settlement::read_settlements;
 pub use terminal::read_terminal_records;

@@ -1,0 +1,196 @@
+//! One line per record that a person understands: why it got its outcome.
+//! Pure: built from the records and the matching result.
+
+use rust_decimal::Decimal;
+
+use crate::matching::{OrphanReason, Outcome, Reconciliation};
+use crate::model::{Amount, Currency, Settlement, TerminalRecord};
+use crate::policy::Policy;
+
+/// The records and results an explanation may refer to.
+pub struct Night<'a> {
+    pub terminal: &'a [TerminalRecord],
+    pub bank: &'a [Settlement],
+    pub result: &'a Reconciliation,
+    pub policy: &'a Policy,
+}
+
+fn money(amount: Amount, currency: Currency, other: Currency) -> String {
+    if currency == other {
+        amount.to_string()
+    } else {
+        format!("{amount} {currency}")
+    }
+}
+
+/// Writes a rate as a percentage: 0.0038 → `0.38%`.
+pub fn percent(rate: Decimal) -> String {
+    format!("{}%", (rate * Decimal::ONE_HUNDRED).normalize())
+}
+
+fn ambiguity(candidates: Option<usize>) -> String {
+    candidates.map_or(String::new(), |n| {
+        format!("ambiguous: {n} candidates equally close in time and amount, none paired; ")
+    })
+}
+
+impl Night<'_> {
+    fn amount_mismatch(&self, t: usize, b: usize) -> String {
+        let (record, settlement) = (&self.terminal[t], &self.bank[b]);
+        format!(
+            "bank settled {}, terminal captured {}",
+            money(settlement.amount, settlement.currency, record.currency),
+            money(record.amount, record.currency, settlement.currency)
+        )
+    }
+
+    /// Why terminal record `t` has its outcome.
+    pub fn terminal(&self, t: usize) -> String {
+        let record = &self.terminal[t];
+        let result = &self.result.terminal[t];
+        let settled = result.settlement.map(|(b, _)| &self.bank[b]);
+        let trace_of = |i: usize| self.terminal[i].trace_no.as_str();
+        match result.outcome {
+            Outcome::Matched => match settled {
+                Some(s) => format!("settled {} on {}", s.amount, s.settle_date),
+                None => String::new(),
+            },
+            Outcome::AmountMismatch => {
+                let (b, _) = result.settlement.expect("IE: a mismatch has a settlement");
+                self.amount_mismatch(t, b)
+            }
+            Outcome::Voided => format!(
+                "voided by VOID trace {} and, correctly, not settled",
+                result.void_partner.map_or("?", trace_of)
+            ),
+            Outcome::VoidApplied => format!(
+                "cancels SALE trace {} of {}",
+                result.void_partner.map_or("?", trace_of),
+                record.amount
+            ),
+            Outcome::VoidedButSettled => format!(
+                "voided by VOID trace {}, yet the bank settled {} on {}: the cardholder was charged",
+                result.void_partner.map_or("?", trace_of),
+                settled.map_or(Amount::ZERO, |s| s.amount),
+                settled.map_or(String::new(), |s| s.settle_date.to_string())
+            ),
+            Outcome::Pending => format!(
+                "{}not settled yet; becomes UNSETTLED on business day {} if still missing",
+                ambiguity(result.ambiguous),
+                self.policy.unsettled_from(result.business_day)
+            ),
+            Outcome::Unsettled => format!(
+                "{}not settled by business day {} (business day {} + {} day settlement lag): investigate",
+                ambiguity(result.ambiguous),
+                self.policy.unsettled_from(result.business_day),
+                result.business_day,
+                self.policy.settlement_lag_days
+            ),
+            Outcome::OrphanVoid => {
+                let orig = record.orig_trace_no.as_deref().unwrap_or("");
+                match result.orphan_reason {
+                    Some(OrphanReason::NotAPurchase(kind)) => {
+                        format!("VOID names trace {orig}, which is a {kind}, not a SALE")
+                    }
+                    Some(OrphanReason::AmountDiffers(sale)) => format!(
+                        "VOID of {} names trace {orig}, a SALE of {sale}; a void cancels the full amount",
+                        record.amount
+                    ),
+                    Some(OrphanReason::AlreadyVoided(first)) => format!(
+                        "VOID names trace {orig}, which VOID trace {} already cancelled",
+                        trace_of(first)
+                    ),
+                    Some(OrphanReason::NotInBatch) | None => format!(
+                        "VOID names trace {orig}, which is not in batch {} of terminal {}",
+                        record.batch_no, record.terminal_id
+                    ),
+                }
+            }
+            Outcome::SuspectedDuplicate => {
+                let earlier = &self.terminal[result
+                    .duplicate_of
+                    .expect("IE: a duplicate has an original")];
+                let seconds = (record.txn_time - earlier.txn_time).num_seconds();
+                let settlement = match settled {
+                    Some(s) => format!("settled on {}", s.settle_date),
+                    None => "not settled".to_string(),
+                };
+                format!(
+                    "same card, amount and terminal as trace {} at {}, {seconds} s earlier; {settlement}",
+                    earlier.trace_no,
+                    earlier.txn_time.time()
+                )
+            }
+            Outcome::FeeMismatch | Outcome::BankOnly | Outcome::DuplicateSettlement => {
+                unreachable!("IE: {} is a bank-side outcome", result.outcome)
+            }
+        }
+    }
+
+    /// Why settlement `b` has its outcome.
+    pub fn bank(&self, b: usize) -> String {
+        let settlement = &self.bank[b];
+        let result = &self.result.bank[b];
+        match result.outcome {
+            Outcome::Matched => match result.terminal {
+                Some((t, rule)) => format!(
+                    "matches terminal trace {} ({})",
+                    self.terminal[t].trace_no,
+                    rule.as_str()
+                ),
+                None => String::new(),
+            },
+            Outcome::AmountMismatch => {
+                let (t, _) = result
+                    .terminal
+                    .expect("IE: a mismatch has a terminal record");
+                self.amount_mismatch(t, b)
+            }
+            Outcome::FeeMismatch => {
+                let rate = self
+                    .policy
+                    .fee_rates
+                    .rate_for(&settlement.merchant_id)
+                    .map_or(String::new(), percent);
+                format!(
+                    "fee {}, but the contracted rate {rate} of {} gives {}",
+                    settlement.fee,
+                    settlement.amount,
+                    result.expected_fee.unwrap_or_default()
+                )
+            }
+            Outcome::VoidedButSettled => {
+                let (t, _) = result
+                    .terminal
+                    .expect("IE: a voided settlement has a terminal record");
+                let void = self.result.terminal[t].void_partner;
+                format!(
+                    "settled although the terminal voided it (VOID trace {}): the cardholder was charged",
+                    void.map_or("?", |v| self.terminal[v].trace_no.as_str())
+                )
+            }
+            Outcome::BankOnly => format!(
+                "{}settled {} on {} with no terminal record: dispute",
+                ambiguity(result.ambiguous),
+                settlement.amount,
+                settlement.settle_date
+            ),
+            Outcome::DuplicateSettlement => {
+                let first = &self.bank[result
+                    .duplicate_of
+                    .expect("IE: a duplicate has an original")];
+                let trace = self.bank_terminal_trace(result.duplicate_of);
+                format!(
+                    "settles again the transaction (terminal trace {trace}) the bank already settled on {}: the cardholder paid twice",
+                    first.settle_date
+                )
+            }
+            other => unreachable!("IE: {other} is a terminal-side outcome"),
+        }
+    }
+
+    fn bank_terminal_trace(&self, b: Option<usize>) -> &str {
+        b.and_then(|b| self.result.bank[b].terminal)
+            .map_or("?", |(t, _)| self.terminal[t].trace_no.as_str())
+    }
+}

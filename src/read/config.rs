@@ -1,0 +1,100 @@
+//! Reads the TOML config file (`--config`): the `[policy]` table and the
+//! per-merchant `[fee_rates]`.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::field::{parse_amount, parse_fee_rate};
+use super::{InputError, problem};
+use crate::model::Id;
+use crate::policy::{PolicyOverrides, parse_cutoff, parse_duplicate_policy, parse_span};
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    policy: PolicyTable,
+    #[serde(default)]
+    fee_rates: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyTable {
+    cutoff: Option<String>,
+    settlement_lag_days: Option<u32>,
+    refund_window_days: Option<u32>,
+    amount_tolerance: Option<String>,
+    time_tolerance: Option<String>,
+    duplicate_window: Option<String>,
+    suspected_duplicates: Option<String>,
+    fee_rate: Option<String>,
+}
+
+/// Reads the config file into policy overrides (applied over the defaults,
+/// and under any flags).
+pub fn read_config(path: &Path) -> Result<PolicyOverrides, InputError> {
+    let fail = |field: Option<&'static str>, message: String| {
+        InputError::single(problem(path, None, field, message))
+    };
+    let text = fs::read_to_string(path)
+        .map_err(|err| fail(None, format!("cannot read the config file: {err}")))?;
+    let file: FileConfig = toml::from_str(&text).map_err(|err| {
+        let message = err.message().to_string();
+        let line = err
+            .span()
+            .map(|span| text[..span.start].matches('\n').count() as u64 + 1);
+        InputError::single(problem(path, line, None, message))
+    })?;
+    let policy = file.policy;
+    let field = |name: &'static str| move |message: String| fail(Some(name), message);
+    let mut overrides = PolicyOverrides {
+        cutoff: policy
+            .cutoff
+            .as_deref()
+            .map(parse_cutoff)
+            .transpose()
+            .map_err(field("policy.cutoff"))?,
+        settlement_lag_days: policy.settlement_lag_days,
+        refund_window_days: policy.refund_window_days,
+        amount_tolerance: policy
+            .amount_tolerance
+            .as_deref()
+            .map(parse_amount)
+            .transpose()
+            .map_err(field("policy.amount_tolerance"))?,
+        time_tolerance: policy
+            .time_tolerance
+            .as_deref()
+            .map(parse_span)
+            .transpose()
+            .map_err(field("policy.time_tolerance"))?,
+        duplicate_window: policy
+            .duplicate_window
+            .as_deref()
+            .map(parse_span)
+            .transpose()
+            .map_err(field("policy.duplicate_window"))?,
+        suspected_duplicates: policy
+            .suspected_duplicates
+            .as_deref()
+            .map(parse_duplicate_policy)
+            .transpose()
+            .map_err(field("policy.suspected_duplicates"))?,
+        fee_rate: policy
+            .fee_rate
+            .as_deref()
+            .map(parse_fee_rate)
+            .transpose()
+            .map_err(field("policy.fee_rate"))?,
+        fee_rates: BTreeMap::new(),
+    };
+    for (merchant, rate) in file.fee_rates {
+        let rate = parse_fee_rate(&rate).map_err(field("fee_rates"))?;
+        overrides.fee_rates.insert(Id::from(merchant), rate);
+    }
+    Ok(overrides)
+}
