@@ -228,3 +228,9 @@ fn wrong_field_count() {
 fn duplicate_identity_across_files() {
     check_case("duplicate-identity-across-files");
 }
+
+// The README quick start prints exactly this case's stdout.
+#[test]
+fn quick_start() {
+    check_case("quick-start");
+}
