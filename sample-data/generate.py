@@ -810,12 +810,10 @@ posrecon reconcile \\
   --terminal sample-data/terminal-2026-11-24.csv \\
   --bank sample-data/bank-2026-11-24.csv \\
   --merchants sample-data/merchants.csv \\
+  --card-status sample-data/card-status.csv \\
+  --cancellations sample-data/cancellations.csv \\
   --as-of "%s" --out out/
 ```
-
-The cancellation decisions below also need `--card-status sample-data/card-status.csv` and
-`--cancellations sample-data/cancellations.csv`, which arrive with the decide stage (issue 4);
-until then the run reports outcomes only.
 
 Policy: the defaults. Cutoff 23:00, settlement_lag_days 1, time_tolerance 10 minutes,
 duplicate_window 2 minutes, amount_tolerance 0.00, refund_window_days 180,

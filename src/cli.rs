@@ -43,6 +43,8 @@ Example:
       --terminal sample-data/terminal-2026-11-24.csv \\
       --bank sample-data/bank-2026-11-24.csv \\
       --merchants sample-data/merchants.csv \\
+      --card-status sample-data/card-status.csv \\
+      --cancellations sample-data/cancellations.csv \\
       --as-of '2026-11-24 22:00' --out out
 
 Exit status:
@@ -71,6 +73,14 @@ pub(crate) struct ReconcileArgs {
     /// Merchants file: names, void/refund permissions, contracted fee rates.
     #[arg(long, value_name = "FILE")]
     pub(crate) merchants: Option<PathBuf>,
+
+    /// Card status file: cards LOST, FROZEN or CANCELLED cannot be cancelled.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) card_status: Option<PathBuf>,
+
+    /// Cancellation requests to decide: void, refund or reject.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) cancellations: Option<PathBuf>,
 
     /// Config file (TOML) with a [policy] table and [fee_rates].
     #[arg(long, value_name = "FILE")]
@@ -170,6 +180,8 @@ impl ReconcileArgs {
             terminal: self.terminal,
             bank: self.bank,
             merchants: self.merchants,
+            card_status: self.card_status,
+            cancellations: self.cancellations,
             policy,
             as_of: self
                 .as_of

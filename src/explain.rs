@@ -1,11 +1,14 @@
 //! One line per record that a person understands: why it got its outcome.
 //! Pure: built from the records and the matching result.
 
+use std::cmp::Ordering;
+
 use rust_decimal::Decimal;
 
-use crate::matching::{OrphanReason, Outcome, Reconciliation};
+use crate::matching::{OrphanReason, Outcome, Reconciliation, settlement_order};
 use crate::model::{Amount, Currency, Settlement, TerminalRecord};
 use crate::policy::Policy;
+use crate::totals::Side;
 
 /// The records and results an explanation may refer to.
 pub struct Night<'a> {
@@ -193,4 +196,63 @@ impl Night<'_> {
         b.and_then(|b| self.result.bank[b].terminal)
             .map_or("?", |(t, _)| self.terminal[t].trace_no.as_str())
     }
+}
+
+/// The order of rows in `exceptions.csv` and `pending.csv`: by outcome, then
+/// merchant, terminal and time, so both rows of a mismatched pair sit together.
+/// Ties are broken by content, never by input position.
+pub fn exception_order(night: &Night<'_>, a: (Side, usize), b: (Side, usize)) -> Ordering {
+    let key = |(side, i): (Side, usize)| match side {
+        Side::Terminal => {
+            let r = &night.terminal[i];
+            (
+                night.result.terminal[i].outcome,
+                &r.merchant_id,
+                &r.terminal_id,
+                r.txn_time,
+                side,
+            )
+        }
+        Side::Bank => {
+            let s = &night.bank[i];
+            (
+                night.result.bank[i].outcome,
+                &s.merchant_id,
+                &s.terminal_id,
+                s.txn_time,
+                side,
+            )
+        }
+    };
+    key(a).cmp(&key(b)).then_with(|| match (a, b) {
+        ((Side::Terminal, x), (Side::Terminal, y)) => {
+            let (x, y) = (&night.terminal[x], &night.terminal[y]);
+            (&x.batch_no, &x.trace_no).cmp(&(&y.batch_no, &y.trace_no))
+        }
+        ((Side::Bank, x), (Side::Bank, y)) => settlement_order(&night.bank[x], &night.bank[y]),
+        _ => Ordering::Equal,
+    })
+}
+
+/// Records (terminal and bank) whose outcome passes `wanted`, in report order.
+pub fn rows_where(night: &Night<'_>, wanted: impl Fn(Outcome) -> bool) -> Vec<(Side, usize)> {
+    let mut rows: Vec<(Side, usize)> = night
+        .result
+        .terminal
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| wanted(r.outcome))
+        .map(|(i, _)| (Side::Terminal, i))
+        .chain(
+            night
+                .result
+                .bank
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| wanted(r.outcome))
+                .map(|(i, _)| (Side::Bank, i)),
+        )
+        .collect();
+    rows.sort_by(|&a, &b| exception_order(night, a, b));
+    rows
 }

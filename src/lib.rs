@@ -18,6 +18,7 @@
 //! * [`write`]: the output files, atomically and formula-safe.
 //! * [`report`]: the summary table and `summary.json`.
 
+pub mod decide;
 pub mod explain;
 pub mod matching;
 pub mod model;
@@ -46,6 +47,8 @@ pub struct Config {
     pub terminal: Vec<PathBuf>,
     pub bank: Vec<PathBuf>,
     pub merchants: Option<PathBuf>,
+    pub card_status: Option<PathBuf>,
+    pub cancellations: Option<PathBuf>,
     pub policy: Policy,
     /// The moment windows are judged against.
     pub as_of: NaiveDateTime,
@@ -122,13 +125,22 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     let terminal = read::read_terminal_records(&config.terminal);
     let bank = read::read_settlements(&config.bank);
     let merchants = config.merchants.as_deref().map(read::read_merchants);
+    let cards = config.card_status.as_deref().map(read::read_card_statuses);
+    let requests = config
+        .cancellations
+        .as_deref()
+        .map(read::read_cancellations);
     all_problems([
         terminal.as_ref().err().cloned(),
         bank.as_ref().err().cloned(),
         merchants.as_ref().and_then(|m| m.as_ref().err().cloned()),
+        cards.as_ref().and_then(|c| c.as_ref().err().cloned()),
+        requests.as_ref().and_then(|r| r.as_ref().err().cloned()),
     ])?;
     let (terminal, bank) = (terminal?, bank?);
     let merchants = merchants.transpose()?;
+    let cards = cards.transpose()?;
+    let requests = requests.transpose()?;
 
     let mut policy = config.policy.clone();
     for merchant in merchants.iter().flat_map(|m| &m.records) {
@@ -155,17 +167,45 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         policy: &policy,
     };
 
-    let exceptions = write::rows_where(&night, Outcome::is_exception);
-    let pending = write::rows_where(&night, |o| o == Outcome::Pending);
+    let refs = decide::References {
+        merchants: merchants.as_ref().map(|m| {
+            m.records
+                .iter()
+                .map(|merchant| (merchant.merchant_id.as_str(), merchant))
+                .collect()
+        }),
+        cards: cards
+            .iter()
+            .flat_map(|c| &c.records)
+            .map(|c| (&c.card, c.state))
+            .collect(),
+    };
+    let no_requests = Vec::new();
+    let request_list = requests.as_ref().map_or(&no_requests, |r| &r.records);
+    let (decisions, decider) = decide::decide(&night, &refs, request_list, config.as_of);
+
+    let exceptions = explain::rows_where(&night, Outcome::is_exception);
+    let pending = explain::rows_where(&night, |o| o == Outcome::Pending);
     let mut inputs = terminal.files.clone();
     inputs.extend(bank.files.iter().cloned());
-    inputs.extend(merchants.iter().flat_map(|m| m.files.iter().cloned()));
+    for reference in [
+        merchants.as_ref().map(|m| &m.files),
+        cards.as_ref().map(|c| &c.files),
+        requests.as_ref().map(|r| &r.files),
+    ] {
+        inputs.extend(reference.into_iter().flatten().cloned());
+    }
     let summary = Summary {
         as_of: config.as_of,
         business_day: policy.business_day(config.as_of),
         inputs,
         totals,
-        actions: ActionCounts::default(),
+        actions: ActionCounts {
+            void: decisions.voids.len() as u64,
+            refund: decisions.refunds.len() as u64,
+            dispute: decisions.disputes.len() as u64,
+            reject: decisions.rejections.len() as u64,
+        },
         exceptions: exceptions.len() as u64,
         out_dir: config.out_dir.clone(),
         ledger: None,
@@ -174,7 +214,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     let mut outputs = write::Outputs::new(&config.out_dir)?;
     let rows = |list: &[(Side, usize)]| {
         list.iter()
-            .map(|&(side, i)| write::exception_row(&night, side, i))
+            .map(|&(side, i)| write::exception_row(&night, &decider, side, i))
             .collect::<Vec<_>>()
     };
     outputs.csv(
@@ -200,18 +240,19 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             order.iter().map(|&t| write::match_row(&night, t)),
         )?;
     }
-    let none: [[&str; 0]; 0] = [];
-    outputs.csv("void_requests.csv", write::VOID_REQUEST_COLUMNS, none)?;
+    let [voids, refunds, disputes, rejections] =
+        write::action_rows(&night, &decider, request_list, &decisions);
+    outputs.csv("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids)?;
     outputs.csv(
         "refund_instructions.csv",
         write::REFUND_INSTRUCTION_COLUMNS,
-        none,
+        refunds,
     )?;
-    outputs.csv("disputes.csv", write::DISPUTE_COLUMNS, none)?;
+    outputs.csv("disputes.csv", write::DISPUTE_COLUMNS, disputes)?;
     outputs.csv(
         "rejected_cancellations.csv",
         write::REJECTED_CANCELLATION_COLUMNS,
-        none,
+        rejections,
     )?;
     let json = serde_json::to_string_pretty(&report::summary_json(&summary))
         .context("rendering summary.json")?;

@@ -165,7 +165,7 @@ fn same_direction(terminal: TxnType, bank: TxnType) -> bool {
 }
 
 /// The canonical order of settlements: by content, so identical rows tie.
-fn settlement_order(a: &Settlement, b: &Settlement) -> Ordering {
+pub(crate) fn settlement_order(a: &Settlement, b: &Settlement) -> Ordering {
     (
         a.settle_date,
         a.txn_time,
@@ -616,4 +616,933 @@ fn suspected_duplicates(
         }
     }
     duplicate_of
+}
+
+#[cfg(test)]
+#[allow(clippy::cloned_ref_to_slice_refs)] // `&[record.clone()]` reads like the other rows of a table
+mod tests {
+    use chrono::NaiveDate;
+    use rust_decimal::Decimal;
+
+    use super::Outcome::*;
+    use super::Rule::*;
+    use super::*;
+    use crate::model::{Id, Origin};
+
+    const MERCHANT: &str = "898310058120001";
+    const OTHER_MERCHANT: &str = "898330154110002";
+    const TERMINAL: &str = "31000101";
+    const OTHER_TERMINAL: &str = "31000102";
+    const BATCH: &str = "000231";
+    const CARD: &str = "622848******1234";
+    const OTHER_CARD: &str = "621700******8662";
+    /// The moment every test judges against unless it says otherwise: the
+    /// evening after business day 2026-11-23, whose unsettled records are
+    /// therefore UNSETTLED.
+    const AS_OF: &str = "2026-11-24 22:00:00";
+
+    /// One record's expected outcome, and its partner on the other side with
+    /// the rule that paired them.
+    type Want = (Outcome, Option<(usize, Rule)>);
+
+    fn at(raw: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn id(raw: &str) -> Option<Id> {
+        Some(Id::from(raw))
+    }
+
+    fn card(raw: &str) -> MaskedPan {
+        MaskedPan::mask(raw).unwrap()
+    }
+
+    fn fen(minor: i64) -> Amount {
+        Amount::from_minor(minor)
+    }
+
+    /// A CNY SALE on `TERMINAL`, batch `BATCH`, card `CARD`, without rrn.
+    fn sale(trace: &str, time: &str, minor: i64) -> TerminalRecord {
+        TerminalRecord {
+            origin: Origin { file: 0, line: 0 },
+            merchant_id: MERCHANT.into(),
+            terminal_id: TERMINAL.into(),
+            batch_no: BATCH.into(),
+            trace_no: trace.into(),
+            rrn: None,
+            auth_code: None,
+            txn_type: TxnType::Sale,
+            txn_time: at(time),
+            amount: fen(minor),
+            currency: Currency::CNY,
+            card: card(CARD),
+            orig_trace_no: None,
+            orig_rrn: None,
+        }
+    }
+
+    /// A SALE with an rrn.
+    fn sale_rrn(trace: &str, rrn: &str, time: &str, minor: i64) -> TerminalRecord {
+        TerminalRecord {
+            rrn: id(rrn),
+            ..sale(trace, time, minor)
+        }
+    }
+
+    /// The VOID of `original`, with its own `trace`, in the same batch.
+    fn void(trace: &str, time: &str, original: &TerminalRecord) -> TerminalRecord {
+        TerminalRecord {
+            txn_type: TxnType::Void,
+            batch_no: original.batch_no.clone(),
+            orig_trace_no: Some(original.trace_no.clone()),
+            amount: original.amount,
+            card: original.card.clone(),
+            ..sale(trace, time, 0)
+        }
+    }
+
+    /// The bank's settlement of `record` exactly as captured, settled on
+    /// 2026-11-24 without a fee.
+    fn settled(record: &TerminalRecord) -> Settlement {
+        Settlement {
+            origin: Origin { file: 0, line: 0 },
+            settle_date: NaiveDate::from_ymd_opt(2026, 11, 24).unwrap(),
+            merchant_id: record.merchant_id.clone(),
+            terminal_id: record.terminal_id.clone(),
+            batch_no: Some(record.batch_no.clone()),
+            trace_no: record.trace_no.clone(),
+            rrn: record.rrn.clone(),
+            auth_code: record.auth_code.clone(),
+            txn_type: record.txn_type,
+            txn_time: record.txn_time,
+            amount: record.amount,
+            fee: Amount::ZERO,
+            net_amount: record.amount,
+            currency: record.currency,
+            card: record.card.clone(),
+        }
+    }
+
+    /// `settlement` with another amount (net follows).
+    fn for_amount(settlement: Settlement, minor: i64) -> Settlement {
+        Settlement {
+            amount: fen(minor),
+            net_amount: fen(minor) - settlement.fee,
+            ..settlement
+        }
+    }
+
+    /// `settlement` with a fee (net follows).
+    fn with_fee(settlement: Settlement, minor: i64) -> Settlement {
+        Settlement {
+            fee: fen(minor),
+            net_amount: settlement.amount - fen(minor),
+            ..settlement
+        }
+    }
+
+    /// A settlement the exact pass cannot find for `record`: no rrn, another trace.
+    fn untraceable(record: &TerminalRecord, trace: &str, time: &str) -> Settlement {
+        Settlement {
+            rrn: None,
+            trace_no: trace.into(),
+            txn_time: at(time),
+            ..settled(record)
+        }
+    }
+
+    fn policy_with_tolerance(minor: i64) -> Policy {
+        Policy {
+            amount_tolerance: fen(minor),
+            ..Policy::default()
+        }
+    }
+
+    /// Maps a result computed on reversed inputs back to the original indices.
+    fn unreverse(result: Reconciliation, terminals: usize, banks: usize) -> Reconciliation {
+        let t = |i: usize| terminals - 1 - i;
+        let b = |i: usize| banks - 1 - i;
+        Reconciliation {
+            terminal: result
+                .terminal
+                .into_iter()
+                .rev()
+                .map(|r| TerminalResult {
+                    settlement: r.settlement.map(|(i, rule)| (b(i), rule)),
+                    void_partner: r.void_partner.map(t),
+                    duplicate_of: r.duplicate_of.map(t),
+                    orphan_reason: match r.orphan_reason {
+                        Some(OrphanReason::AlreadyVoided(v)) => {
+                            Some(OrphanReason::AlreadyVoided(t(v)))
+                        }
+                        other => other,
+                    },
+                    ..r
+                })
+                .collect(),
+            bank: result
+                .bank
+                .into_iter()
+                .rev()
+                .map(|r| BankResult {
+                    terminal: r.terminal.map(|(i, rule)| (t(i), rule)),
+                    duplicate_of: r.duplicate_of.map(b),
+                    ..r
+                })
+                .collect(),
+        }
+    }
+
+    /// Reconciles the night as given and reversed, and checks that the order
+    /// of the inputs changed nothing (SPEC §3).
+    #[track_caller]
+    fn run(
+        terminal: &[TerminalRecord],
+        bank: &[Settlement],
+        policy: &Policy,
+        as_of: &str,
+    ) -> Reconciliation {
+        let forward = reconcile(terminal, bank, policy, at(as_of));
+        let terminal_reversed: Vec<TerminalRecord> = terminal.iter().rev().cloned().collect();
+        let bank_reversed: Vec<Settlement> = bank.iter().rev().cloned().collect();
+        let backward = reconcile(&terminal_reversed, &bank_reversed, policy, at(as_of));
+        assert_eq!(
+            unreverse(backward, terminal.len(), bank.len()),
+            forward,
+            "the result depends on the order of the inputs"
+        );
+        forward
+    }
+
+    /// Reconciles as of `AS_OF` and checks every record's outcome and partner.
+    #[track_caller]
+    fn case(
+        terminal: &[TerminalRecord],
+        bank: &[Settlement],
+        policy: &Policy,
+        want_terminal: &[Want],
+        want_bank: &[Want],
+    ) -> Reconciliation {
+        let result = run(terminal, bank, policy, AS_OF);
+        let got_terminal: Vec<Want> = result
+            .terminal
+            .iter()
+            .map(|r| (r.outcome, r.settlement))
+            .collect();
+        let got_bank: Vec<Want> = result
+            .bank
+            .iter()
+            .map(|r| (r.outcome, r.terminal))
+            .collect();
+        assert_eq!(got_terminal, want_terminal, "terminal side");
+        assert_eq!(got_bank, want_bank, "bank side");
+        result
+    }
+
+    #[test]
+    fn exact_pass_cases() {
+        let policy = Policy::default();
+        let with_rrn = sale_rrn("001204", "632708446859", "2026-11-23 08:32:10", 9600);
+        let without_rrn = sale("001204", "2026-11-23 08:32:10", 9600);
+        // Settlements that only an exact rule can find: other card, hours away.
+        let far = |record: &TerminalRecord| Settlement {
+            card: card(OTHER_CARD),
+            txn_time: at("2026-11-23 15:00:00"),
+            ..settled(record)
+        };
+        let unpaired: (&[Want], &[Want]) = (&[(Unsettled, None)], &[(BankOnly, None)]);
+
+        // Same rrn pairs although trace, batch, time and card all differ.
+        case(
+            &[with_rrn.clone()],
+            &[Settlement {
+                trace_no: "991204".into(),
+                batch_no: id("000999"),
+                ..far(&with_rrn)
+            }],
+            &policy,
+            &[(Matched, Some((0, ExactRrn)))],
+            &[(Matched, Some((0, ExactRrn)))],
+        );
+        // The bank row has no rrn: merchant + terminal + trace + date.
+        case(
+            &[with_rrn.clone()],
+            &[Settlement {
+                rrn: None,
+                ..far(&with_rrn)
+            }],
+            &policy,
+            &[(Matched, Some((0, ExactKey)))],
+            &[(Matched, Some((0, ExactKey)))],
+        );
+        // The terminal record has no rrn, the bank row has one.
+        case(
+            &[without_rrn.clone()],
+            &[Settlement {
+                rrn: id("632708446859"),
+                ..far(&without_rrn)
+            }],
+            &policy,
+            &[(Matched, Some((0, ExactKey)))],
+            &[(Matched, Some((0, ExactKey)))],
+        );
+        // The bank row leaves batch_no empty: the key needs no batch.
+        case(
+            &[without_rrn.clone()],
+            &[Settlement {
+                batch_no: None,
+                ..far(&without_rrn)
+            }],
+            &policy,
+            &[(Matched, Some((0, ExactKey)))],
+            &[(Matched, Some((0, ExactKey)))],
+        );
+        // Both carry a batch and they differ: no key match.
+        case(
+            &[without_rrn.clone()],
+            &[Settlement {
+                batch_no: id("000232"),
+                ..far(&without_rrn)
+            }],
+            &policy,
+            unpaired.0,
+            unpaired.1,
+        );
+        // Both carry an rrn and they differ: the key is not consulted.
+        case(
+            &[with_rrn.clone()],
+            &[Settlement {
+                rrn: id("632708000000"),
+                ..far(&with_rrn)
+            }],
+            &policy,
+            unpaired.0,
+            unpaired.1,
+        );
+        // Same key on another date.
+        case(
+            &[without_rrn.clone()],
+            &[Settlement {
+                txn_time: at("2026-11-24 08:32:10"),
+                ..far(&without_rrn)
+            }],
+            &policy,
+            unpaired.0,
+            unpaired.1,
+        );
+        // Same terminal and trace, another merchant.
+        case(
+            &[without_rrn.clone()],
+            &[Settlement {
+                merchant_id: OTHER_MERCHANT.into(),
+                ..far(&without_rrn)
+            }],
+            &policy,
+            unpaired.0,
+            unpaired.1,
+        );
+        // A REFUND never pairs with a settled SALE, even under its rrn.
+        let refund = TerminalRecord {
+            txn_type: TxnType::Refund,
+            ..with_rrn.clone()
+        };
+        case(
+            &[refund],
+            &[settled(&with_rrn)],
+            &policy,
+            unpaired.0,
+            unpaired.1,
+        );
+    }
+
+    #[test]
+    fn second_settlement_of_one_rrn_is_a_duplicate() {
+        let policy = Policy::default();
+        let record = sale_rrn("008828", "632714387684", "2026-11-23 14:36:02", 21900);
+        let right = settled(&record);
+        // Sorts first (smaller amount), yet the one with the equal amount wins.
+        let wrong = for_amount(settled(&record), 2190);
+        let result = case(
+            &[record.clone()],
+            &[wrong.clone(), right.clone()],
+            &policy,
+            &[(Matched, Some((1, ExactRrn)))],
+            &[(DuplicateSettlement, None), (Matched, Some((0, ExactRrn)))],
+        );
+        assert_eq!(result.bank[0].duplicate_of, Some(1));
+        // Also when the wrong one is settled a day earlier.
+        let earlier_wrong = Settlement {
+            settle_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+            ..wrong
+        };
+        case(
+            &[record.clone()],
+            &[right.clone(), earlier_wrong],
+            &policy,
+            &[(Matched, Some((0, ExactRrn)))],
+            &[(Matched, Some((0, ExactRrn))), (DuplicateSettlement, None)],
+        );
+        // The same settlement twice (one copy without batch_no): one of each.
+        let result = run(
+            &[record],
+            &[
+                right.clone(),
+                Settlement {
+                    batch_no: None,
+                    ..right
+                },
+            ],
+            &policy,
+            AS_OF,
+        );
+        let mut outcomes: Vec<Outcome> = result.bank.iter().map(|r| r.outcome).collect();
+        outcomes.sort();
+        assert_eq!(outcomes, [Matched, DuplicateSettlement]);
+        assert_eq!(result.terminal[0].outcome, Matched);
+    }
+
+    #[test]
+    fn tolerant_pass_cases() {
+        let policy = Policy::default();
+        let record = sale_rrn("001213", "632712936029", "2026-11-23 12:14:26", 5700);
+        // No rrn, another trace, same terminal, card and amount, 3 min later.
+        case(
+            &[record.clone()],
+            &[untraceable(&record, "991911", "2026-11-23 12:17:26")],
+            &policy,
+            &[(Matched, Some((0, Tolerant)))],
+            &[(Matched, Some((0, Tolerant)))],
+        );
+        // 10 min 1 s away: outside the time tolerance.
+        case(
+            &[record.clone()],
+            &[untraceable(&record, "991911", "2026-11-23 12:24:27")],
+            &policy,
+            &[(Unsettled, None)],
+            &[(BankOnly, None)],
+        );
+        // Another card, or another terminal.
+        for other in [
+            Settlement {
+                card: card(OTHER_CARD),
+                ..untraceable(&record, "991911", "2026-11-23 12:17:26")
+            },
+            Settlement {
+                terminal_id: OTHER_TERMINAL.into(),
+                ..untraceable(&record, "991911", "2026-11-23 12:17:26")
+            },
+        ] {
+            case(
+                &[record.clone()],
+                &[other],
+                &policy,
+                &[(Unsettled, None)],
+                &[(BankOnly, None)],
+            );
+        }
+
+        // Closest first: 10:05↔10:04 (1 min) pairs before 10:00↔10:04 (4 min),
+        // which leaves 10:00↔10:09. Five minutes apart: not duplicates.
+        let first = sale("000101", "2026-11-23 10:00:00", 3500);
+        let second = sale("000102", "2026-11-23 10:05:00", 3500);
+        case(
+            &[first.clone(), second.clone()],
+            &[
+                untraceable(&first, "990001", "2026-11-23 10:04:00"),
+                untraceable(&first, "990002", "2026-11-23 10:09:00"),
+            ],
+            &policy,
+            &[
+                (Matched, Some((1, Tolerant))),
+                (Matched, Some((0, Tolerant))),
+            ],
+            &[
+                (Matched, Some((1, Tolerant))),
+                (Matched, Some((0, Tolerant))),
+            ],
+        );
+        // A tie that a closer pair already resolved is no tie: 10:04↔10:04:30
+        // pairs first, then 10:00 is the only candidate left for 10:02.
+        case(
+            &[first.clone(), sale("000102", "2026-11-23 10:04:00", 3500)],
+            &[
+                untraceable(&first, "990001", "2026-11-23 10:02:00"),
+                untraceable(&first, "990002", "2026-11-23 10:04:30"),
+            ],
+            &policy,
+            &[
+                (Matched, Some((0, Tolerant))),
+                (Matched, Some((1, Tolerant))),
+            ],
+            &[
+                (Matched, Some((0, Tolerant))),
+                (Matched, Some((1, Tolerant))),
+            ],
+        );
+    }
+
+    #[test]
+    fn tolerant_pass_does_not_guess_between_equal_candidates() {
+        let policy = Policy::default();
+        // Two terminal sales 2 min either side of one bank row.
+        let first = sale("004416", "2026-11-23 10:00:00", 3500);
+        let second = sale("004417", "2026-11-23 10:04:00", 3500);
+        let result = case(
+            &[first.clone(), second],
+            &[untraceable(&first, "962862", "2026-11-23 10:02:00")],
+            &policy,
+            &[(Unsettled, None), (Unsettled, None)],
+            &[(BankOnly, None)],
+        );
+        let ambiguous: Vec<Option<usize>> = result.terminal.iter().map(|r| r.ambiguous).collect();
+        assert_eq!(ambiguous, [Some(2), Some(2)]);
+        assert_eq!(result.bank[0].ambiguous, Some(2));
+
+        // One terminal sale, two bank rows 2 min either side.
+        let result = case(
+            &[first.clone()],
+            &[
+                untraceable(&first, "962861", "2026-11-23 09:58:00"),
+                untraceable(&first, "962862", "2026-11-23 10:02:00"),
+            ],
+            &policy,
+            &[(Unsettled, None)],
+            &[(BankOnly, None), (BankOnly, None)],
+        );
+        assert_eq!(result.terminal[0].ambiguous, Some(2));
+        let ambiguous: Vec<Option<usize>> = result.bank.iter().map(|r| r.ambiguous).collect();
+        assert_eq!(ambiguous, [Some(2), Some(2)]);
+
+        // A paired record is never marked ambiguous.
+        let result = case(
+            &[first.clone()],
+            &[untraceable(&first, "962862", "2026-11-23 10:02:00")],
+            &policy,
+            &[(Matched, Some((0, Tolerant)))],
+            &[(Matched, Some((0, Tolerant)))],
+        );
+        assert_eq!(result.terminal[0].ambiguous, None);
+        assert_eq!(result.bank[0].ambiguous, None);
+    }
+
+    #[test]
+    fn amount_tolerance_and_currency_cases() {
+        let record = sale_rrn("001212", "632711879714", "2026-11-23 11:26:14", 5700);
+        let mismatch = (
+            [(AmountMismatch, Some((0, ExactRrn)))],
+            [(AmountMismatch, Some((0, ExactRrn)))],
+        );
+        let matched = (
+            [(Matched, Some((0, ExactRrn)))],
+            [(Matched, Some((0, ExactRrn)))],
+        );
+        #[track_caller]
+        fn amount_case(
+            record: &TerminalRecord,
+            tolerance: i64,
+            bank_minor: i64,
+            want: &([Want; 1], [Want; 1]),
+        ) {
+            case(
+                &[record.clone()],
+                &[for_amount(settled(record), bank_minor)],
+                &policy_with_tolerance(tolerance),
+                &want.0,
+                &want.1,
+            );
+        }
+        amount_case(&record, 0, 5700, &matched);
+        amount_case(&record, 0, 5701, &mismatch);
+        amount_case(&record, 0, 57000, &mismatch);
+        amount_case(&record, 5, 5705, &matched);
+        amount_case(&record, 5, 5695, &matched);
+        amount_case(&record, 5, 5706, &mismatch);
+        amount_case(&record, 5, 5694, &mismatch);
+
+        // Same amount, another currency: never equal, whatever the tolerance.
+        let usd = Currency::from_code("USD").unwrap();
+        for tolerance in [0, 100] {
+            case(
+                &[record.clone()],
+                &[Settlement {
+                    currency: usd,
+                    ..settled(&record)
+                }],
+                &policy_with_tolerance(tolerance),
+                &mismatch.0,
+                &mismatch.1,
+            );
+        }
+
+        // In the tolerant pass the tolerance decides whether they pair at all.
+        let near =
+            |minor: i64| for_amount(untraceable(&record, "991911", "2026-11-23 11:29:14"), minor);
+        case(
+            &[record.clone()],
+            &[near(5703)],
+            &policy_with_tolerance(5),
+            &[(Matched, Some((0, Tolerant)))],
+            &[(Matched, Some((0, Tolerant)))],
+        );
+        case(
+            &[record.clone()],
+            &[near(5706)],
+            &policy_with_tolerance(5),
+            &[(Unsettled, None)],
+            &[(BankOnly, None)],
+        );
+        case(
+            &[record.clone()],
+            &[Settlement {
+                currency: usd,
+                ..near(5700)
+            }],
+            &policy_with_tolerance(5),
+            &[(Unsettled, None)],
+            &[(BankOnly, None)],
+        );
+    }
+
+    #[test]
+    fn void_cases() {
+        let policy = Policy::default();
+        let sold = sale_rrn("001208", "632709769028", "2026-11-23 09:41:07", 4600);
+        let voided = void("001209", "2026-11-23 09:49:50", &sold);
+
+        // Voided and, correctly, not settled.
+        let result = case(
+            &[sold.clone(), voided.clone()],
+            &[],
+            &policy,
+            &[(Voided, None), (VoidApplied, None)],
+            &[],
+        );
+        assert_eq!(result.terminal[0].void_partner, Some(1));
+        assert_eq!(result.terminal[1].void_partner, Some(0));
+
+        // Voided, yet settled: both sides say so; the VOID itself is applied.
+        let result = case(
+            &[sold.clone(), voided.clone()],
+            &[settled(&sold)],
+            &policy,
+            &[(VoidedButSettled, Some((0, ExactRrn))), (VoidApplied, None)],
+            &[(VoidedButSettled, Some((0, ExactRrn)))],
+        );
+        assert_eq!(result.terminal[0].void_partner, Some(1));
+
+        // The VOID names a trace that is not in its batch: the SALE stands.
+        let elsewhere = TerminalRecord {
+            batch_no: "000232".into(),
+            ..void("001209", "2026-11-23 09:49:50", &sold)
+        };
+        let missing = TerminalRecord {
+            orig_trace_no: id("015507"),
+            ..voided.clone()
+        };
+        for orphan in [missing, elsewhere] {
+            let result = case(
+                &[sold.clone(), orphan],
+                &[],
+                &policy,
+                &[(Unsettled, None), (OrphanVoid, None)],
+                &[],
+            );
+            assert_eq!(
+                result.terminal[1].orphan_reason,
+                Some(OrphanReason::NotInBatch)
+            );
+            assert_eq!(result.terminal[1].void_partner, None);
+        }
+
+        // A VOID for another amount cancels nothing (voids are full amount).
+        let partial = TerminalRecord {
+            amount: fen(2300),
+            ..voided.clone()
+        };
+        let result = case(
+            &[sold.clone(), partial],
+            &[],
+            &policy,
+            &[(Unsettled, None), (OrphanVoid, None)],
+            &[],
+        );
+        assert_eq!(
+            result.terminal[1].orphan_reason,
+            Some(OrphanReason::AmountDiffers(fen(4600)))
+        );
+
+        // A second VOID of the same SALE is an orphan.
+        let result = case(
+            &[
+                sold.clone(),
+                voided.clone(),
+                void("001210", "2026-11-23 09:50:10", &sold),
+            ],
+            &[],
+            &policy,
+            &[(Voided, None), (VoidApplied, None), (OrphanVoid, None)],
+            &[],
+        );
+        assert_eq!(
+            result.terminal[2].orphan_reason,
+            Some(OrphanReason::AlreadyVoided(1))
+        );
+    }
+
+    #[test]
+    fn suspected_duplicate_cases() {
+        let policy = Policy::default();
+        let earlier = sale_rrn("004412", "632708987300", "2026-11-23 08:47:12", 3600);
+        let later = |time: &str| TerminalRecord {
+            trace_no: "004413".into(),
+            rrn: id("632708102622"),
+            txn_time: at(time),
+            ..earlier.clone()
+        };
+        let forty_seconds = later("2026-11-23 08:47:52");
+        let three_minutes = later("2026-11-23 08:50:12");
+
+        // Both settled: reported on the later one only, which keeps its settlement.
+        let result = case(
+            &[earlier.clone(), forty_seconds.clone()],
+            &[settled(&earlier), settled(&forty_seconds)],
+            &policy,
+            &[
+                (Matched, Some((0, ExactRrn))),
+                (SuspectedDuplicate, Some((1, ExactRrn))),
+            ],
+            &[
+                (Matched, Some((0, ExactRrn))),
+                (Matched, Some((1, ExactRrn))),
+            ],
+        );
+        assert_eq!(result.terminal[1].duplicate_of, Some(0));
+        assert_eq!(result.terminal[0].duplicate_of, None);
+        // Neither settled.
+        case(
+            &[earlier.clone(), forty_seconds.clone()],
+            &[],
+            &policy,
+            &[(Unsettled, None), (SuspectedDuplicate, None)],
+            &[],
+        );
+        // Three minutes later: outside the 2 minute window.
+        case(
+            &[earlier.clone(), three_minutes.clone()],
+            &[settled(&earlier), settled(&three_minutes)],
+            &policy,
+            &[
+                (Matched, Some((0, ExactRrn))),
+                (Matched, Some((1, ExactRrn))),
+            ],
+            &[
+                (Matched, Some((0, ExactRrn))),
+                (Matched, Some((1, ExactRrn))),
+            ],
+        );
+        // Another card, amount or terminal is another purchase.
+        for other in [
+            TerminalRecord {
+                card: card(OTHER_CARD),
+                ..forty_seconds.clone()
+            },
+            TerminalRecord {
+                amount: fen(3700),
+                ..forty_seconds.clone()
+            },
+            TerminalRecord {
+                terminal_id: OTHER_TERMINAL.into(),
+                ..forty_seconds.clone()
+            },
+        ] {
+            case(
+                &[earlier.clone(), other],
+                &[],
+                &policy,
+                &[(Unsettled, None), (Unsettled, None)],
+                &[],
+            );
+        }
+
+        // A voided double swipe is the terminal working as intended, whichever
+        // of the two was voided.
+        case(
+            &[
+                earlier.clone(),
+                forty_seconds.clone(),
+                void("004414", "2026-11-23 08:48:30", &forty_seconds),
+            ],
+            &[settled(&earlier)],
+            &policy,
+            &[
+                (Matched, Some((0, ExactRrn))),
+                (Voided, None),
+                (VoidApplied, None),
+            ],
+            &[(Matched, Some((0, ExactRrn)))],
+        );
+        case(
+            &[
+                earlier.clone(),
+                forty_seconds.clone(),
+                void("004414", "2026-11-23 08:48:30", &earlier),
+            ],
+            &[],
+            &policy,
+            &[(Voided, None), (Unsettled, None), (VoidApplied, None)],
+            &[],
+        );
+    }
+
+    #[test]
+    fn pending_until_the_settlement_lag_is_over() {
+        #[track_caller]
+        fn case(policy: &Policy, as_of: &str, time: &str, want: Outcome, business_day: &str) {
+            let result = run(&[sale("000101", time, 1000)], &[], policy, as_of);
+            assert_eq!(result.terminal[0].outcome, want);
+            assert_eq!(result.terminal[0].business_day.to_string(), business_day);
+        }
+        let lag_1 = Policy::default();
+        let lag_2 = Policy {
+            settlement_lag_days: 2,
+            ..Policy::default()
+        };
+        let evening = "2026-11-24 22:00:00";
+        case(
+            &lag_1,
+            evening,
+            "2026-11-23 10:00:00",
+            Unsettled,
+            "2026-11-23",
+        );
+        case(
+            &lag_1,
+            evening,
+            "2026-11-23 22:59:59",
+            Unsettled,
+            "2026-11-23",
+        );
+        // At or after the 23:00 cutoff a sale belongs to the next business day.
+        case(
+            &lag_1,
+            evening,
+            "2026-11-23 23:00:00",
+            Pending,
+            "2026-11-24",
+        );
+        case(
+            &lag_1,
+            evening,
+            "2026-11-23 23:30:00",
+            Pending,
+            "2026-11-24",
+        );
+        case(
+            &lag_1,
+            evening,
+            "2026-11-24 10:00:00",
+            Pending,
+            "2026-11-24",
+        );
+        // Just after midnight the previous day is already over.
+        case(
+            &lag_1,
+            "2026-11-24 00:00:01",
+            "2026-11-23 10:00:00",
+            Unsettled,
+            "2026-11-23",
+        );
+        // As of 23:30 it is business day 2026-11-25.
+        let late = "2026-11-24 23:30:00";
+        case(&lag_1, late, "2026-11-23 23:30:00", Unsettled, "2026-11-24");
+        case(&lag_1, late, "2026-11-24 10:00:00", Unsettled, "2026-11-24");
+        case(&lag_1, late, "2026-11-24 23:10:00", Pending, "2026-11-25");
+        // A longer lag keeps it pending a day longer.
+        case(
+            &lag_2,
+            evening,
+            "2026-11-23 10:00:00",
+            Pending,
+            "2026-11-23",
+        );
+        case(
+            &lag_2,
+            evening,
+            "2026-11-22 23:30:00",
+            Pending,
+            "2026-11-23",
+        );
+        case(
+            &lag_2,
+            evening,
+            "2026-11-22 10:00:00",
+            Unsettled,
+            "2026-11-22",
+        );
+    }
+
+    #[test]
+    fn fee_mismatch_cases() {
+        let rate = |merchant: &str, rate: Decimal| {
+            let mut policy = Policy::default();
+            policy.fee_rates.by_merchant.insert(merchant.into(), rate);
+            policy
+        };
+        let standard = Decimal::new(38, 4); // 0.38 %
+        let contracted = rate(MERCHANT, standard);
+        let for_everyone = Policy {
+            fee_rates: crate::policy::FeeRates {
+                default: Some(standard),
+                ..Default::default()
+            },
+            ..Policy::default()
+        };
+        let for_someone_else = rate(OTHER_MERCHANT, standard);
+
+        #[track_caller]
+        fn fee_case(
+            policy: &Policy,
+            record: &TerminalRecord,
+            fee: i64,
+            want: Outcome,
+            expected_fee: Option<i64>,
+        ) {
+            let result = case(
+                &[record.clone()],
+                &[with_fee(settled(record), fee)],
+                policy,
+                &[(Matched, Some((0, ExactRrn)))],
+                &[(want, Some((0, ExactRrn)))],
+            );
+            assert_eq!(result.bank[0].expected_fee, expected_fee.map(fen));
+        }
+
+        let purchase = sale_rrn("001222", "632715601547", "2026-11-23 15:08:51", 10000);
+        // No rate configured: any fee is accepted.
+        fee_case(&Policy::default(), &purchase, 100, Matched, None);
+        fee_case(&for_someone_else, &purchase, 100, Matched, None);
+        // 100.00 at 0.38 % is 0.38.
+        fee_case(&contracted, &purchase, 100, FeeMismatch, Some(38));
+        fee_case(&contracted, &purchase, 0, FeeMismatch, Some(38));
+        fee_case(&contracted, &purchase, 38, Matched, None);
+        fee_case(&for_everyone, &purchase, 100, FeeMismatch, Some(38));
+        fee_case(&for_everyone, &purchase, 38, Matched, None);
+        // Half a fen rounds up: 75.00 at 0.38 % is 0.285, so 0.29.
+        let half = sale_rrn("004436", "632716175902", "2026-11-23 16:31:27", 7500);
+        fee_case(&contracted, &half, 29, Matched, None);
+        fee_case(&contracted, &half, 28, FeeMismatch, Some(29));
+        // PREAUTH_COMPLETE is a purchase too.
+        let completion = TerminalRecord {
+            txn_type: TxnType::PreauthComplete,
+            ..purchase.clone()
+        };
+        fee_case(&contracted, &completion, 100, FeeMismatch, Some(38));
+        // A REFUND settles without a fee: never a FEE_MISMATCH.
+        let refund = TerminalRecord {
+            txn_type: TxnType::Refund,
+            ..purchase.clone()
+        };
+        fee_case(&contracted, &refund, 0, Matched, None);
+        fee_case(&for_everyone, &refund, 0, Matched, None);
+    }
 }

@@ -3,15 +3,18 @@
 //! half-written file that looks complete.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
+use crate::decide::{
+    Decider, Decisions, Dispute, RefundInstruction, Rejection, Source, VoidRequest,
+};
 use crate::explain::Night;
 use crate::matching::Outcome;
+use crate::model::CancellationRequest;
 use crate::totals::Side;
 
 /// `exceptions.csv` and `pending.csv` columns; the first 13 are the contract.
@@ -31,6 +34,7 @@ pub const EXCEPTION_COLUMNS: &[&str] = &[
     "explanation",
     "currency",
     "settle_date",
+    "cancel_route",
 ];
 
 /// `matches.csv` columns: one row per terminal record.
@@ -214,7 +218,12 @@ impl Drop for Outputs {
 }
 
 /// One row of `exceptions.csv` or `pending.csv`, for record `index` on `side`.
-pub fn exception_row(night: &Night<'_>, side: Side, index: usize) -> Vec<String> {
+pub fn exception_row(
+    night: &Night<'_>,
+    decider: &Decider<'_>,
+    side: Side,
+    index: usize,
+) -> Vec<String> {
     let text = |value: Option<&str>| value.unwrap_or("").to_string();
     match side {
         Side::Terminal => {
@@ -237,6 +246,7 @@ pub fn exception_row(night: &Night<'_>, side: Side, index: usize) -> Vec<String>
                 night.terminal(index),
                 record.currency.to_string(),
                 settlement.map_or(String::new(), |s| s.settle_date.to_string()),
+                decider.cancel_route(index),
             ]
         }
         Side::Bank => {
@@ -259,47 +269,10 @@ pub fn exception_row(night: &Night<'_>, side: Side, index: usize) -> Vec<String>
                 night.bank(index),
                 settlement.currency.to_string(),
                 settlement.settle_date.to_string(),
+                String::new(),
             ]
         }
     }
-}
-
-/// The order of rows in `exceptions.csv` and `pending.csv`: by outcome, then
-/// merchant, terminal and time, so both rows of a mismatched pair sit together.
-/// Ties are broken by content, never by input position.
-pub fn exception_order(night: &Night<'_>, a: (Side, usize), b: (Side, usize)) -> Ordering {
-    let key = |(side, i): (Side, usize)| match side {
-        Side::Terminal => {
-            let r = &night.terminal[i];
-            (
-                night.result.terminal[i].outcome,
-                &r.merchant_id,
-                &r.terminal_id,
-                r.txn_time,
-                side,
-            )
-        }
-        Side::Bank => {
-            let s = &night.bank[i];
-            (
-                night.result.bank[i].outcome,
-                &s.merchant_id,
-                &s.terminal_id,
-                s.txn_time,
-                side,
-            )
-        }
-    };
-    key(a).cmp(&key(b)).then_with(|| match (a, b) {
-        ((Side::Terminal, x), (Side::Terminal, y)) => {
-            let (x, y) = (&night.terminal[x], &night.terminal[y]);
-            (&x.batch_no, &x.trace_no).cmp(&(&y.batch_no, &y.trace_no))
-        }
-        ((Side::Bank, x), (Side::Bank, y)) => {
-            exception_row(night, Side::Bank, x).cmp(&exception_row(night, Side::Bank, y))
-        }
-        _ => Ordering::Equal,
-    })
 }
 
 /// One row of `matches.csv` for terminal record `t`.
@@ -334,27 +307,200 @@ pub fn match_row(night: &Night<'_>, t: usize) -> Vec<String> {
     ]
 }
 
-/// Records (terminal and bank) whose outcome passes `wanted`, in report order.
-pub fn rows_where(night: &Night<'_>, wanted: impl Fn(Outcome) -> bool) -> Vec<(Side, usize)> {
-    let mut rows: Vec<(Side, usize)> = night
-        .result
-        .terminal
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| wanted(r.outcome))
-        .map(|(i, _)| (Side::Terminal, i))
-        .chain(
-            night
-                .result
-                .bank
-                .iter()
-                .enumerate()
-                .filter(|(_, r)| wanted(r.outcome))
-                .map(|(i, _)| (Side::Bank, i)),
-        )
-        .collect();
-    rows.sort_by(|&a, &b| exception_order(night, a, b));
-    rows
+/// The `source` cell: the request's reference, or the outcome that caused it.
+fn source_cell(source: Source, requests: &[CancellationRequest]) -> String {
+    match source {
+        Source::Request(r) => requests[r].request_ref.to_string(),
+        Source::Outcome(outcome) => outcome.as_str().to_string(),
+    }
+}
+
+/// The merchant's name from the merchants file, else as the request gave it.
+fn merchant_name(
+    decider: &Decider<'_>,
+    merchant_id: &str,
+    source: Source,
+    requests: &[CancellationRequest],
+) -> String {
+    let known = decider.merchant_name(merchant_id);
+    match source {
+        Source::Request(r) if known.is_empty() => {
+            requests[r].merchant_name.clone().unwrap_or_default()
+        }
+        _ => known.to_string(),
+    }
+}
+
+/// One row of `void_requests.csv`.
+pub fn void_row(
+    night: &Night<'_>,
+    decider: &Decider<'_>,
+    requests: &[CancellationRequest],
+    void: &VoidRequest,
+) -> Vec<String> {
+    let r = &night.terminal[void.original];
+    vec![
+        void.action_id.clone(),
+        r.merchant_id.to_string(),
+        merchant_name(decider, &r.merchant_id, void.source, requests),
+        r.terminal_id.to_string(),
+        r.batch_no.to_string(),
+        r.trace_no.to_string(),
+        r.rrn.as_deref().unwrap_or("").to_string(),
+        r.auth_code.as_deref().unwrap_or("").to_string(),
+        r.txn_time.to_string(),
+        r.amount.to_string(),
+        r.currency.to_string(),
+        r.card.to_string(),
+        void.reason.clone(),
+        source_cell(void.source, requests),
+    ]
+}
+
+/// One row of `refund_instructions.csv`.
+pub fn refund_row(
+    night: &Night<'_>,
+    decider: &Decider<'_>,
+    requests: &[CancellationRequest],
+    refund: &RefundInstruction,
+) -> Vec<String> {
+    let r = &night.terminal[refund.original];
+    let settlement = night.result.terminal[refund.original]
+        .settlement
+        .map(|(b, _)| &night.bank[b]);
+    vec![
+        refund.action_id.clone(),
+        r.merchant_id.to_string(),
+        merchant_name(decider, &r.merchant_id, refund.source, requests),
+        r.terminal_id.to_string(),
+        r.batch_no.to_string(),
+        r.trace_no.to_string(),
+        r.rrn.as_deref().unwrap_or("").to_string(),
+        r.auth_code.as_deref().unwrap_or("").to_string(),
+        r.txn_time.to_string(),
+        settlement.map_or(String::new(), |s| s.settle_date.to_string()),
+        r.amount.to_string(),
+        refund.refund_amount.to_string(),
+        r.currency.to_string(),
+        r.card.to_string(),
+        refund.reason.clone(),
+        source_cell(refund.source, requests),
+    ]
+}
+
+/// One row of `disputes.csv`.
+pub fn dispute_row(night: &Night<'_>, dispute: &Dispute) -> Vec<String> {
+    let record = dispute.terminal.map(|t| &night.terminal[t]);
+    let settlement = dispute.bank.map(|b| &night.bank[b]);
+    let pick = |from_terminal: Option<String>, from_bank: Option<String>| {
+        from_terminal.or(from_bank).unwrap_or_default()
+    };
+    let explanation = match (dispute.outcome, dispute.terminal, dispute.bank) {
+        (Outcome::FeeMismatch | Outcome::BankOnly, _, Some(b)) => night.bank(b),
+        (_, Some(t), _) => night.terminal(t),
+        (_, None, Some(b)) => night.bank(b),
+        (_, None, None) => String::new(),
+    };
+    vec![
+        dispute.action_id.clone(),
+        dispute.outcome.as_str().to_string(),
+        pick(
+            record.map(|r| r.merchant_id.to_string()),
+            settlement.map(|s| s.merchant_id.to_string()),
+        ),
+        pick(
+            record.map(|r| r.terminal_id.to_string()),
+            settlement.map(|s| s.terminal_id.to_string()),
+        ),
+        pick(
+            record.map(|r| r.batch_no.to_string()),
+            settlement.and_then(|s| s.batch_no.as_ref().map(|b| b.to_string())),
+        ),
+        pick(
+            record.map(|r| r.trace_no.to_string()),
+            settlement.map(|s| s.trace_no.to_string()),
+        ),
+        pick(
+            record.and_then(|r| r.rrn.as_ref().map(|x| x.to_string())),
+            settlement.and_then(|s| s.rrn.as_ref().map(|x| x.to_string())),
+        ),
+        pick(
+            record.map(|r| r.txn_time.to_string()),
+            settlement.map(|s| s.txn_time.to_string()),
+        ),
+        record.map_or(String::new(), |r| r.amount.to_string()),
+        settlement.map_or(String::new(), |s| s.amount.to_string()),
+        pick(
+            record.map(|r| r.card.to_string()),
+            settlement.map(|s| s.card.to_string()),
+        ),
+        explanation,
+    ]
+}
+
+/// One row of `rejected_cancellations.csv`.
+pub fn rejection_row(
+    night: &Night<'_>,
+    requests: &[CancellationRequest],
+    rejection: &Rejection,
+) -> Vec<String> {
+    let original = rejection.original.map(|t| &night.terminal[t]);
+    match rejection.source {
+        Source::Request(r) => {
+            let q = &requests[r];
+            vec![
+                q.request_ref.to_string(),
+                q.merchant_id.to_string(),
+                q.terminal_id.as_deref().unwrap_or("").to_string(),
+                q.trace_no.as_deref().unwrap_or("").to_string(),
+                q.rrn.as_deref().unwrap_or("").to_string(),
+                q.refund_amount.unwrap_or(q.amount).to_string(),
+                rejection.reason.clone(),
+            ]
+        }
+        Source::Outcome(outcome) => vec![
+            outcome.as_str().to_string(),
+            original.map_or(String::new(), |r| r.merchant_id.to_string()),
+            original.map_or(String::new(), |r| r.terminal_id.to_string()),
+            original.map_or(String::new(), |r| r.trace_no.to_string()),
+            original.map_or(String::new(), |r| {
+                r.rrn.as_deref().unwrap_or("").to_string()
+            }),
+            original.map_or(String::new(), |r| r.amount.to_string()),
+            rejection.reason.clone(),
+        ],
+    }
+}
+
+/// Every action file's rows, ready to write.
+pub fn action_rows(
+    night: &Night<'_>,
+    decider: &Decider<'_>,
+    requests: &[CancellationRequest],
+    decisions: &Decisions,
+) -> [Vec<Vec<String>>; 4] {
+    [
+        decisions
+            .voids
+            .iter()
+            .map(|v| void_row(night, decider, requests, v))
+            .collect(),
+        decisions
+            .refunds
+            .iter()
+            .map(|r| refund_row(night, decider, requests, r))
+            .collect(),
+        decisions
+            .disputes
+            .iter()
+            .map(|d| dispute_row(night, d))
+            .collect(),
+        decisions
+            .rejections
+            .iter()
+            .map(|r| rejection_row(night, requests, r))
+            .collect(),
+    ]
 }
 
 /// Ensures the trailing newline of a text file.

@@ -234,3 +234,23 @@ fn duplicate_identity_across_files() {
 fn quick_start() {
     check_case("quick-start");
 }
+
+#[test]
+fn decide_void_asked_after_cutoff_becomes_refund() {
+    check_case("decide-void-asked-after-cutoff-becomes-refund");
+}
+
+#[test]
+fn decide_next_business_day_becomes_refund() {
+    check_case("decide-next-business-day-becomes-refund");
+}
+
+#[test]
+fn decide_refund_window_expired() {
+    check_case("decide-refund-window-expired");
+}
+
+#[test]
+fn decide_suspected_duplicates_cancel() {
+    check_case("decide-suspected-duplicates-cancel");
+}
