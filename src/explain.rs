@@ -95,9 +95,10 @@ impl Night<'_> {
                     Some(OrphanReason::NotAPurchase(kind)) => {
                         format!("VOID names trace {orig}, which is a {kind}, not a SALE")
                     }
-                    Some(OrphanReason::AmountDiffers(sale)) => format!(
-                        "VOID of {} names trace {orig}, a SALE of {sale}; a void cancels the full amount",
-                        record.amount
+                    Some(OrphanReason::AmountDiffers(sale, currency)) => format!(
+                        "VOID of {} names trace {orig}, a SALE of {}; a void cancels the full amount",
+                        money(record.amount, record.currency, currency),
+                        money(sale, currency, record.currency)
                     ),
                     Some(OrphanReason::AlreadyVoided(first)) => format!(
                         "VOID names trace {orig}, which VOID trace {} already cancelled",

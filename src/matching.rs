@@ -111,8 +111,9 @@ pub enum OrphanReason {
     NotInBatch,
     /// The trace names a record that is not a SALE or PREAUTH_COMPLETE.
     NotAPurchase(TxnType),
-    /// The SALE's amount differs from the VOID's (voids are full amount only).
-    AmountDiffers(Amount),
+    /// The SALE's amount or currency differs from the VOID's (voids are full
+    /// amount only): the SALE's amount and currency.
+    AmountDiffers(Amount, Currency),
     /// Another VOID (this terminal record index) already cancelled that SALE.
     AlreadyVoided(usize),
 }
@@ -357,7 +358,10 @@ fn pair_voids(terminal: &[TerminalRecord], order: &[usize]) -> Voids {
                 if !original.txn_type.is_purchase() {
                     Some(OrphanReason::NotAPurchase(original.txn_type))
                 } else if original.amount != void.amount || original.currency != void.currency {
-                    Some(OrphanReason::AmountDiffers(original.amount))
+                    Some(OrphanReason::AmountDiffers(
+                        original.amount,
+                        original.currency,
+                    ))
                 } else if let Some(first) = result.voided_by[sale] {
                     Some(OrphanReason::AlreadyVoided(first))
                 } else {
@@ -471,9 +475,25 @@ fn pair_exact(
         };
         pairing.pair(t, chosen, rule);
         for &(b, _) in &candidates {
-            if b != chosen && pairing.bank_is_free(b) {
+            if b != chosen && pairing.bank_is_free(b) && settles_again(&bank[chosen], &bank[b]) {
                 pairing.bank_duplicate_of[b] = Some(chosen);
             }
+        }
+    }
+}
+
+/// Whether `other`, an exact-pass candidate left over after `chosen` was
+/// matched, settles the same transaction again. The same rrn says so; without
+/// rrns, a trace number can recur in the next batch, so the amount and card
+/// must agree too before another terminal record's settlement is called a
+/// duplicate.
+fn settles_again(chosen: &Settlement, other: &Settlement) -> bool {
+    match (&chosen.rrn, &other.rrn) {
+        (Some(a), Some(b)) => a == b,
+        _ => {
+            chosen.amount == other.amount
+                && chosen.currency == other.currency
+                && chosen.card == other.card
         }
     }
 }
@@ -955,6 +975,36 @@ mod tests {
         );
     }
 
+    /// A trace number that recurs in the next batch is not a second settlement
+    /// of the first sale: each sale keeps its own settlement.
+    #[test]
+    fn recurring_trace_in_the_next_batch_is_not_a_duplicate() {
+        let policy = Policy::default();
+        let first = sale_rrn("000101", "632700000001", "2026-11-23 22:58:00", 3500);
+        let second = TerminalRecord {
+            batch_no: "000232".into(),
+            card: card(OTHER_CARD),
+            ..sale("000101", "2026-11-23 23:02:00", 12850)
+        };
+        let second_settled = Settlement {
+            batch_no: None,
+            ..settled(&second)
+        };
+        case(
+            &[first.clone(), second],
+            &[settled(&first), second_settled],
+            &policy,
+            &[
+                (Matched, Some((0, ExactRrn))),
+                (Matched, Some((1, ExactKey))),
+            ],
+            &[
+                (Matched, Some((0, ExactRrn))),
+                (Matched, Some((1, ExactKey))),
+            ],
+        );
+    }
+
     #[test]
     fn second_settlement_of_one_rrn_is_a_duplicate() {
         let policy = Policy::default();
@@ -1268,7 +1318,7 @@ mod tests {
         );
         assert_eq!(
             result.terminal[1].orphan_reason,
-            Some(OrphanReason::AmountDiffers(fen(4600)))
+            Some(OrphanReason::AmountDiffers(fen(4600), Currency::CNY))
         );
 
         // A second VOID of the same SALE is an orphan.
