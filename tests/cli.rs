@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used)] // clippy's allow-unwrap-in-tests does not cover tests/ (rust-clippy#13981)
 
 mod pan_leak;
+mod properties;
+mod sample_night;
 mod support;
 
 use support::check_case;
