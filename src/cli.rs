@@ -34,6 +34,103 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     Reconcile(Box<ReconcileArgs>),
     Check(CheckArgs),
+    Show(ShowArgs),
+    Runs(RunsArgs),
+}
+
+const SHOW_EXAMPLE: &str = "\
+Examples:
+  posrecon show --rrn 632711879714
+  posrecon show --terminal 31000101 --trace 001212 --ledger /srv/recon/posrecon.db
+
+Exit status:
+  0  the ledger holds the transaction
+  1  the ledger holds nothing for it
+  2  usage error (bad flags or arguments)
+  3  the ledger or config file is missing or unreadable
+  4  internal or I/O failure";
+
+/// Shows one transaction: every record, outcome, match rule and action the
+/// ledger holds for it, run by run.
+#[derive(Debug, clap::Args)]
+#[command(after_help = SHOW_EXAMPLE)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["rrn", "terminal"])))]
+pub(crate) struct ShowArgs {
+    /// The retrieval reference number.
+    #[arg(long, value_name = "RRN")]
+    pub(crate) rrn: Option<String>,
+
+    /// The terminal id (with --trace).
+    #[arg(long, value_name = "TID", requires = "trace")]
+    pub(crate) terminal: Option<String>,
+
+    /// The trace number (with --terminal).
+    #[arg(long, value_name = "NO", requires = "terminal")]
+    pub(crate) trace: Option<String>,
+
+    /// The batch number, when the trace recurs in several batches.
+    #[arg(long, value_name = "NO", requires = "terminal")]
+    pub(crate) batch: Option<String>,
+
+    #[command(flatten)]
+    pub(crate) ledger: LedgerArgs,
+
+    /// A table for people, or JSON for scripts.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
+    pub(crate) format: Format,
+}
+
+const RUNS_EXAMPLE: &str = "\
+Example:
+  posrecon runs --limit 7
+
+Exit status:
+  0  listed
+  2  usage error (bad flags or arguments)
+  3  the ledger or config file is missing or unreadable
+  4  internal or I/O failure";
+
+/// Lists recent runs with their control totals and action counts.
+#[derive(Debug, clap::Args)]
+#[command(after_help = RUNS_EXAMPLE)]
+pub(crate) struct RunsArgs {
+    /// How many runs to list, newest first.
+    #[arg(long, value_name = "N", default_value = "20")]
+    pub(crate) limit: usize,
+
+    #[command(flatten)]
+    pub(crate) ledger: LedgerArgs,
+
+    /// A table for people, or JSON for scripts.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
+    pub(crate) format: Format,
+}
+
+/// Where `show` and `runs` find the ledger.
+#[derive(Debug, clap::Args)]
+pub(crate) struct LedgerArgs {
+    /// The ledger to read [default: [ledger] path in the config file, else posrecon.db].
+    #[arg(long, value_name = "PATH")]
+    ledger: Option<PathBuf>,
+
+    /// Config file (TOML) whose [ledger] path names the ledger.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+impl LedgerArgs {
+    /// The ledger's path: the flag, else the config file, else the default.
+    pub(crate) fn path(&self) -> anyhow::Result<PathBuf> {
+        if let Some(path) = &self.ledger {
+            return Ok(path.clone());
+        }
+        if let Some(config) = &self.config
+            && let Some(path) = posrecon::read::read_config(config)?.ledger
+        {
+            return Ok(path);
+        }
+        Ok(PathBuf::from(DEFAULT_LEDGER))
+    }
 }
 
 const RECONCILE_EXAMPLE: &str = "\
@@ -93,6 +190,20 @@ pub(crate) struct ReconcileArgs {
     /// Folder for the output files (created if missing).
     #[arg(long, value_name = "DIR", default_value = "out")]
     pub(crate) out: PathBuf,
+
+    /// The ledger (SQLite) that carries PENDING records between nights and
+    /// remembers every action issued [default: [ledger] path in the config
+    /// file, else posrecon.db].
+    #[arg(long, value_name = "PATH", conflicts_with = "no_ledger")]
+    pub(crate) ledger: Option<PathBuf>,
+
+    /// Run stateless: read no ledger and write none.
+    #[arg(long)]
+    pub(crate) no_ledger: bool,
+
+    /// Redo the latest run: replace what it recorded with this run's results.
+    #[arg(long, conflicts_with = "no_ledger")]
+    pub(crate) rerun: bool,
 
     /// What to print on stdout: a summary table, or summary.json.
     #[arg(long, value_enum, value_name = "FORMAT", default_value = "table")]
@@ -157,12 +268,20 @@ pub(crate) enum FailOn {
     Never,
 }
 
+/// Where the ledger lives when neither a flag nor the config file says.
+const DEFAULT_LEDGER: &str = "posrecon.db";
+
 impl ReconcileArgs {
     /// Turns the flags (and the config file they name) into a library `Config`.
     pub(crate) fn into_config(self) -> anyhow::Result<Config> {
         let mut policy = Policy::default();
+        let mut ledger = PathBuf::from(DEFAULT_LEDGER);
         if let Some(path) = &self.config {
-            posrecon::read::read_config(path)?.apply_to(&mut policy);
+            let settings = posrecon::read::read_config(path)?;
+            settings.policy.apply_to(&mut policy);
+            if let Some(path) = settings.ledger {
+                ledger = path;
+            }
         }
         PolicyOverrides {
             cutoff: self.cutoff,
@@ -188,6 +307,12 @@ impl ReconcileArgs {
                 .unwrap_or_else(|| chrono::Local::now().naive_local()),
             out_dir: self.out,
             write_matches: self.write_matches,
+            ledger: if self.no_ledger {
+                None
+            } else {
+                Some(self.ledger.unwrap_or(ledger))
+            },
+            rerun: self.rerun,
         })
     }
 }

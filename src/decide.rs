@@ -8,14 +8,54 @@
 
 use std::collections::HashMap;
 
-use chrono::{Days, NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime};
 use sha2::{Digest, Sha256};
 
 use crate::explain::{Night, exception_order, rows_where};
 use crate::matching::Outcome;
-use crate::model::{Amount, CancellationRequest, CardState, MaskedPan, Merchant, TxnType};
+use crate::model::{
+    Amount, CancellationRequest, CardState, Id, MaskedPan, Merchant, TerminalRecord, TxnType,
+};
 use crate::policy::DuplicatePolicy;
 use crate::totals::Side;
+
+/// A terminal transaction's identity: merchant, terminal, batch, trace.
+pub type TxnKey = (Id, Id, Id, Id);
+
+/// The key of a terminal record.
+pub fn txn_key(record: &TerminalRecord) -> TxnKey {
+    (
+        record.merchant_id.clone(),
+        record.terminal_id.clone(),
+        record.batch_no.clone(),
+        record.trace_no.clone(),
+    )
+}
+
+/// A terminal record an earlier run saw, as the ledger remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EarlierRecord {
+    pub record: TerminalRecord,
+    /// Its outcome in the latest run that saw it.
+    pub outcome: Outcome,
+    /// When the bank settled it, if it did.
+    pub settle_date: Option<NaiveDate>,
+    /// The trace of the VOID that cancelled it, for a VOIDED sale.
+    pub void_trace: Option<Id>,
+}
+
+/// What earlier runs decided, from the ledger. Empty when running stateless.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// Earlier terminal records that tonight's requests may name.
+    pub earlier: Vec<EarlierRecord>,
+    /// Refunded per transaction in earlier runs: refund instructions and REFUND records.
+    pub refunded: HashMap<TxnKey, Amount>,
+    /// VOIDs issued in earlier runs: the action id and its run.
+    pub voided: HashMap<TxnKey, (String, i64)>,
+    /// Every action id issued in an earlier run, with its run.
+    pub issued: HashMap<String, i64>,
+}
 
 /// The reference data decisions consult.
 #[derive(Debug, Default)]
@@ -73,6 +113,15 @@ pub struct Rejection {
     pub reason: String,
 }
 
+/// An action this run would issue, but an earlier run already did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlreadyIssued {
+    pub action_id: String,
+    pub run: i64,
+    pub source: Source,
+    pub original: Option<usize>,
+}
+
 /// Every action of one run, in decision order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Decisions {
@@ -80,6 +129,8 @@ pub struct Decisions {
     pub refunds: Vec<RefundInstruction>,
     pub disputes: Vec<Dispute>,
     pub rejections: Vec<Rejection>,
+    /// Actions not issued again because an earlier run issued them.
+    pub already_issued: Vec<AlreadyIssued>,
 }
 
 /// How a transaction could be cancelled right now.
@@ -97,6 +148,7 @@ pub enum Route {
 pub struct Decider<'a> {
     night: &'a Night<'a>,
     refs: &'a References<'a>,
+    history: &'a History,
     as_of_day: NaiveDate,
     by_rrn: HashMap<&'a str, Vec<usize>>,
     by_trace: HashMap<(&'a str, &'a str), Vec<usize>>,
@@ -120,10 +172,37 @@ fn action_id(kind: &str, parts: &[&str]) -> String {
 
 impl<'a> Decider<'a> {
     /// Indexes the night for look-ups by rrn and by terminal + trace.
-    pub fn new(night: &'a Night<'a>, refs: &'a References<'a>, as_of: NaiveDateTime) -> Self {
+    ///
+    /// Earlier records of `history` get the indexes after tonight's; one that
+    /// tonight's files hold again is left to tonight's copy.
+    pub fn new(
+        night: &'a Night<'a>,
+        refs: &'a References<'a>,
+        history: &'a History,
+        as_of: NaiveDateTime,
+    ) -> Self {
         let mut by_rrn: HashMap<&str, Vec<usize>> = HashMap::new();
         let mut by_trace: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
-        for (t, record) in night.terminal.iter().enumerate() {
+        let tonight: std::collections::HashSet<(&str, &str, &str)> = night
+            .terminal
+            .iter()
+            .map(|r| (&*r.terminal_id, &*r.batch_no, &*r.trace_no))
+            .collect();
+        let offset = night.terminal.len();
+        let indexed = night.terminal.iter().enumerate().chain(
+            history
+                .earlier
+                .iter()
+                .map(|e| &e.record)
+                .enumerate()
+                .map(|(i, r)| (offset + i, r)),
+        );
+        for (t, record) in indexed {
+            if t >= offset
+                && tonight.contains(&(&*record.terminal_id, &*record.batch_no, &*record.trace_no))
+            {
+                continue;
+            }
             if record.txn_type == TxnType::Void {
                 continue;
             }
@@ -141,11 +220,14 @@ impl<'a> Decider<'a> {
                 continue;
             }
             let original = record.orig_rrn.as_deref().and_then(|rrn| {
-                by_rrn
-                    .get(rrn)?
-                    .iter()
-                    .copied()
-                    .find(|&o| night.terminal[o].txn_type.is_purchase())
+                by_rrn.get(rrn)?.iter().copied().find(|&o| {
+                    let original = if o < offset {
+                        &night.terminal[o]
+                    } else {
+                        &history.earlier[o - offset].record
+                    };
+                    original.txn_type.is_purchase()
+                })
             });
             if let Some(original) = original {
                 *refunded.entry(original).or_default() =
@@ -155,6 +237,7 @@ impl<'a> Decider<'a> {
         Decider {
             night,
             refs,
+            history,
             as_of_day: night.policy.business_day(as_of),
             by_rrn,
             by_trace,
@@ -180,26 +263,78 @@ impl<'a> Decider<'a> {
             .map_or("", |m| m.merchant_name.as_str())
     }
 
+    /// Original `t`: one of tonight's terminal records, or after them, one
+    /// that an earlier run saw.
+    pub fn record(&self, t: usize) -> &'a TerminalRecord {
+        match t.checked_sub(self.night.terminal.len()) {
+            None => &self.night.terminal[t],
+            Some(i) => &self.history.earlier[i].record,
+        }
+    }
+
+    /// When the bank settled original `t`, if it has.
+    pub fn settle_date(&self, t: usize) -> Option<NaiveDate> {
+        match t.checked_sub(self.night.terminal.len()) {
+            None => self.night.result.terminal[t]
+                .settlement
+                .map(|(b, _)| self.night.bank[b].settle_date),
+            Some(i) => self.history.earlier[i].settle_date,
+        }
+    }
+
+    /// The trace of the VOID that cancelled original `t` on the terminal, if any.
+    fn void_trace(&self, t: usize) -> Option<&'a str> {
+        match t.checked_sub(self.night.terminal.len()) {
+            None => self.night.result.terminal[t]
+                .void_partner
+                .map(|v| self.night.terminal[v].trace_no.as_str()),
+            Some(i) => self.history.earlier[i].void_trace.as_deref(),
+        }
+    }
+
+    fn business_day(&self, t: usize) -> NaiveDate {
+        match t.checked_sub(self.night.terminal.len()) {
+            None => self.night.result.terminal[t].business_day,
+            Some(i) => self
+                .night
+                .policy
+                .business_day(self.history.earlier[i].record.txn_time),
+        }
+    }
+
+    /// Refunded so far on original `t`: earlier runs, REFUND records and this run.
+    fn refunded(&self, t: usize) -> Amount {
+        let earlier = self
+            .history
+            .refunded
+            .get(&txn_key(self.record(t)))
+            .copied()
+            .unwrap_or_default();
+        earlier + self.refunded.get(&t).copied().unwrap_or_default()
+    }
+
     /// How original `t` could be cancelled now, for `amount` (its full amount
     /// when `None`). Every condition of SPEC §4 steps 2 to 5 except consent.
     pub fn route(&self, t: usize, amount: Option<Amount>) -> Route {
         let night = self.night;
-        let record = &night.terminal[t];
-        let result = &night.result.terminal[t];
+        let record = self.record(t);
         if !record.txn_type.is_purchase() {
             return Route::None(format!("a {} cannot be cancelled", record.txn_type));
         }
-        let settled = result.settlement.is_some();
-        if let Some(v) = result.void_partner
+        let settled = self.settle_date(t).is_some();
+        let void_trace = self.void_trace(t);
+        if let Some(trace) = void_trace
             && !settled
         {
             return Route::None(format!(
-                "already voided on the terminal by VOID trace {}",
-                night.terminal[v].trace_no
+                "already voided on the terminal by VOID trace {trace}"
             ));
         }
         if let Some(action) = self.voided_now.get(&t) {
             return Route::None(format!("already voided by {action} in this run"));
+        }
+        if let Some((action, run)) = self.history.voided.get(&txn_key(record)) {
+            return Route::None(format!("already voided by {action} in run {run}"));
         }
         if let Some(state) = self
             .refs
@@ -216,20 +351,21 @@ impl<'a> Decider<'a> {
             Ok(merchant) => merchant,
             Err(reason) => return Route::None(reason),
         };
-        let already = self.refunded.get(&t).copied().unwrap_or_default();
+        let already = self.refunded(t);
         let wanted = amount.unwrap_or(record.amount);
+        let business_day = self.business_day(t);
         let voidable = !settled
-            && result.void_partner.is_none()
+            && void_trace.is_none()
             && already == Amount::ZERO
             && wanted == record.amount
-            && self.as_of_day == result.business_day
+            && self.as_of_day == business_day
             && merchant.is_none_or(|m| m.void_enabled);
         if voidable {
             return Route::Void {
-                until: result.business_day,
+                until: business_day,
             };
         }
-        let last_day = result.business_day + Days::new(u64::from(night.policy.refund_window_days));
+        let last_day = night.policy.last_refund_day(business_day);
         if self.as_of_day > last_day {
             return Route::None(format!("the refund window ended on {last_day}"));
         }
@@ -255,9 +391,8 @@ impl<'a> Decider<'a> {
     /// The `cancel_route` cell for a terminal record: what cancelling it would
     /// take as of now.
     pub fn cancel_route(&self, t: usize) -> String {
-        let remaining =
-            self.night.terminal[t].amount - self.refunded.get(&t).copied().unwrap_or_default();
-        let amount = (remaining != self.night.terminal[t].amount).then_some(remaining);
+        let remaining = self.record(t).amount - self.refunded(t);
+        let amount = (remaining != self.record(t).amount).then_some(remaining);
         match self.route(t, amount) {
             Route::Void { until } => {
                 format!(
@@ -273,8 +408,8 @@ impl<'a> Decider<'a> {
         }
     }
 
-    fn identity(&self, t: usize) -> [&str; 4] {
-        let r = &self.night.terminal[t];
+    fn identity(&self, t: usize) -> [&'a str; 4] {
+        let r = self.record(t);
         [&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no]
     }
 
@@ -288,9 +423,23 @@ impl<'a> Decider<'a> {
         reason: String,
         decisions: &mut Decisions,
     ) {
+        let [m, tid, b, trace] = self.identity(t);
+        // The same cause on the same original always gives the same ids, so an
+        // earlier run that issued either kind settles it.
+        for kind in ["VOID", "REFUND"] {
+            let id = action_id(kind, &[m, tid, b, trace, source_tag]);
+            if let Some(&run) = self.history.issued.get(&id) {
+                decisions.already_issued.push(AlreadyIssued {
+                    action_id: id,
+                    run,
+                    source,
+                    original: Some(t),
+                });
+                return;
+            }
+        }
         let note = match self.route(t, amount) {
             Route::Void { .. } => {
-                let [m, tid, b, trace] = self.identity(t);
                 let id = action_id("VOID", &[m, tid, b, trace, source_tag]);
                 self.voided_now.insert(t, id.clone());
                 decisions.voids.push(VoidRequest {
@@ -302,7 +451,6 @@ impl<'a> Decider<'a> {
                 return;
             }
             Route::Refund { amount, .. } => {
-                let [m, tid, b, trace] = self.identity(t);
                 let id = action_id("REFUND", &[m, tid, b, trace, source_tag]);
                 let total = self.refunded.get(&t).copied().unwrap_or_default() + amount;
                 self.refunded.insert(t, total);
@@ -326,7 +474,6 @@ impl<'a> Decider<'a> {
 
     /// Finds the transaction a request names, or says why it cannot.
     fn find_original(&self, request: &CancellationRequest) -> Result<usize, String> {
-        let terminal = self.night.terminal;
         let by_rrn = request.rrn.as_deref().and_then(|rrn| self.by_rrn.get(rrn));
         let by_trace = match (&request.terminal_id, &request.trace_no) {
             (Some(tid), Some(trace)) => self.by_trace.get(&(tid.as_str(), trace.as_str())),
@@ -334,7 +481,8 @@ impl<'a> Decider<'a> {
         };
         let candidates: Vec<usize> = by_rrn.or(by_trace).cloned().unwrap_or_default();
         let exact = candidates.iter().copied().find(|&t| {
-            terminal[t].txn_time == request.txn_time && terminal[t].amount == request.amount
+            let original = self.record(t);
+            original.txn_time == request.txn_time && original.amount == request.amount
         });
         if let Some(t) = exact.or(if candidates.len() == 1 {
             Some(candidates[0])
@@ -362,7 +510,7 @@ impl<'a> Decider<'a> {
 
     /// Checks that the request's details agree with the original's.
     fn verify(&self, request: &CancellationRequest, t: usize) -> Result<(), String> {
-        let original = &self.night.terminal[t];
+        let original = self.record(t);
         let mut differences = Vec::new();
         if request.merchant_id != original.merchant_id {
             differences.push(format!(
@@ -395,15 +543,35 @@ impl<'a> Decider<'a> {
     }
 }
 
-/// Decides every cancellation and dispute of one night (SPEC §4). The
-/// returned [`Decider`] answers [`Decider::cancel_route`] as of after them.
+/// Decides every cancellation and dispute of one night (SPEC §4), with no
+/// earlier runs to consider. See [`decide_with_history`].
 pub fn decide<'a>(
     night: &'a Night<'a>,
     refs: &'a References<'a>,
     requests: &[CancellationRequest],
     as_of: NaiveDateTime,
 ) -> (Decisions, Decider<'a>) {
-    let mut decider = Decider::new(night, refs, as_of);
+    static NO_HISTORY: std::sync::OnceLock<History> = std::sync::OnceLock::new();
+    decide_with_history(
+        night,
+        refs,
+        NO_HISTORY.get_or_init(History::default),
+        requests,
+        as_of,
+    )
+}
+
+/// Decides every cancellation and dispute of one night (SPEC §4), counting
+/// what earlier runs issued. The returned [`Decider`] answers
+/// [`Decider::cancel_route`] as of after these decisions.
+pub fn decide_with_history<'a>(
+    night: &'a Night<'a>,
+    refs: &'a References<'a>,
+    history: &'a History,
+    requests: &[CancellationRequest],
+    as_of: NaiveDateTime,
+) -> (Decisions, Decider<'a>) {
+    let mut decider = Decider::new(night, refs, history, as_of);
     let mut decisions = Decisions::default();
 
     let mut order: Vec<usize> = (0..requests.len()).collect();
@@ -512,7 +680,17 @@ pub fn decide<'a>(
         }
     }
 
-    decisions.disputes = disputes(night);
+    for dispute in disputes(night) {
+        match history.issued.get(&dispute.action_id) {
+            Some(&run) => decisions.already_issued.push(AlreadyIssued {
+                action_id: dispute.action_id,
+                run,
+                source: Source::Outcome(dispute.outcome),
+                original: dispute.terminal,
+            }),
+            None => decisions.disputes.push(dispute),
+        }
+    }
     (decisions, decider)
 }
 
@@ -578,4 +756,1112 @@ fn disputes(night: &Night<'_>) -> Vec<Dispute> {
         });
     }
     disputes
+}
+
+#[cfg(test)]
+#[allow(clippy::cloned_ref_to_slice_refs)] // `&[record.clone()]` reads like the other rows of a table
+mod tests {
+    use std::collections::HashSet;
+
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::matching;
+    use crate::model::{Settlement, TerminalRecord};
+    use crate::policy::Policy;
+    use crate::testkit::*;
+
+    /// One night to decide: what was captured and settled, the reference
+    /// data, the requests, and the moment they are judged against.
+    #[derive(Clone)]
+    struct Inputs {
+        terminal: Vec<TerminalRecord>,
+        bank: Vec<Settlement>,
+        policy: Policy,
+        merchants: Option<Vec<Merchant>>,
+        cards: Vec<(MaskedPan, CardState)>,
+        requests: Vec<CancellationRequest>,
+        as_of: NaiveDateTime,
+    }
+
+    impl Inputs {
+        /// The records, as of `AS_OF`, with the default policy and no
+        /// reference files or requests.
+        fn new(terminal: &[TerminalRecord], bank: &[Settlement]) -> Inputs {
+            Inputs {
+                terminal: terminal.to_vec(),
+                bank: bank.to_vec(),
+                policy: Policy::default(),
+                merchants: None,
+                cards: Vec::new(),
+                requests: Vec::new(),
+                as_of: at(AS_OF),
+            }
+        }
+
+        fn requests(self, requests: &[CancellationRequest]) -> Inputs {
+            Inputs {
+                requests: requests.to_vec(),
+                ..self
+            }
+        }
+
+        fn merchants(self, merchants: &[Merchant]) -> Inputs {
+            Inputs {
+                merchants: Some(merchants.to_vec()),
+                ..self
+            }
+        }
+
+        fn card(mut self, raw: &str, state: CardState) -> Inputs {
+            self.cards.push((card(raw), state));
+            self
+        }
+
+        fn judged_at(self, raw: &str) -> Inputs {
+            Inputs {
+                as_of: at(raw),
+                ..self
+            }
+        }
+
+        fn policy(self, policy: Policy) -> Inputs {
+            Inputs { policy, ..self }
+        }
+
+        /// Matches and decides the night: the decisions, and every terminal
+        /// record's `cancel_route` as of after them.
+        fn decide(&self) -> (Decisions, Vec<String>) {
+            let result = matching::reconcile(&self.terminal, &self.bank, &self.policy, self.as_of);
+            let night = Night {
+                terminal: &self.terminal,
+                bank: &self.bank,
+                result: &result,
+                policy: &self.policy,
+            };
+            let refs = References {
+                merchants: self
+                    .merchants
+                    .as_ref()
+                    .map(|list| list.iter().map(|m| (m.merchant_id.as_str(), m)).collect()),
+                cards: self.cards.iter().map(|(c, s)| (c, *s)).collect(),
+            };
+            let (decisions, decider) = decide(&night, &refs, &self.requests, self.as_of);
+            let routes = (0..self.terminal.len())
+                .map(|t| decider.cancel_route(t))
+                .collect();
+            (decisions, routes)
+        }
+
+        /// Each terminal record's outcome.
+        fn outcomes(&self) -> Vec<Outcome> {
+            let result = matching::reconcile(&self.terminal, &self.bank, &self.policy, self.as_of);
+            result.terminal.iter().map(|r| r.outcome).collect()
+        }
+
+        /// What asked for an action: its `request_ref`, or the outcome.
+        fn source(&self, source: Source) -> &str {
+            match source {
+                Source::Request(r) => &self.requests[r].request_ref,
+                Source::Outcome(outcome) => outcome.as_str(),
+            }
+        }
+
+        /// The decisions as one line each, in decision order: voids, refunds,
+        /// rejections, then disputes. `t0` is terminal record 0, `b0` bank
+        /// record 0.
+        fn lines(&self, decisions: &Decisions) -> Vec<String> {
+            let mut lines = Vec::new();
+            for v in &decisions.voids {
+                lines.push(format!("VOID t{} {}", v.original, self.source(v.source)));
+            }
+            for r in &decisions.refunds {
+                lines.push(format!(
+                    "REFUND t{} {} {}",
+                    r.original,
+                    r.refund_amount,
+                    self.source(r.source)
+                ));
+            }
+            for r in &decisions.rejections {
+                let on = r.original.map_or(String::new(), |t| format!(" t{t}"));
+                lines.push(format!(
+                    "REJECT {}{on}: {}",
+                    self.source(r.source),
+                    r.reason
+                ));
+            }
+            for d in &decisions.disputes {
+                let mut line = format!("DISPUTE {}", d.outcome);
+                if let Some(t) = d.terminal {
+                    line += &format!(" t{t}");
+                }
+                if let Some(b) = d.bank {
+                    line += &format!(" b{b}");
+                }
+                lines.push(line);
+            }
+            lines
+        }
+    }
+
+    /// Every action id of a night, in decision order.
+    fn action_ids(decisions: &Decisions) -> Vec<&str> {
+        let voids = decisions.voids.iter().map(|v| v.action_id.as_str());
+        let refunds = decisions.refunds.iter().map(|r| r.action_id.as_str());
+        let disputes = decisions.disputes.iter().map(|d| d.action_id.as_str());
+        voids.chain(refunds).chain(disputes).collect()
+    }
+
+    /// Decides `inputs` and checks the decisions against `want` (see
+    /// [`Inputs::lines`]). Also checks what holds for every night: the ids
+    /// name their kind and are unique, and neither a second run nor the
+    /// requests in reverse row order changes any decision or id.
+    #[track_caller]
+    fn case(inputs: &Inputs, want: &[&str]) -> Decisions {
+        let (decisions, _) = inputs.decide();
+        assert_eq!(inputs.lines(&decisions), want);
+
+        let kinds = (decisions.voids.iter().map(|v| ("VOID-", &v.action_id)))
+            .chain(decisions.refunds.iter().map(|r| ("REFUND-", &r.action_id)))
+            .chain(
+                decisions
+                    .disputes
+                    .iter()
+                    .map(|d| ("DISPUTE-", &d.action_id)),
+            );
+        for (kind, id) in kinds {
+            let hex = id
+                .strip_prefix(kind)
+                .unwrap_or_else(|| panic!("{id} is not a {kind}"));
+            assert!(
+                hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{id}: 16 hex digits after the kind"
+            );
+        }
+        let ids = action_ids(&decisions);
+        let unique: HashSet<&str> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "action ids repeat: {ids:?}");
+
+        let (again, _) = inputs.decide();
+        assert_eq!(again, decisions, "a second run decides differently");
+
+        let mut reversed = inputs.clone();
+        reversed.requests.reverse();
+        let (backward, _) = reversed.decide();
+        assert_eq!(
+            reversed.lines(&backward),
+            want,
+            "the decisions depend on the order of the request rows"
+        );
+        assert_eq!(action_ids(&backward), ids, "ids depend on the row order");
+        decisions
+    }
+
+    /// The `cancel_route` of every terminal record, as of after the night's
+    /// decisions.
+    #[track_caller]
+    fn routes(inputs: &Inputs, want: &[&str]) {
+        let (_, routes) = inputs.decide();
+        assert_eq!(routes, want);
+    }
+
+    /// A request for part of `original`.
+    fn partial(reference: &str, original: &TerminalRecord, minor: i64) -> CancellationRequest {
+        CancellationRequest {
+            refund_amount: Some(fen(minor)),
+            ..request(reference, original)
+        }
+    }
+
+    fn frozen(void_enabled: bool, refund_enabled: bool) -> Merchant {
+        merchant(MERCHANT, MERCHANT_NAME, void_enabled, refund_enabled)
+    }
+
+    /// An unsettled SALE of 100.00 on business day 2026-11-24: PENDING, and
+    /// voidable as of `AS_OF`.
+    fn today() -> TerminalRecord {
+        sale_rrn("000101", "632800000101", "2026-11-24 10:00:00", 10000)
+    }
+
+    /// A SALE of 100.00 on business day 2026-11-23; settle it with `settled`.
+    fn yesterday() -> TerminalRecord {
+        sale_rrn("000201", "632700000201", "2026-11-23 10:00:00", 10000)
+    }
+
+    #[test]
+    fn void_while_the_batch_is_open_otherwise_refund() {
+        let today = today();
+        let asked = Inputs::new(&[today.clone()], &[]).requests(&[request("CR-1", &today)]);
+
+        // Unsettled, same business day, before the cutoff, full amount.
+        case(&asked, &["VOID t0 CR-1"]);
+        case(
+            &asked.clone().merchants(&[frozen(true, true)]),
+            &["VOID t0 CR-1"],
+        );
+        case(
+            &asked.clone().judged_at("2026-11-24 22:59:59"),
+            &["VOID t0 CR-1"],
+        );
+        // By terminal + trace, without rrn.
+        let no_rrn = sale("000102", "2026-11-24 10:00:00", 10000);
+        case(
+            &Inputs::new(&[no_rrn.clone()], &[]).requests(&[request("CR-1", &no_rrn)]),
+            &["VOID t0 CR-1"],
+        );
+        // A PREAUTH_COMPLETE is voided like a SALE.
+        let completion = TerminalRecord {
+            txn_type: TxnType::PreauthComplete,
+            ..today.clone()
+        };
+        case(
+            &Inputs::new(&[completion.clone()], &[]).requests(&[request("CR-1", &completion)]),
+            &["VOID t0 CR-1"],
+        );
+        // Captured after yesterday's cutoff: it belongs to today.
+        let late = sale_rrn("000103", "632800000103", "2026-11-23 23:10:00", 10000);
+        case(
+            &Inputs::new(&[late.clone()], &[]).requests(&[request("CR-1", &late)]),
+            &["VOID t0 CR-1"],
+        );
+
+        // Asked at or after the cutoff: business day 2026-11-25, so the batch
+        // is closed, and the sale is now UNSETTLED too.
+        let closed = ["REFUND t0 100.00 CR-1", "DISPUTE UNSETTLED t0"];
+        case(&asked.clone().judged_at("2026-11-24 23:00:00"), &closed);
+        case(&asked.clone().judged_at("2026-11-24 23:30:00"), &closed);
+        case(&asked.clone().judged_at("2026-11-25 09:00:00"), &closed);
+        // Voids frozen for the merchant.
+        case(
+            &asked.clone().merchants(&[frozen(false, true)]),
+            &["REFUND t0 100.00 CR-1"],
+        );
+        // Part of the amount: a void is full amount only.
+        case(
+            &asked.clone().requests(&[partial("CR-1", &today, 4000)]),
+            &["REFUND t0 40.00 CR-1"],
+        );
+        // Settled already (the same day).
+        let settled_today = sale_rrn("000104", "632800000104", "2026-11-24 08:00:00", 10000);
+        case(
+            &Inputs::new(&[settled_today.clone()], &[settled(&settled_today)])
+                .requests(&[request("CR-1", &settled_today)]),
+            &["REFUND t0 100.00 CR-1"],
+        );
+
+        // A REFUND record on the sale blocks the void; the rest may be refunded.
+        let refunded = refund_of("000105", "2026-11-24 11:00:00", 3000, &today);
+        let with_refund = Inputs::new(&[today.clone(), refunded], &[]);
+        case(
+            &with_refund
+                .clone()
+                .requests(&[partial("CR-1", &today, 7000)]),
+            &["REFUND t0 70.00 CR-1"],
+        );
+        case(
+            &with_refund.requests(&[request("CR-1", &today)]),
+            &[
+                "REJECT CR-1 t0: over-refund: refunds would total 130.00, more than the original 100.00",
+            ],
+        );
+
+        // Voided in this run: a second request for it is rejected, naming the void.
+        let twice = asked
+            .clone()
+            .requests(&[request("CR-1", &today), request("CR-2", &today)]);
+        let (decisions, _) = twice.decide();
+        let void_id = &decisions.voids[0].action_id;
+        case(
+            &twice,
+            &[
+                "VOID t0 CR-1",
+                &format!("REJECT CR-2 t0: already voided by {void_id} in this run"),
+            ],
+        );
+    }
+
+    #[test]
+    fn refund_after_settlement_within_the_window_and_the_amount() {
+        let sold = yesterday();
+        let night = Inputs::new(&[sold.clone()], &[settled(&sold)]);
+
+        case(
+            &night.clone().requests(&[request("CR-1", &sold)]),
+            &["REFUND t0 100.00 CR-1"],
+        );
+        // refund_amount is honoured.
+        case(
+            &night.clone().requests(&[partial("CR-1", &sold, 2500)]),
+            &["REFUND t0 25.00 CR-1"],
+        );
+        // Two partial refunds that fit.
+        case(
+            &night
+                .clone()
+                .requests(&[partial("CR-1", &sold, 6000), partial("CR-2", &sold, 4000)]),
+            &["REFUND t0 60.00 CR-1", "REFUND t0 40.00 CR-2"],
+        );
+        // Two that do not: the first by request_ref wins, whatever the row
+        // order (`case` also runs the rows reversed).
+        let over = "REJECT CR-2 t0: over-refund: refunds would total 110.00, more than the original 100.00";
+        case(
+            &night
+                .clone()
+                .requests(&[partial("CR-2", &sold, 5000), partial("CR-1", &sold, 6000)]),
+            &["REFUND t0 60.00 CR-1", over],
+        );
+        case(
+            &night
+                .clone()
+                .requests(&[partial("CR-1", &sold, 6000), partial("CR-2", &sold, 5000)]),
+            &["REFUND t0 60.00 CR-1", over],
+        );
+        // A REFUND record already returned 30.00 of it.
+        let refunded = refund_of("000202", "2026-11-23 11:00:00", 3000, &sold);
+        let with_refund = Inputs::new(&[sold.clone(), refunded.clone()], &[settled(&sold)]);
+        case(
+            &with_refund
+                .clone()
+                .requests(&[partial("CR-1", &sold, 7000)]),
+            &["REFUND t0 70.00 CR-1", "DISPUTE UNSETTLED t1"],
+        );
+        case(
+            &with_refund.requests(&[partial("CR-1", &sold, 7001)]),
+            &[
+                "REJECT CR-1 t0: over-refund: refunds would total 100.01, more than the original 100.00",
+                "DISPUTE UNSETTLED t1",
+            ],
+        );
+
+        // Refunds frozen for the merchant (voids do not matter once settled).
+        case(
+            &night
+                .clone()
+                .merchants(&[frozen(true, false)])
+                .requests(&[request("CR-1", &sold)]),
+            &[
+                "REJECT CR-1 t0: refunds are frozen for merchant 898310058120001 (上海静安咖啡有限公司)",
+            ],
+        );
+        // Both frozen, batch still open: neither a void nor a refund.
+        let today = today();
+        case(
+            &Inputs::new(&[today.clone()], &[])
+                .merchants(&[frozen(false, false)])
+                .requests(&[request("CR-1", &today)]),
+            &[
+                "REJECT CR-1 t0: refunds are frozen for merchant 898310058120001 (上海静安咖啡有限公司)",
+            ],
+        );
+
+        // The window: 180 days from business day 2026-05-28 is 2026-11-24.
+        #[track_caller]
+        fn window_case(time: &str, window_days: u32, want: &str) {
+            let old = sale_rrn("000301", "632500000301", time, 10000);
+            let policy = Policy {
+                refund_window_days: window_days,
+                ..Policy::default()
+            };
+            case(
+                &Inputs::new(&[old.clone()], &[settled(&old)])
+                    .policy(policy)
+                    .requests(&[request("CR-1", &old)]),
+                &[want],
+            );
+        }
+        window_case("2026-05-28 10:00:00", 180, "REFUND t0 100.00 CR-1");
+        window_case(
+            "2026-05-27 22:59:59",
+            180,
+            "REJECT CR-1 t0: the refund window ended on 2026-11-23",
+        );
+        // After the cutoff it belongs to the next business day.
+        window_case("2026-05-27 23:00:00", 180, "REFUND t0 100.00 CR-1");
+        window_case(
+            "2026-05-01 10:00:00",
+            180,
+            "REJECT CR-1 t0: the refund window ended on 2026-10-28",
+        );
+        window_case("2026-10-25 10:00:00", 30, "REFUND t0 100.00 CR-1");
+        window_case(
+            "2026-10-24 10:00:00",
+            30,
+            "REJECT CR-1 t0: the refund window ended on 2026-11-23",
+        );
+    }
+
+    #[test]
+    fn requests_that_do_not_match_their_transaction() {
+        let sold = TerminalRecord {
+            amount: fen(1000),
+            ..yesterday()
+        };
+        let night = Inputs::new(&[sold.clone()], &[settled(&sold)]);
+        let asked = |request: CancellationRequest| night.clone().requests(&[request]);
+        let fine = "REFUND t0 10.00 CR-1";
+
+        case(
+            &asked(CancellationRequest {
+                amount: fen(10000),
+                ..request("CR-1", &sold)
+            }),
+            &["REJECT CR-1 t0: details do not match: amount 100.00 ≠ 10.00"],
+        );
+        case(
+            &asked(CancellationRequest {
+                txn_time: at("2026-11-23 10:05:00"),
+                ..request("CR-1", &sold)
+            }),
+            &[
+                "REJECT CR-1 t0: details do not match: time 2026-11-23 10:05:00 ≠ 2026-11-23 10:00:00",
+            ],
+        );
+        case(
+            &asked(CancellationRequest {
+                txn_time: at("2026-11-23 10:05:00"),
+                amount: fen(1001),
+                ..request("CR-1", &sold)
+            }),
+            &[
+                "REJECT CR-1 t0: details do not match: time 2026-11-23 10:05:00 ≠ 2026-11-23 10:00:00, amount 10.01 ≠ 10.00",
+            ],
+        );
+        case(
+            &asked(CancellationRequest {
+                merchant_id: OTHER_MERCHANT.into(),
+                ..request("CR-1", &sold)
+            }),
+            &["REJECT CR-1 t0: details do not match: merchant 898330154110002 ≠ 898310058120001"],
+        );
+        // Named by rrn, but on another terminal.
+        case(
+            &asked(CancellationRequest {
+                terminal_id: id(OTHER_TERMINAL),
+                trace_no: id("000201"),
+                ..request("CR-1", &sold)
+            }),
+            &["REJECT CR-1 t0: details do not match: terminal 31000102 ≠ 31000101"],
+        );
+        // The merchant name is checked against the merchants file, when given.
+        let named = |name: &str| CancellationRequest {
+            merchant_name: Some(name.into()),
+            ..request("CR-1", &sold)
+        };
+        case(&asked(named("杭州西湖书店")), &[fine]);
+        case(
+            &asked(named("杭州西湖书店")).merchants(&[frozen(true, true)]),
+            &[
+                "REJECT CR-1 t0: details do not match: merchant name 杭州西湖书店 ≠ 上海静安咖啡有限公司",
+            ],
+        );
+        case(
+            &asked(named(MERCHANT_NAME)).merchants(&[frozen(true, true)]),
+            &[fine],
+        );
+        case(&asked(named("")).merchants(&[frozen(true, true)]), &[fine]);
+
+        // The cardholder must agree.
+        let consent = |said: &str| CancellationRequest {
+            customer_consent: said.into(),
+            ..request("CR-1", &sold)
+        };
+        case(&asked(consent("YES")), &[fine]);
+        case(
+            &asked(consent("no")),
+            &[
+                r#"REJECT CR-1 t0: the cardholder has not agreed (customer_consent "no"); it must be "yes""#,
+            ],
+        );
+        case(
+            &asked(consent("")),
+            &[
+                r#"REJECT CR-1 t0: the cardholder has not agreed (customer_consent ""); it must be "yes""#,
+            ],
+        );
+        // Details are checked first.
+        case(
+            &asked(CancellationRequest {
+                amount: fen(10000),
+                ..consent("no")
+            }),
+            &["REJECT CR-1 t0: details do not match: amount 100.00 ≠ 10.00"],
+        );
+
+        // The bank would refuse a card that is not NORMAL.
+        for (state, name) in [
+            (CardState::Lost, "LOST"),
+            (CardState::Frozen, "FROZEN"),
+            (CardState::Cancelled, "CANCELLED"),
+        ] {
+            let want =
+                format!("REJECT CR-1 t0: card 622848******1234 is {name}; the bank would refuse");
+            case(&asked(request("CR-1", &sold)).card(CARD, state), &[&want]);
+            // Also while the batch is open.
+            let today = today();
+            case(
+                &Inputs::new(&[today.clone()], &[])
+                    .card(CARD, state)
+                    .requests(&[request("CR-1", &today)]),
+                &[&want],
+            );
+        }
+        case(
+            &asked(request("CR-1", &sold)).card(CARD, CardState::Normal),
+            &[fine],
+        );
+        case(
+            &asked(request("CR-1", &sold)).card(OTHER_CARD, CardState::Lost),
+            &[fine],
+        );
+        // Consent is asked before the card.
+        case(
+            &asked(consent("no")).card(CARD, CardState::Lost),
+            &[
+                r#"REJECT CR-1 t0: the cardholder has not agreed (customer_consent "no"); it must be "yes""#,
+            ],
+        );
+
+        // Merchants file given, merchant not in it.
+        case(
+            &asked(request("CR-1", &sold)).merchants(&[merchant(
+                OTHER_MERCHANT,
+                "杭州西湖书店",
+                true,
+                true,
+            )]),
+            &[
+                "REJECT CR-1 t0: merchant 898310058120001 is not in the merchants file, so its permissions are unknown",
+            ],
+        );
+    }
+
+    #[test]
+    fn requests_for_what_cannot_be_cancelled() {
+        // Not found, by rrn or by terminal + trace.
+        let sold = yesterday();
+        let night = Inputs::new(&[sold.clone()], &[settled(&sold)]);
+        case(
+            &night.clone().requests(&[CancellationRequest {
+                rrn: id("632799999999"),
+                ..request("CR-1", &sold)
+            }]),
+            &["REJECT CR-1: not found: no transaction with rrn 632799999999 in the terminal files"],
+        );
+        case(
+            &night.clone().requests(&[CancellationRequest {
+                rrn: None,
+                terminal_id: id(TERMINAL),
+                trace_no: id("000999"),
+                ..request("CR-1", &sold)
+            }]),
+            &[
+                "REJECT CR-1: not found: no transaction with terminal 31000101 trace 000999 in the terminal files",
+            ],
+        );
+
+        // A trace number recurs in the next batch: time and amount pick one.
+        let first = sale("000101", "2026-11-23 10:00:00", 1000);
+        let second = TerminalRecord {
+            batch_no: "000232".into(),
+            ..sale("000101", "2026-11-24 10:00:00", 2000)
+        };
+        let both = Inputs::new(&[first.clone(), second.clone()], &[settled(&first)]);
+        case(
+            &both.clone().requests(&[request("CR-1", &second)]),
+            &["VOID t1 CR-1"],
+        );
+        case(
+            &both.clone().requests(&[request("CR-1", &first)]),
+            &["REFUND t0 10.00 CR-1"],
+        );
+        case(
+            &both.requests(&[CancellationRequest {
+                amount: fen(1500),
+                ..request("CR-1", &first)
+            }]),
+            &[
+                "REJECT CR-1: not found: 2 transactions with terminal 31000101 trace 000101, none at 2026-11-23 10:00:00 for 15.00",
+            ],
+        );
+
+        // Already voided on the terminal.
+        let today = today();
+        let voided = void("000102", "2026-11-24 10:05:00", &today);
+        case(
+            &Inputs::new(&[today.clone(), voided.clone()], &[])
+                .requests(&[request("CR-1", &today)]),
+            &["REJECT CR-1 t0: already voided on the terminal by VOID trace 000102"],
+        );
+        // A VOID is not in the index: naming one finds nothing.
+        case(
+            &Inputs::new(&[today.clone(), voided.clone()], &[])
+                .requests(&[request("CR-1", &voided)]),
+            &[
+                "REJECT CR-1: not found: no transaction with terminal 31000101 trace 000102 in the terminal files",
+            ],
+        );
+
+        // A REFUND is not cancelled by another refund.
+        let refund = refund_of("000203", "2026-11-23 11:00:00", 3000, &sold);
+        case(
+            &Inputs::new(
+                &[sold.clone(), refund.clone()],
+                &[settled(&sold), settled(&refund)],
+            )
+            .requests(&[request("CR-1", &refund)]),
+            &["REJECT CR-1 t1: a REFUND cannot be cancelled"],
+        );
+    }
+
+    #[test]
+    fn outcomes_that_are_cancellations() {
+        // VOIDED_BUT_SETTLED: the cardholder was charged after the void.
+        let sold = yesterday();
+        let voided = void("000202", "2026-11-23 10:05:00", &sold);
+        let night = Inputs::new(&[sold.clone(), voided], &[settled(&sold)]);
+        let decisions = case(&night, &["REFUND t0 100.00 VOIDED_BUT_SETTLED"]);
+        assert_eq!(
+            decisions.refunds[0].reason,
+            "voided by VOID trace 000202, yet the bank settled 100.00 on 2026-11-24: the cardholder was charged"
+        );
+        case(
+            &night.clone().card(CARD, CardState::Frozen),
+            &[
+                "REJECT VOIDED_BUT_SETTLED t0: card 622848******1234 is FROZEN; the bank would refuse",
+            ],
+        );
+        case(
+            &night.clone().merchants(&[frozen(true, false)]),
+            &[
+                "REJECT VOIDED_BUT_SETTLED t0: refunds are frozen for merchant 898310058120001 (上海静安咖啡有限公司)",
+            ],
+        );
+        // A request for the same sale comes first and takes the refund.
+        case(
+            &night.clone().requests(&[request("CR-1", &sold)]),
+            &[
+                "REFUND t0 100.00 CR-1",
+                "REJECT VOIDED_BUT_SETTLED t0: over-refund: refunds would total 200.00, more than the original 100.00",
+            ],
+        );
+        // Settled the same day it was voided: still a refund, never a void.
+        let today = today();
+        let voided_today = void("000102", "2026-11-24 10:05:00", &today);
+        case(
+            &Inputs::new(&[today.clone(), voided_today], &[settled(&today)]),
+            &["REFUND t0 100.00 VOIDED_BUT_SETTLED"],
+        );
+
+        // DUPLICATE_SETTLEMENT: the cardholder paid twice; refund the second
+        // settlement's amount.
+        let twice = Inputs::new(&[sold.clone()], &[settled(&sold), settled(&sold)]);
+        let decisions = case(&twice, &["REFUND t0 100.00 DUPLICATE_SETTLEMENT"]);
+        assert_eq!(
+            decisions.refunds[0].reason,
+            "settles again the transaction (terminal trace 000201) the bank already settled on 2026-11-24: the cardholder paid twice"
+        );
+        let more = for_amount(settled(&sold), 4000);
+        case(
+            &Inputs::new(&[sold.clone()], &[settled(&sold), more.clone()]),
+            &["REFUND t0 40.00 DUPLICATE_SETTLEMENT"],
+        );
+        // Two more settlements of it: two refunds, two ids (`case` checks).
+        case(
+            &Inputs::new(
+                &[sold.clone()],
+                &[settled(&sold), more, for_amount(settled(&sold), 5000)],
+            ),
+            &[
+                "REFUND t0 40.00 DUPLICATE_SETTLEMENT",
+                "REFUND t0 50.00 DUPLICATE_SETTLEMENT",
+            ],
+        );
+        case(
+            &twice.clone().card(CARD, CardState::Lost),
+            &[
+                "REJECT DUPLICATE_SETTLEMENT t0: card 622848******1234 is LOST; the bank would refuse",
+            ],
+        );
+
+        // SUSPECTED_DUPLICATE: cancelled only when the policy says so.
+        let earlier = sale_rrn("000103", "632800000103", "2026-11-24 08:47:12", 3600);
+        let later = TerminalRecord {
+            trace_no: "000104".into(),
+            rrn: id("632800000104"),
+            txn_time: at("2026-11-24 08:47:52"),
+            ..earlier.clone()
+        };
+        let cancel = Policy {
+            suspected_duplicates: DuplicatePolicy::Cancel,
+            ..Policy::default()
+        };
+        let open = Inputs::new(&[earlier.clone(), later.clone()], &[]);
+        case(&open, &[]);
+        case(
+            &open.clone().policy(cancel.clone()),
+            &["VOID t1 SUSPECTED_DUPLICATE"],
+        );
+        let settled_both = Inputs::new(
+            &[earlier.clone(), later.clone()],
+            &[settled(&earlier), settled(&later)],
+        );
+        case(&settled_both, &[]);
+        case(
+            &settled_both.policy(cancel.clone()),
+            &["REFUND t1 36.00 SUSPECTED_DUPLICATE"],
+        );
+        // A request voided it first: no second action. (The policy's own
+        // cancellation is still reported as rejected, naming the void.)
+        let asked = open.policy(cancel).requests(&[request("CR-1", &later)]);
+        let (decisions, _) = asked.decide();
+        let void_id = &decisions.voids[0].action_id;
+        case(
+            &asked,
+            &[
+                "VOID t1 CR-1",
+                &format!("REJECT SUSPECTED_DUPLICATE t1: already voided by {void_id} in this run"),
+            ],
+        );
+    }
+
+    #[test]
+    fn disputes_one_per_difference() {
+        let sold = yesterday();
+        let other = sale_rrn("000202", "632700000202", "2026-11-23 11:00:00", 5000);
+
+        // BANK_ONLY: settled, never captured.
+        case(
+            &Inputs::new(&[], &[settled(&sold)]),
+            &["DISPUTE BANK_ONLY b0"],
+        );
+        // UNSETTLED: captured, not settled after the lag.
+        case(
+            &Inputs::new(&[sold.clone()], &[]),
+            &["DISPUTE UNSETTLED t0"],
+        );
+        // AMOUNT_MISMATCH: one case for the pair, not one per side.
+        case(
+            &Inputs::new(&[sold.clone()], &[for_amount(settled(&sold), 1000)]),
+            &["DISPUTE AMOUNT_MISMATCH t0 b0"],
+        );
+        // FEE_MISMATCH: 100.00 at the contracted 0.38 % is 0.38, not 1.00.
+        let mut contracted = Policy::default();
+        contracted
+            .fee_rates
+            .by_merchant
+            .insert(MERCHANT.into(), Decimal::new(38, 4));
+        case(
+            &Inputs::new(&[sold.clone()], &[with_fee(settled(&sold), 100)])
+                .policy(contracted.clone()),
+            &["DISPUTE FEE_MISMATCH t0 b0"],
+        );
+        case(
+            &Inputs::new(&[sold.clone()], &[with_fee(settled(&sold), 38)]).policy(contracted),
+            &[],
+        );
+
+        // No case for what is as it should be: MATCHED, PENDING, VOIDED,
+        // ORPHAN_VOID, SUSPECTED_DUPLICATE (flagged).
+        let today = today();
+        let voided = sale_rrn("000102", "632800000102", "2026-11-24 10:10:00", 2000);
+        let orphan = TerminalRecord {
+            orig_trace_no: id("000999"),
+            ..void("000104", "2026-11-24 10:20:00", &voided)
+        };
+        let again = TerminalRecord {
+            trace_no: "000203".into(),
+            rrn: id("632700000203"),
+            txn_time: at("2026-11-23 10:00:30"),
+            ..sold.clone()
+        };
+        let fine = Inputs::new(
+            &[
+                sold.clone(),
+                again.clone(),
+                today.clone(),
+                voided.clone(),
+                void("000103", "2026-11-24 10:15:00", &voided),
+                orphan,
+            ],
+            &[settled(&sold), settled(&again)],
+        );
+        assert_eq!(
+            fine.outcomes(),
+            [
+                Outcome::Matched,
+                Outcome::SuspectedDuplicate,
+                Outcome::Pending,
+                Outcome::Voided,
+                Outcome::VoidApplied,
+                Outcome::OrphanVoid,
+            ]
+        );
+        case(&fine, &[]);
+
+        // Identical bank rows are two cases with two ids.
+        let decisions = case(
+            &Inputs::new(&[], &[settled(&sold), settled(&sold)]),
+            &["DISPUTE BANK_ONLY b0", "DISPUTE BANK_ONLY b1"],
+        );
+        assert_ne!(
+            decisions.disputes[0].action_id,
+            decisions.disputes[1].action_id
+        );
+
+        // All of them in one night, in report order.
+        case(
+            &Inputs::new(
+                &[sold.clone(), other.clone()],
+                &[
+                    for_amount(settled(&sold), 1000),
+                    settled(&sale_rrn(
+                        "000209",
+                        "632700000209",
+                        "2026-11-23 12:00:00",
+                        700,
+                    )),
+                ],
+            ),
+            &[
+                "DISPUTE AMOUNT_MISMATCH t0 b0",
+                "DISPUTE UNSETTLED t1",
+                "DISPUTE BANK_ONLY b1",
+            ],
+        );
+    }
+
+    #[test]
+    fn action_ids_are_deterministic_and_unique() {
+        let sold = yesterday();
+        let today = today();
+        let night = Inputs::new(&[sold.clone(), today.clone()], &[settled(&sold)]);
+        let id_of = |inputs: &Inputs| {
+            let (decisions, _) = inputs.decide();
+            action_ids(&decisions)
+                .into_iter()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+
+        // Same inputs, same ids; another run, another Inputs value, same ids.
+        let one = night.clone().requests(&[partial("CR-1", &sold, 3000)]);
+        assert_eq!(id_of(&one), id_of(&one.clone()));
+        // Not on the position of the records either.
+        let reversed = Inputs::new(&[today.clone(), sold.clone()], &[settled(&sold)])
+            .requests(&[partial("CR-1", &sold, 3000)]);
+        assert_eq!(id_of(&one), id_of(&reversed));
+        // Nor on the amount refunded: the id is the transaction and the request.
+        let more = night.clone().requests(&[partial("CR-1", &sold, 4000)]);
+        assert_eq!(id_of(&one), id_of(&more));
+
+        // Another request for the same transaction: another id.
+        let two = case(
+            &night
+                .clone()
+                .requests(&[partial("CR-1", &sold, 3000), partial("CR-2", &sold, 4000)]),
+            &["REFUND t0 30.00 CR-1", "REFUND t0 40.00 CR-2"],
+        );
+        assert_eq!(two.refunds[0].action_id, id_of(&one)[0]);
+        assert_ne!(two.refunds[0].action_id, two.refunds[1].action_id);
+        // The same request ref on another transaction: another id.
+        let elsewhere = night.clone().requests(&[partial("CR-1", &today, 3000)]);
+        assert_ne!(id_of(&elsewhere), id_of(&one));
+        // A void and a refund of the same transaction by the same request differ.
+        let voided = night.clone().requests(&[request("CR-1", &today)]);
+        let refunded = night
+            .clone()
+            .judged_at("2026-11-25 09:00:00")
+            .requests(&[request("CR-1", &today)]);
+        let (v, r) = (id_of(&voided), id_of(&refunded));
+        assert!(v[0].starts_with("VOID-") && r[0].starts_with("REFUND-"));
+        assert_ne!(v[0][5..], r[0][7..]);
+
+        // Unique within a busy night (`case` checks uniqueness).
+        let dup = sale_rrn("000203", "632700000203", "2026-11-23 12:00:00", 5000);
+        let voided_settled = sale_rrn("000204", "632700000204", "2026-11-23 13:00:00", 6000);
+        let fee_short = sale_rrn("000208", "632700000208", "2026-11-23 16:00:00", 9000);
+        let mut contracted = Policy::default();
+        contracted
+            .fee_rates
+            .by_merchant
+            .insert(MERCHANT.into(), Decimal::new(38, 4));
+        let busy = Inputs::new(
+            &[
+                sold.clone(),
+                today.clone(),
+                dup.clone(),
+                voided_settled.clone(),
+                void("000205", "2026-11-23 13:01:00", &voided_settled),
+                sale_rrn("000206", "632700000206", "2026-11-23 14:00:00", 7000),
+                fee_short.clone(),
+            ],
+            &[
+                with_fee(settled(&sold), 38),
+                with_fee(settled(&dup), 19),
+                with_fee(settled(&dup), 19),
+                with_fee(settled(&dup), 19),
+                with_fee(settled(&voided_settled), 0),
+                with_fee(
+                    settled(&sale_rrn(
+                        "000207",
+                        "632700000207",
+                        "2026-11-23 15:00:00",
+                        800,
+                    )),
+                    3,
+                ),
+                with_fee(
+                    settled(&sale_rrn(
+                        "000207",
+                        "632700000207",
+                        "2026-11-23 15:00:00",
+                        800,
+                    )),
+                    3,
+                ),
+                settled(&fee_short),
+            ],
+        )
+        .policy(contracted)
+        .requests(&[
+            partial("CR-1", &sold, 3000),
+            partial("CR-2", &sold, 3000),
+            request("CR-3", &today),
+        ]);
+        case(
+            &busy,
+            &[
+                "VOID t1 CR-3",
+                "REFUND t0 30.00 CR-1",
+                "REFUND t0 30.00 CR-2",
+                "REFUND t3 60.00 VOIDED_BUT_SETTLED",
+                "REFUND t2 50.00 DUPLICATE_SETTLEMENT",
+                "REJECT DUPLICATE_SETTLEMENT t2: over-refund: refunds would total 100.00, more than the original 50.00",
+                "DISPUTE FEE_MISMATCH t6 b7",
+                "DISPUTE UNSETTLED t5",
+                "DISPUTE BANK_ONLY b5",
+                "DISPUTE BANK_ONLY b6",
+            ],
+        );
+    }
+
+    #[test]
+    fn cancel_route_cases() {
+        let today = today();
+        let sold = yesterday();
+        let settled_today = sale_rrn("000104", "632800000104", "2026-11-24 08:00:00", 10000);
+
+        routes(
+            &Inputs::new(&[today.clone()], &[]),
+            &["VOID until 2026-11-24 23:00"],
+        );
+        routes(
+            &Inputs::new(&[today.clone()], &[]).policy(Policy {
+                cutoff: chrono::NaiveTime::from_hms_opt(22, 30, 0).unwrap(),
+                ..Policy::default()
+            }),
+            &["VOID until 2026-11-24 22:30"],
+        );
+        routes(
+            &Inputs::new(&[settled_today.clone()], &[settled(&settled_today)]),
+            &["REFUND until 2027-05-23"],
+        );
+        routes(
+            &Inputs::new(&[sold.clone()], &[settled(&sold)]),
+            &["REFUND until 2027-05-22"],
+        );
+        // After the cutoff, an open batch is closed for voids.
+        routes(
+            &Inputs::new(&[today.clone()], &[]).judged_at("2026-11-24 23:00:00"),
+            &["REFUND until 2027-05-23"],
+        );
+        routes(
+            &Inputs::new(&[today.clone()], &[]).merchants(&[frozen(false, true)]),
+            &["REFUND until 2027-05-23"],
+        );
+        routes(
+            &Inputs::new(&[sold.clone()], &[settled(&sold)]).merchants(&[frozen(true, false)]),
+            &["NONE: refunds are frozen for merchant 898310058120001 (上海静安咖啡有限公司)"],
+        );
+        routes(
+            &Inputs::new(&[sold.clone()], &[settled(&sold)]).merchants(&[merchant(
+                OTHER_MERCHANT,
+                "杭州西湖书店",
+                true,
+                true,
+            )]),
+            &[
+                "NONE: merchant 898310058120001 is not in the merchants file, so its permissions are unknown",
+            ],
+        );
+        routes(
+            &Inputs::new(&[sold.clone()], &[settled(&sold)]).judged_at("2027-05-22 22:59:59"),
+            &["REFUND until 2027-05-22"],
+        );
+        routes(
+            &Inputs::new(&[sold.clone()], &[settled(&sold)]).judged_at("2027-05-22 23:00:00"),
+            &["NONE: the refund window ended on 2027-05-22"],
+        );
+        routes(
+            &Inputs::new(&[sold.clone()], &[settled(&sold)]).card(CARD, CardState::Lost),
+            &["NONE: card 622848******1234 is LOST; the bank would refuse"],
+        );
+
+        // Voided, refunded, and what is not a purchase.
+        let voided = void("000102", "2026-11-24 10:05:00", &today);
+        routes(
+            &Inputs::new(&[today.clone(), voided], &[]),
+            &[
+                "NONE: already voided on the terminal by VOID trace 000102",
+                "NONE: a VOID cannot be cancelled",
+            ],
+        );
+        let part = refund_of("000202", "2026-11-23 11:00:00", 3000, &sold);
+        routes(
+            &Inputs::new(
+                &[sold.clone(), part.clone()],
+                &[settled(&sold), settled(&part)],
+            ),
+            &[
+                "REFUND until 2027-05-22",
+                "NONE: a REFUND cannot be cancelled",
+            ],
+        );
+        let all = refund_of("000202", "2026-11-23 11:00:00", 10000, &sold);
+        routes(
+            &Inputs::new(
+                &[sold.clone(), all.clone()],
+                &[settled(&sold), settled(&all)],
+            ),
+            &[
+                "NONE: already fully refunded",
+                "NONE: a REFUND cannot be cancelled",
+            ],
+        );
+        // Partly refunded in the open batch: no void any more.
+        let part_today = refund_of("000105", "2026-11-24 11:00:00", 3000, &today);
+        routes(
+            &Inputs::new(&[today.clone(), part_today], &[]),
+            &[
+                "REFUND until 2027-05-23",
+                "NONE: a REFUND cannot be cancelled",
+            ],
+        );
+
+        // As of after this run's decisions.
+        let (decisions, after) = Inputs::new(&[today.clone(), sold.clone()], &[settled(&sold)])
+            .requests(&[request("CR-1", &today), request("CR-2", &sold)])
+            .decide();
+        assert_eq!(
+            after,
+            [
+                format!(
+                    "NONE: already voided by {} in this run",
+                    decisions.voids[0].action_id
+                ),
+                "NONE: already fully refunded".to_string(),
+            ]
+        );
+    }
 }

@@ -20,11 +20,14 @@
 
 pub mod decide;
 pub mod explain;
+pub mod ledger;
 pub mod matching;
 pub mod model;
 pub mod policy;
 pub mod read;
 pub mod report;
+#[cfg(test)]
+mod testkit;
 pub mod totals;
 pub mod write;
 
@@ -55,6 +58,43 @@ pub struct Config {
     pub out_dir: PathBuf,
     /// Also write `matches.csv`.
     pub write_matches: bool,
+    /// The ledger to keep; `None` runs stateless.
+    pub ledger: Option<PathBuf>,
+    /// Replace the run that already reconciled these files.
+    pub rerun: bool,
+}
+
+impl Config {
+    /// The run's arguments as the ledger records them (JSON).
+    fn describe(&self) -> String {
+        let paths = |list: &[PathBuf]| {
+            list.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+        };
+        let one = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        serde_json::json!({
+            "terminal": paths(&self.terminal),
+            "bank": paths(&self.bank),
+            "merchants": one(&self.merchants),
+            "card_status": one(&self.card_status),
+            "cancellations": one(&self.cancellations),
+            "as_of": self.as_of.to_string(),
+            "out": self.out_dir.display().to_string(),
+            "rerun": self.rerun,
+            "policy": {
+                "cutoff": self.policy.cutoff.format("%H:%M").to_string(),
+                "settlement_lag_days": self.policy.settlement_lag_days,
+                "refund_window_days": self.policy.refund_window_days,
+                "amount_tolerance": self.policy.amount_tolerance.to_string(),
+                "time_tolerance": policy::Span(self.policy.time_tolerance).to_string(),
+                "duplicate_window": policy::Span(self.policy.duplicate_window).to_string(),
+                "suspected_duplicates": self.policy.suspected_duplicates.as_str(),
+                "fee_rate": self.policy.fee_rates.default.map(|r| r.to_string()),
+            },
+        })
+        .to_string()
+    }
 }
 
 /// Reads one file of `kind` strictly, as `reconcile` would, and returns its
@@ -67,32 +107,61 @@ pub fn check(path: &Path, kind: InputKind) -> Result<InputFile, InputError> {
         InputKind::Merchants => read::read_merchants(path)?.files,
         InputKind::CardStatus => read::read_card_statuses(path)?.files,
         InputKind::Cancellations => read::read_cancellations(path)?.files,
+        InputKind::Carried => unreachable!("IE: carried records are not a file to check"),
     };
     Ok(files.remove(0))
 }
 
-/// A file named twice would have every row reported as its own duplicate;
-/// say what actually happened instead.
-fn refuse_repeated_paths<'a>(paths: impl Iterator<Item = &'a PathBuf>) -> Result<(), InputError> {
-    let mut seen: Vec<(PathBuf, &Path)> = Vec::new();
-    for path in paths {
+/// A file named twice would have every row reported as its own duplicate
+/// (and every settlement refunded as a DUPLICATE_SETTLEMENT); say what
+/// actually happened instead. Same path first, then same content.
+fn refuse_repeated_inputs(
+    terminal: &[PathBuf],
+    bank: &[PathBuf],
+    files: &[&InputFile],
+) -> Result<(), InputError> {
+    let refuse = |path: &Path, message: String| {
+        Err(InputError::single(read::Problem {
+            path: path.to_path_buf(),
+            line: None,
+            field: None,
+            message,
+        }))
+    };
+    let named = terminal
+        .iter()
+        .map(|p| (p, "terminal"))
+        .chain(bank.iter().map(|p| (p, "bank")));
+    let mut seen: Vec<(PathBuf, &Path, &str)> = Vec::new();
+    for (path, kind) in named {
         let canonical = path.canonicalize().unwrap_or_else(|_| path.clone());
-        if let Some((_, first)) = seen.iter().find(|(c, _)| *c == canonical) {
-            return Err(InputError::single(read::Problem {
-                path: path.clone(),
-                line: None,
-                field: None,
-                message: if *first == path.as_path() {
-                    "is given twice; name each input file once".to_string()
-                } else {
-                    format!(
-                        "is given twice (also as {}); name each input file once",
-                        first.display()
-                    )
-                },
-            }));
+        if let Some((_, first, first_kind)) = seen.iter().find(|(c, _, _)| *c == canonical) {
+            let message = if *first_kind != kind {
+                format!("is given as both a {first_kind} and a {kind} file")
+            } else if *first == path.as_path() {
+                "is given twice; name each input file once".to_string()
+            } else {
+                format!(
+                    "is given twice (also as {}); name each input file once",
+                    first.display()
+                )
+            };
+            return refuse(path, message);
         }
-        seen.push((canonical, path));
+        seen.push((canonical, path, kind));
+    }
+    // A quiet night's header-only files may well be byte-identical.
+    let with_rows: Vec<&&InputFile> = files.iter().filter(|f| f.rows > 0).collect();
+    for (i, file) in with_rows.iter().enumerate() {
+        if let Some(first) = with_rows[..i].iter().find(|f| f.sha256 == file.sha256) {
+            return refuse(
+                &file.path,
+                format!(
+                    "has the same content as {}; name each input file once",
+                    first.path.display()
+                ),
+            );
+        }
     }
     Ok(())
 }
@@ -118,10 +187,107 @@ fn all_problems(errors: impl IntoIterator<Item = Option<InputError>>) -> Result<
     joined.map_or(Ok(()), Err)
 }
 
-/// Runs one night: reads every input, matches, checks the control totals and
-/// writes the output files. Nothing is written unless all of it succeeds.
+/// Aborts the process at a named point when `POSRECON_CRASH_AT` names it:
+/// the failure-injection switch the crash-safety tests use. A real crash
+/// (power, OOM killer) is an abort too: no destructors, no clean-up.
+fn crash_point(point: &str) {
+    if std::env::var_os("POSRECON_CRASH_AT").is_some_and(|at| at == point) {
+        eprintln!("posrecon: crash injected at {point}");
+        std::process::abort();
+    }
+}
+
+/// Which run id this night gets in the ledger, and whether it replaces an
+/// earlier version of that run.
+fn plan_run(
+    ledger: &ledger::Ledger,
+    files: &[InputFile],
+    rerun: bool,
+) -> anyhow::Result<(i64, bool)> {
+    // A header-only file (a quiet night) looks the same every time, and holds
+    // nothing that could be counted twice.
+    let files: Vec<&InputFile> = files.iter().filter(|f| f.rows > 0).collect();
+    let hashes: Vec<&str> = files.iter().map(|f| f.sha256.as_str()).collect();
+    let priors = ledger.runs_with_inputs(&hashes)?;
+    let latest = ledger.latest_run()?;
+    let refuse = |path: &Path, message: String| -> anyhow::Error {
+        InputError::single(read::Problem {
+            path: path.to_path_buf(),
+            line: None,
+            field: None,
+            message,
+        })
+        .into()
+    };
+    let mut runs: Vec<i64> = priors.iter().map(|(run, _, _)| *run).collect();
+    runs.dedup();
+    let next = latest.as_ref().map_or(1, |l| l.run_id + 1);
+    if let Some(latest) = latest.as_ref().filter(|l| l.status != "complete") {
+        if runs == [latest.run_id] {
+            // The same night again after a crash: replace the unfinished run.
+            return Ok((latest.run_id, true));
+        }
+        return Err(refuse(
+            ledger.path(),
+            format!(
+                "run {} (as of {}) did not finish writing its outputs; run it again with the same files first",
+                latest.run_id, latest.as_of
+            ),
+        ));
+    }
+    // Name the first of tonight's files (in the order given) that a run read.
+    let Some((file, run, earlier_path)) = files.iter().find_map(|f| {
+        priors
+            .iter()
+            .find(|(_, _, sha)| *sha == f.sha256)
+            .map(|(run, path, _)| (f, *run, path))
+    }) else {
+        return Ok((next, false));
+    };
+    if runs.len() > 1 {
+        return Err(refuse(
+            &file.path,
+            format!(
+                "these files were reconciled in different runs ({}); re-run one night at a time",
+                runs.iter()
+                    .map(i64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    }
+    if !rerun {
+        let alias = if Path::new(earlier_path) == file.path {
+            String::new()
+        } else {
+            format!(" under the name {earlier_path} (same content)")
+        };
+        return Err(refuse(
+            &file.path,
+            format!(
+                "was already reconciled in run {run}{alias}; nothing was written. \
+                 To redo that night, add --rerun"
+            ),
+        ));
+    }
+    if latest.as_ref().is_some_and(|l| l.run_id != run) {
+        return Err(refuse(
+            &file.path,
+            format!(
+                "was reconciled in run {run}, but only the latest run ({}) can be re-run",
+                next - 1
+            ),
+        ));
+    }
+    Ok((run, true))
+}
+
+/// Runs one night: reads every input, matches, decides, checks the control
+/// totals and writes the output files and the ledger. Nothing is written
+/// unless all of it succeeds; a crash at any point and a re-run leave the same
+/// result as one clean run.
 pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
-    refuse_repeated_paths(config.terminal.iter().chain(&config.bank))?;
+    refuse_repeated_inputs(&config.terminal, &config.bank, &[])?;
     let terminal = read::read_terminal_records(&config.terminal);
     let bank = read::read_settlements(&config.bank);
     let merchants = config.merchants.as_deref().map(read::read_merchants);
@@ -137,10 +303,31 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         cards.as_ref().and_then(|c| c.as_ref().err().cloned()),
         requests.as_ref().and_then(|r| r.as_ref().err().cloned()),
     ])?;
-    let (terminal, bank) = (terminal?, bank?);
+    let (mut terminal, bank) = (terminal?, bank?);
+    let nightly: Vec<&InputFile> = terminal.files.iter().chain(&bank.files).collect();
+    refuse_repeated_inputs(&config.terminal, &config.bank, &nightly)?;
     let merchants = merchants.transpose()?;
     let cards = cards.transpose()?;
     let requests = requests.transpose()?;
+    let no_requests = Vec::new();
+    let request_list = requests.as_ref().map_or(&no_requests, |r| &r.records);
+
+    let mut ledger = config
+        .ledger
+        .as_deref()
+        .map(ledger::Ledger::open)
+        .transpose()?;
+    let mut plan = (0, false);
+    let mut history = decide::History::default();
+    if let Some(ledger) = &ledger {
+        let mut nightly: Vec<InputFile> = terminal.files.clone();
+        nightly.extend(bank.files.iter().cloned());
+        plan = plan_run(ledger, &nightly, config.rerun)?;
+        carry_in(&mut terminal, ledger.carried(plan.0)?);
+        let keys = ledger::keys_of(&terminal.records);
+        history = ledger.history(plan.0, request_list, &keys)?;
+    }
+    let (run_id, replaces) = plan;
 
     let mut policy = config.policy.clone();
     for merchant in merchants.iter().flat_map(|m| &m.records) {
@@ -180,9 +367,8 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             .map(|c| (&c.card, c.state))
             .collect(),
     };
-    let no_requests = Vec::new();
-    let request_list = requests.as_ref().map_or(&no_requests, |r| &r.records);
-    let (decisions, decider) = decide::decide(&night, &refs, request_list, config.as_of);
+    let (decisions, decider) =
+        decide::decide_with_history(&night, &refs, &history, request_list, config.as_of);
 
     let exceptions = explain::rows_where(&night, Outcome::is_exception);
     let pending = explain::rows_where(&night, |o| o == Outcome::Pending);
@@ -205,10 +391,11 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             refund: decisions.refunds.len() as u64,
             dispute: decisions.disputes.len() as u64,
             reject: decisions.rejections.len() as u64,
+            already_issued: decisions.already_issued.len() as u64,
         },
         exceptions: exceptions.len() as u64,
         out_dir: config.out_dir.clone(),
-        ledger: None,
+        ledger: ledger.as_ref().map(|l| (l.path().to_path_buf(), run_id)),
     };
 
     let mut outputs = write::Outputs::new(&config.out_dir)?;
@@ -240,8 +427,8 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             order.iter().map(|&t| write::match_row(&night, t)),
         )?;
     }
-    let [voids, refunds, disputes, rejections] =
-        write::action_rows(&night, &decider, request_list, &decisions);
+    let action_rows = write::action_rows(&night, &decider, request_list, &decisions);
+    let [voids, refunds, disputes, rejections] = &action_rows;
     outputs.csv("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids)?;
     outputs.csv(
         "refund_instructions.csv",
@@ -254,9 +441,74 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         write::REJECTED_CANCELLATION_COLUMNS,
         rejections,
     )?;
-    let json = serde_json::to_string_pretty(&report::summary_json(&summary))
-        .context("rendering summary.json")?;
+    let summary_json = report::summary_json(&summary);
+    let json = serde_json::to_string_pretty(&summary_json).context("rendering summary.json")?;
     outputs.file("summary.json", |out| Ok(write::write_text(out, &json)?))?;
-    outputs.commit()?;
+    crash_point("before-ledger");
+
+    if let Some(ledger) = &mut ledger {
+        let rows = ledger::run_rows(
+            &night,
+            &decider,
+            &decisions,
+            &action_rows,
+            ledger::RunHead {
+                run_id,
+                replaces,
+                as_of: config.as_of,
+                arguments: config.describe(),
+                summary: json.clone(),
+                inputs: &summary.inputs,
+            },
+        );
+        ledger.record_run(&rows)?;
+    }
+    crash_point("after-ledger");
+    outputs.commit(|name| crash_point(&format!("after-rename:{name}")))?;
+    crash_point("after-outputs");
+    if let Some(ledger) = &ledger {
+        ledger.mark_complete(run_id)?;
+    }
     Ok(summary)
+}
+
+/// Adds the PENDING records of earlier runs to tonight's terminal records, as
+/// one more input ("carried"), unless tonight's files hold them again.
+fn carry_in(terminal: &mut read::Read<model::TerminalRecord>, carried: Vec<model::TerminalRecord>) {
+    let tonight: std::collections::HashSet<(model::Id, model::Id, model::Id)> = terminal
+        .records
+        .iter()
+        .map(|r| {
+            (
+                r.terminal_id.clone(),
+                r.batch_no.clone(),
+                r.trace_no.clone(),
+            )
+        })
+        .collect();
+    let file = u32::try_from(terminal.files.len()).expect("IE: fewer than 2^32 input files");
+    let mut amounts = Vec::new();
+    let mut rows = 0;
+    for mut record in carried {
+        if tonight.contains(&(
+            record.terminal_id.clone(),
+            record.batch_no.clone(),
+            record.trace_no.clone(),
+        )) {
+            continue;
+        }
+        rows += 1;
+        record.origin = model::Origin { file, line: rows };
+        read::add_amount(&mut amounts, record.currency, record.amount);
+        terminal.records.push(record);
+    }
+    if rows > 0 {
+        terminal.files.push(InputFile {
+            path: PathBuf::from("(carried from the ledger)"),
+            kind: InputKind::Carried,
+            sha256: String::new(),
+            rows,
+            amounts,
+        });
+    }
 }

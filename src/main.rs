@@ -26,6 +26,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Reconcile(args) => reconcile(*args),
         cli::Command::Check(args) => check(&args),
+        cli::Command::Show(args) => show(&args),
+        cli::Command::Runs(args) => runs(&args),
     };
     let exit = result.unwrap_or_else(|err| {
         eprintln!("posrecon: error: {err:#}");
@@ -56,6 +58,50 @@ fn reconcile(args: cli::ReconcileArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Clean
     })
+}
+
+fn show(args: &cli::ShowArgs) -> anyhow::Result<Exit> {
+    let ledger = posrecon::ledger::Ledger::open_existing(&args.ledger.path()?)?;
+    let terminal = args
+        .terminal
+        .as_deref()
+        .zip(args.trace.as_deref())
+        .map(|(tid, trace)| (tid, trace, args.batch.as_deref()));
+    let (records, actions) = ledger.show(args.rrn.as_deref(), terminal)?;
+    let mut out = io::stdout().lock();
+    match args.format {
+        cli::Format::Table => posrecon::report::write_show_table(&mut out, &records, &actions)?,
+        cli::Format::Json => {
+            let json = serde_json::json!({"records": records, "actions": actions});
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(if records.is_empty() && actions.is_empty() {
+        Exit::Exceptions
+    } else {
+        Exit::Clean
+    })
+}
+
+fn runs(args: &cli::RunsArgs) -> anyhow::Result<Exit> {
+    let ledger = posrecon::ledger::Ledger::open_existing(&args.ledger.path()?)?;
+    let runs = ledger.runs(args.limit)?;
+    let mut out = io::stdout().lock();
+    match args.format {
+        cli::Format::Table => posrecon::report::write_runs_table(&mut out, &runs)?,
+        cli::Format::Json => {
+            let json: Vec<serde_json::Value> = runs
+                .iter()
+                .map(|run| serde_json::json!({"run": run.run_id, "as_of": run.as_of, "status": run.status, "summary": run.summary}))
+                .collect();
+            serde_json::to_writer_pretty(&mut out, &json)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(Exit::Clean)
 }
 
 fn check(args: &cli::CheckArgs) -> anyhow::Result<Exit> {

@@ -6,7 +6,7 @@ use std::fmt;
 use chrono::{Days, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 use rust_decimal::Decimal;
 
-use crate::model::{Amount, Id};
+use crate::model::{Amount, Id, quoted};
 
 /// Whether a SUSPECTED_DUPLICATE is only reported or also cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,7 +90,15 @@ impl Policy {
     /// The first business day on which an unsettled record of business day
     /// `day` counts as UNSETTLED rather than PENDING.
     pub fn unsettled_from(&self, day: NaiveDate) -> NaiveDate {
-        day + Days::new(u64::from(self.settlement_lag_days))
+        day.checked_add_days(Days::new(u64::from(self.settlement_lag_days)))
+            .unwrap_or(NaiveDate::MAX)
+    }
+
+    /// The last business day on which a transaction of business day `day`
+    /// may still be refunded.
+    pub fn last_refund_day(&self, day: NaiveDate) -> NaiveDate {
+        day.checked_add_days(Days::new(u64::from(self.refund_window_days)))
+            .unwrap_or(NaiveDate::MAX)
     }
 }
 
@@ -153,24 +161,28 @@ impl fmt::Display for Span {
 /// Parses a duration such as `90s`, `10m` or `2h`.
 pub fn parse_span(raw: &str) -> Result<TimeDelta, String> {
     let raw = raw.trim();
-    let bad = || format!("{raw:?} is not a duration like 90s, 10m or 2h");
-    let (number, unit) = raw.split_at(raw.len().saturating_sub(1));
-    let count: i64 = number.trim().parse().map_err(|_| bad())?;
-    if count < 0 {
+    let bad = || format!("{} is not a duration like 90s, 10m or 2h", quoted(raw));
+    let (number, seconds_per_unit) = if let Some(n) = raw.strip_suffix('s') {
+        (n, 1)
+    } else if let Some(n) = raw.strip_suffix('m') {
+        (n, 60)
+    } else if let Some(n) = raw.strip_suffix('h') {
+        (n, 3600)
+    } else {
         return Err(bad());
+    };
+    let count: i64 = number.trim().parse().map_err(|_| bad())?;
+    // A week is far beyond any sensible tolerance; beyond it lies overflow.
+    if !(0..=7 * 24 * 3600).contains(&count.saturating_mul(seconds_per_unit)) {
+        return Err(format!("{} is not a duration from 0s to 168h", quoted(raw)));
     }
-    match unit {
-        "s" => Ok(TimeDelta::seconds(count)),
-        "m" => Ok(TimeDelta::minutes(count)),
-        "h" => Ok(TimeDelta::hours(count)),
-        _ => Err(bad()),
-    }
+    Ok(TimeDelta::seconds(count * seconds_per_unit))
 }
 
 /// Parses a time of day `HH:MM`.
 pub fn parse_cutoff(raw: &str) -> Result<NaiveTime, String> {
     NaiveTime::parse_from_str(raw.trim(), "%H:%M")
-        .map_err(|_| format!("{raw:?} is not a time of day like 23:00"))
+        .map_err(|_| format!("{} is not a time of day like 23:00", quoted(raw)))
 }
 
 /// Parses the moment to judge windows against: `YYYY-MM-DD HH:MM[:SS]`,
@@ -179,7 +191,7 @@ pub fn parse_as_of(raw: &str) -> Result<NaiveDateTime, String> {
     let normal = raw.trim().replacen('T', " ", 1);
     NaiveDateTime::parse_from_str(&normal, "%Y-%m-%d %H:%M:%S")
         .or_else(|_| NaiveDateTime::parse_from_str(&normal, "%Y-%m-%d %H:%M"))
-        .map_err(|_| format!("{raw:?} is not a date-time like 2026-11-24 22:00"))
+        .map_err(|_| format!("{} is not a date-time like 2026-11-24 22:00", quoted(raw)))
 }
 
 /// Parses `flag` or `cancel`.
@@ -187,7 +199,7 @@ pub fn parse_duplicate_policy(raw: &str) -> Result<DuplicatePolicy, String> {
     match raw.trim() {
         "flag" => Ok(DuplicatePolicy::Flag),
         "cancel" => Ok(DuplicatePolicy::Cancel),
-        _ => Err(format!("{raw:?} is not flag or cancel")),
+        _ => Err(format!("{} is not flag or cancel", quoted(raw))),
     }
 }
 

@@ -7,6 +7,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table};
 use serde_json::{Map, Value, json};
 
+use crate::ledger::{IssuedAction, RunInfo, SeenRecord};
 use crate::matching::Outcome;
 use crate::read::{InputFile, InputKind};
 use crate::totals::{ControlTotals, Side, Tally};
@@ -51,6 +52,8 @@ pub struct ActionCounts {
     pub refund: u64,
     pub dispute: u64,
     pub reject: u64,
+    /// Actions not issued again because an earlier run issued them.
+    pub already_issued: u64,
 }
 
 impl ActionCounts {
@@ -72,7 +75,8 @@ pub struct Summary {
     /// Rows in `exceptions.csv`.
     pub exceptions: u64,
     pub out_dir: PathBuf,
-    pub ledger: Option<PathBuf>,
+    /// The ledger and this run's id in it; `None` when stateless.
+    pub ledger: Option<(PathBuf, i64)>,
 }
 
 fn tally_json(tally: Tally) -> Value {
@@ -121,7 +125,8 @@ pub fn summary_json(summary: &Summary) -> Value {
     json!({
         "as_of": summary.as_of.to_string(),
         "business_day": summary.business_day.to_string(),
-        "ledger": summary.ledger.as_ref().map(|p| p.display().to_string()),
+        "ledger": summary.ledger.as_ref().map(|(p, _)| p.display().to_string()),
+        "run": summary.ledger.as_ref().map(|(_, run)| *run),
         "inputs": inputs,
         "outcomes": outcomes,
         "actions": {
@@ -129,6 +134,7 @@ pub fn summary_json(summary: &Summary) -> Value {
             "refund": summary.actions.refund,
             "dispute": summary.actions.dispute,
             "reject": summary.actions.reject,
+            "already_issued": summary.actions.already_issued,
         },
         "exceptions": summary.exceptions,
     })
@@ -231,11 +237,22 @@ pub fn write_summary_table(out: &mut impl Write, summary: &Summary) -> io::Resul
     writeln!(out, "\n{outcomes}")?;
 
     let actions = summary.actions;
-    writeln!(
+    write!(
         out,
         "\nactions: {} void, {} refund, {} dispute, {} reject",
         actions.void, actions.refund, actions.dispute, actions.reject
     )?;
+    if actions.already_issued > 0 {
+        write!(
+            out,
+            " ({} already issued in earlier runs)",
+            actions.already_issued
+        )?;
+    }
+    writeln!(out)?;
+    if let Some((path, run)) = &summary.ledger {
+        writeln!(out, "ledger {}: run {run}", path.display())?;
+    }
     writeln!(
         out,
         "{} exception row{}, {pending} PENDING; files in {}",
@@ -243,4 +260,119 @@ pub fn write_summary_table(out: &mut impl Write, summary: &Summary) -> io::Resul
         if summary.exceptions == 1 { "" } else { "s" },
         summary.out_dir.display()
     )
+}
+
+/// `posrecon show`: the records and actions the ledger holds for one
+/// transaction, run by run.
+pub fn write_show_table(
+    out: &mut impl Write,
+    records: &[SeenRecord],
+    actions: &[IssuedAction],
+) -> io::Result<()> {
+    if records.is_empty() && actions.is_empty() {
+        return writeln!(
+            out,
+            "posrecon: the ledger holds nothing for this transaction"
+        );
+    }
+    let mut seen = table();
+    seen.set_header(vec![
+        "run",
+        "as of",
+        "side",
+        "terminal",
+        "batch",
+        "trace",
+        "rrn",
+        "type",
+        "time",
+        "amount",
+        "card",
+        "settled",
+        "outcome",
+        "rule",
+        "explanation",
+    ]);
+    for r in records {
+        seen.add_row(vec![
+            Cell::new(r.run_id),
+            Cell::new(&r.as_of),
+            Cell::new(&r.side),
+            Cell::new(&r.terminal_id),
+            Cell::new(r.batch_no.as_deref().unwrap_or("")),
+            Cell::new(&r.trace_no),
+            Cell::new(r.rrn.as_deref().unwrap_or("")),
+            Cell::new(&r.txn_type),
+            Cell::new(&r.txn_time),
+            right(&r.amount),
+            Cell::new(&r.card_no),
+            Cell::new(r.settle_date.as_deref().unwrap_or("")),
+            Cell::new(&r.outcome),
+            Cell::new(r.rule.as_deref().unwrap_or("")),
+            Cell::new(&r.explanation),
+        ]);
+    }
+    writeln!(out, "{seen}")?;
+    if actions.is_empty() {
+        return writeln!(out, "\nno actions");
+    }
+    let mut issued = table();
+    issued.set_header(vec!["run", "action", "kind", "amount", "source", "reason"]);
+    for a in actions {
+        issued.add_row(vec![
+            Cell::new(a.run_id),
+            Cell::new(&a.action_id),
+            Cell::new(&a.kind),
+            right(a.amount.as_deref().unwrap_or("")),
+            Cell::new(&a.source),
+            Cell::new(&a.reason),
+        ]);
+    }
+    writeln!(out, "\n{issued}")
+}
+
+/// `posrecon runs`: recent runs, newest first, with control totals and actions.
+pub fn write_runs_table(out: &mut impl Write, runs: &[RunInfo]) -> io::Result<()> {
+    if runs.is_empty() {
+        return writeln!(out, "posrecon: the ledger holds no runs yet");
+    }
+    let mut list = table();
+    list.set_header(vec![
+        Cell::new("run"),
+        Cell::new("as of"),
+        Cell::new("status"),
+        right("inputs"),
+        right("terminal"),
+        right("bank"),
+        right("exceptions"),
+        right("void"),
+        right("refund"),
+        right("dispute"),
+        right("reject"),
+    ]);
+    for run in runs {
+        let s = &run.summary;
+        let side_count = |side: &str| -> u64 {
+            s["outcomes"].as_object().map_or(0, |o| {
+                o.values()
+                    .map(|v| v[side]["count"].as_u64().unwrap_or(0))
+                    .sum()
+            })
+        };
+        let number = |v: &Value| v.as_u64().map_or(String::new(), |n| n.to_string());
+        list.add_row(vec![
+            Cell::new(run.run_id),
+            Cell::new(&run.as_of),
+            Cell::new(&run.status),
+            right(s["inputs"].as_array().map_or(0, Vec::len)),
+            right(side_count("terminal")),
+            right(side_count("bank")),
+            right(number(&s["exceptions"])),
+            right(number(&s["actions"]["void"])),
+            right(number(&s["actions"]["refund"])),
+            right(number(&s["actions"]["dispute"])),
+            right(number(&s["actions"]["reject"])),
+        ]);
+    }
+    writeln!(out, "{list}")
 }

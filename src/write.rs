@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::decide::{
-    Decider, Decisions, Dispute, RefundInstruction, Rejection, Source, VoidRequest,
+    AlreadyIssued, Decider, Decisions, Dispute, RefundInstruction, Rejection, Source, VoidRequest,
 };
 use crate::explain::Night;
 use crate::matching::Outcome;
@@ -144,6 +144,16 @@ impl Outputs {
     pub fn new(dir: &Path) -> anyhow::Result<Outputs> {
         fs::create_dir_all(dir)
             .with_context(|| format!("creating the output folder {}", dir.display()))?;
+        // A crashed run leaves its temp files behind; they were never outputs.
+        if let Ok(entries) = fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') && name.contains(".tmp-") {
+                    let _ = fs::remove_file(entry.path());
+                }
+            }
+        }
         Ok(Outputs {
             dir: dir.to_path_buf(),
             pending: Vec::new(),
@@ -197,10 +207,16 @@ impl Outputs {
         })
     }
 
-    /// Moves every written file into place.
-    pub fn commit(mut self) -> anyhow::Result<()> {
+    /// Moves every written file into place, calling `after_each` with each
+    /// file's name once it is there.
+    pub fn commit(mut self, after_each: impl Fn(&str)) -> anyhow::Result<()> {
         for (temp, target) in &self.pending {
             fs::rename(temp, target).with_context(|| format!("writing {}", target.display()))?;
+            after_each(
+                &target
+                    .file_name()
+                    .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            );
         }
         self.committed = true;
         Ok(())
@@ -333,12 +349,11 @@ fn merchant_name(
 
 /// One row of `void_requests.csv`.
 pub fn void_row(
-    night: &Night<'_>,
     decider: &Decider<'_>,
     requests: &[CancellationRequest],
     void: &VoidRequest,
 ) -> Vec<String> {
-    let r = &night.terminal[void.original];
+    let r = decider.record(void.original);
     vec![
         void.action_id.clone(),
         r.merchant_id.to_string(),
@@ -359,15 +374,11 @@ pub fn void_row(
 
 /// One row of `refund_instructions.csv`.
 pub fn refund_row(
-    night: &Night<'_>,
     decider: &Decider<'_>,
     requests: &[CancellationRequest],
     refund: &RefundInstruction,
 ) -> Vec<String> {
-    let r = &night.terminal[refund.original];
-    let settlement = night.result.terminal[refund.original]
-        .settlement
-        .map(|(b, _)| &night.bank[b]);
+    let r = decider.record(refund.original);
     vec![
         refund.action_id.clone(),
         r.merchant_id.to_string(),
@@ -378,7 +389,9 @@ pub fn refund_row(
         r.rrn.as_deref().unwrap_or("").to_string(),
         r.auth_code.as_deref().unwrap_or("").to_string(),
         r.txn_time.to_string(),
-        settlement.map_or(String::new(), |s| s.settle_date.to_string()),
+        decider
+            .settle_date(refund.original)
+            .map_or(String::new(), |d| d.to_string()),
         r.amount.to_string(),
         refund.refund_amount.to_string(),
         r.currency.to_string(),
@@ -440,11 +453,11 @@ pub fn dispute_row(night: &Night<'_>, dispute: &Dispute) -> Vec<String> {
 
 /// One row of `rejected_cancellations.csv`.
 pub fn rejection_row(
-    night: &Night<'_>,
+    decider: &Decider<'_>,
     requests: &[CancellationRequest],
     rejection: &Rejection,
 ) -> Vec<String> {
-    let original = rejection.original.map(|t| &night.terminal[t]);
+    let original = rejection.original.map(|t| decider.record(t));
     match rejection.source {
         Source::Request(r) => {
             let q = &requests[r];
@@ -472,6 +485,26 @@ pub fn rejection_row(
     }
 }
 
+/// A `rejected_cancellations.csv` row for an action an earlier run issued.
+pub fn already_issued_row(
+    decider: &Decider<'_>,
+    requests: &[CancellationRequest],
+    already: &AlreadyIssued,
+) -> Vec<String> {
+    rejection_row(
+        decider,
+        requests,
+        &Rejection {
+            source: already.source,
+            original: already.original,
+            reason: format!(
+                "already issued in run {} as {}; not issued again",
+                already.run, already.action_id
+            ),
+        },
+    )
+}
+
 /// Every action file's rows, ready to write.
 pub fn action_rows(
     night: &Night<'_>,
@@ -483,12 +516,12 @@ pub fn action_rows(
         decisions
             .voids
             .iter()
-            .map(|v| void_row(night, decider, requests, v))
+            .map(|v| void_row(decider, requests, v))
             .collect(),
         decisions
             .refunds
             .iter()
-            .map(|r| refund_row(night, decider, requests, r))
+            .map(|r| refund_row(decider, requests, r))
             .collect(),
         decisions
             .disputes
@@ -498,7 +531,13 @@ pub fn action_rows(
         decisions
             .rejections
             .iter()
-            .map(|r| rejection_row(night, requests, r))
+            .map(|r| rejection_row(decider, requests, r))
+            .chain(
+                decisions
+                    .already_issued
+                    .iter()
+                    .map(|a| already_issued_row(decider, requests, a)),
+            )
             .collect(),
     ]
 }

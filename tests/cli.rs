@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used)] // clippy's allow-unwrap-in-tests does not cover tests/ (rust-clippy#13981)
 
+mod ledger;
 mod pan_leak;
 mod properties;
+mod readme;
 mod sample_night;
 mod support;
 
@@ -255,4 +257,24 @@ fn decide_refund_window_expired() {
 #[test]
 fn decide_suspected_duplicates_cancel() {
     check_case("decide-suspected-duplicates-cancel");
+}
+
+#[test]
+fn same_content_under_two_names() {
+    check_case("same-content-under-two-names");
+}
+
+#[test]
+fn same_file_as_terminal_and_bank() {
+    check_case("same-file-as-terminal-and-bank");
+}
+
+#[test]
+fn no_header_row() {
+    check_case("no-header-row");
+}
+
+#[test]
+fn usage_bad_span() {
+    check_case("usage-bad-span");
 }

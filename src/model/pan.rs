@@ -99,6 +99,12 @@ fn mask_all_digits_but_edges(raw: &str) -> String {
         .collect()
 }
 
+/// Quotes a value for a message (`{:?}`, so blanks show), with anything that
+/// looks like a card number masked. Every message that echoes input uses it.
+pub fn quoted(raw: &str) -> String {
+    format!("{:?}", redact_pans(raw))
+}
+
 /// Masks anything in free text that looks like a card number: a run of 13 to
 /// 19 digits, possibly grouped by single spaces or dashes.
 ///

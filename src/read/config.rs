@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -19,6 +19,22 @@ struct FileConfig {
     policy: PolicyTable,
     #[serde(default)]
     fee_rates: BTreeMap<String, String>,
+    #[serde(default)]
+    ledger: LedgerTable,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LedgerTable {
+    path: Option<PathBuf>,
+}
+
+/// What the config file says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub policy: PolicyOverrides,
+    /// `[ledger] path`, relative to the working directory.
+    pub ledger: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -34,16 +50,16 @@ struct PolicyTable {
     fee_rate: Option<String>,
 }
 
-/// Reads the config file into policy overrides (applied over the defaults,
-/// and under any flags).
-pub fn read_config(path: &Path) -> Result<PolicyOverrides, InputError> {
+/// Reads the config file: policy overrides (applied over the defaults, and
+/// under any flags) and the ledger's path.
+pub fn read_config(path: &Path) -> Result<Settings, InputError> {
     let fail = |field: Option<&'static str>, message: String| {
         InputError::single(problem(path, None, field, message))
     };
     let text = fs::read_to_string(path)
         .map_err(|err| fail(None, format!("cannot read the config file: {err}")))?;
     let file: FileConfig = toml::from_str(&text).map_err(|err| {
-        let message = err.message().to_string();
+        let message = crate::model::redact_pans(err.message()).into_owned();
         let line = err
             .span()
             .map(|span| text[..span.start].matches('\n').count() as u64 + 1);
@@ -96,5 +112,8 @@ pub fn read_config(path: &Path) -> Result<PolicyOverrides, InputError> {
         let rate = parse_fee_rate(&rate).map_err(field("fee_rates"))?;
         overrides.fee_rates.insert(Id::from(merchant), rate);
     }
-    Ok(overrides)
+    Ok(Settings {
+        policy: overrides,
+        ledger: file.ledger.path,
+    })
 }

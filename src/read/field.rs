@@ -10,13 +10,11 @@ use rust_decimal::Decimal;
 
 use crate::model::{Amount, CardState, Currency, Id, MaskedPan, TxnType, redact_pans};
 
-/// The largest whole-currency part accepted: keeps every sum inside i64 fen.
-const MAX_AMOUNT_DIGITS: usize = 13;
+/// The largest whole-currency part accepted (9,999,999,999.99): a night would
+/// need 900 million such rows before a sum left i64 fen.
+const MAX_AMOUNT_DIGITS: usize = 10;
 
-/// Quotes a value for an error message, with any card number masked.
-pub(crate) fn quote(raw: &str) -> String {
-    format!("{:?}", redact_pans(raw))
-}
+pub(crate) use crate::model::quoted as quote;
 
 /// Parses a decimal amount in currency units: `12`, `12.3`, `12.30`.
 ///
@@ -52,7 +50,10 @@ pub fn parse_amount(raw: &str) -> Result<Amount, String> {
     }
     let significant = whole.trim_start_matches('0');
     if significant.len() > MAX_AMOUNT_DIGITS {
-        return Err(format!("{} is too large for an amount", quote(raw)));
+        return Err(format!(
+            "{} is too large for an amount (at most 9999999999.99)",
+            quote(raw)
+        ));
     }
     let units: i64 = if significant.is_empty() {
         0
@@ -231,7 +232,11 @@ mod tests {
         case("7", Ok("7.00"));
         case("0.05", Ok("0.05"));
         case("000100.00", Ok("100.00"));
-        case("9999999999999.99", Ok("9999999999999.99"));
+        case("9999999999.99", Ok("9999999999.99"));
+        case(
+            "10000000000.00",
+            Err(r#""10000000000.00" is too large for an amount (at most 9999999999.99)"#),
+        );
         case("", Err("is empty; an amount is required"));
         case(
             "12.3O",
@@ -273,11 +278,11 @@ mod tests {
         // Long digit runs are quoted as card numbers would be, even here.
         case(
             "99999999999999.00",
-            Err(r#""999999****9999.00" is too large for an amount"#),
+            Err(r#""999999****9999.00" is too large for an amount (at most 9999999999.99)"#),
         );
         case(
             "6228480012345678",
-            Err(r#""622848******5678" is too large for an amount"#),
+            Err(r#""622848******5678" is too large for an amount (at most 9999999999.99)"#),
         );
     }
 

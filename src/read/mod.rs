@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use crate::model::{Amount, Currency, Origin};
 use table::{Column, Row, Table};
 
-pub use config::read_config;
+pub use config::{Settings, read_config};
 pub use field::{parse_amount, parse_fee_rate};
 pub use reference::{read_cancellations, read_card_statuses, read_merchants};
 pub use settlement::read_settlements;
@@ -84,11 +84,7 @@ impl fmt::Display for InputError {
         {
             return write!(f, "{only}");
         }
-        write!(
-            f,
-            "the input has {} problems; nothing was written",
-            self.total()
-        )?;
+        write!(f, "the input has {} problems", self.total())?;
         for problem in &self.problems {
             write!(f, "\n{problem}")?;
         }
@@ -142,6 +138,8 @@ pub enum InputKind {
     Merchants,
     CardStatus,
     Cancellations,
+    /// PENDING records carried from earlier runs by the ledger.
+    Carried,
 }
 
 impl InputKind {
@@ -153,6 +151,7 @@ impl InputKind {
             InputKind::Merchants => "merchants",
             InputKind::CardStatus => "card-status",
             InputKind::Cancellations => "cancellations",
+            InputKind::Carried => "carried",
         }
     }
 
@@ -164,6 +163,7 @@ impl InputKind {
             InputKind::Merchants => "merchants file",
             InputKind::CardStatus => "card status file",
             InputKind::Cancellations => "cancellations file",
+            InputKind::Carried => "records carried from earlier runs",
         }
     }
 }
@@ -204,7 +204,7 @@ pub struct Read<T> {
 }
 
 /// Adds `amount` to the running total of its currency.
-fn add_amount(totals: &mut Vec<(Currency, Amount)>, currency: Currency, amount: Amount) {
+pub(crate) fn add_amount(totals: &mut Vec<(Currency, Amount)>, currency: Currency, amount: Amount) {
     match totals.iter_mut().find(|(c, _)| *c == currency) {
         Some((_, total)) => *total = *total + amount,
         None => {

@@ -164,6 +164,21 @@ impl Table {
             }
             positions.push(found.first().copied());
         }
+        let required = columns.iter().filter(|c| c.need == Need::Required).count();
+        if missing.len() == required {
+            let expected: Vec<&str> = columns.iter().map(|c| c.name).collect();
+            problems.push(problem(
+                path,
+                Some(header_line),
+                None,
+                format!(
+                    "is not a header row: none of the required column names appear. \
+                     The first line must name the columns: {}",
+                    expected.join(",")
+                ),
+            ));
+            return None;
+        }
         if !missing.is_empty() {
             let missing: Vec<String> = missing.iter().map(|name| format!("{name:?}")).collect();
             problems.push(problem(
@@ -174,7 +189,7 @@ impl Table {
                     "header lacks the required column{} {}; the header is: {}",
                     if missing.len() == 1 { "" } else { "s" },
                     missing.join(", "),
-                    names.join(",")
+                    crate::model::redact_pans(&names.join(","))
                 ),
             ));
             return None;

@@ -17,12 +17,15 @@ use proptest::prelude::*;
 use serde_json::Value;
 
 use posrecon::matching::Outcome;
-use posrecon::policy::Policy;
+use posrecon::policy::{DuplicatePolicy, Policy};
 use posrecon::report::Summary;
 use posrecon::totals::Side;
 
 const TERMINAL_HEADER: &str = "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,currency,card_no,orig_trace_no,orig_rrn";
 const BANK_HEADER: &str = "settle_date,merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,fee,net_amount,currency,card_no";
+const MERCHANT_HEADER: &str = "merchant_id,merchant_name,void_enabled,refund_enabled,fee_rate";
+const CARD_STATUS_HEADER: &str = "card_no,status";
+const CANCELLATION_HEADER: &str = "request_ref,merchant_id,merchant_name,terminal_id,trace_no,rrn,txn_time,amount,refund_amount,reason,customer_consent";
 
 /// (merchant_id, terminal_id); the first two share a merchant.
 const TERMINALS: [(&str, &str); 3] = [
@@ -31,6 +34,12 @@ const TERMINALS: [(&str, &str); 3] = [
     ("898330154110002", "3300020A"),
 ];
 const CARDS: [&str; 2] = ["622848******1234", "621700******8662"];
+/// The merchants of `TERMINALS`, with their names in the merchants file.
+const MERCHANTS: [(&str, &str); 2] = [
+    ("898310058120001", "上海静安咖啡有限公司"),
+    ("898330154110002", "杭州西湖书店"),
+];
+const CARD_STATES: [&str; 4] = ["NORMAL", "LOST", "FROZEN", "CANCELLED"];
 /// Amounts in fen.
 const AMOUNTS: [i64; 3] = [1000, 3500, 12850];
 /// Where the captures of a night bunch up: a morning, the 23:00 cutoff, and
@@ -139,6 +148,63 @@ struct BankOnly {
     bank: BankShape,
 }
 
+/// A detail a cancellation request gets wrong on purpose.
+#[derive(Debug, Clone, Copy)]
+enum Wrong {
+    Nothing,
+    /// 1.00 more than the original.
+    Amount,
+    /// A minute later than the original.
+    Time,
+    /// Another merchant's name.
+    MerchantName,
+    /// Another terminal (with the same trace number).
+    Terminal,
+}
+
+/// A merchant's cancellation request for one of the night's terminal rows.
+#[derive(Debug, Clone)]
+struct RequestSpec {
+    /// Which terminal row it names, modulo their number (any type).
+    target: usize,
+    /// Name a purchase of business day 2026-11-24 that the bank dropped
+    /// (still voidable as of `AS_OF`) instead, when there is one.
+    open_batch: bool,
+    /// Name it by rrn when the row has one; otherwise by terminal + trace.
+    by_rrn: bool,
+    /// Quarters of the amount to refund; `None` leaves refund_amount empty.
+    quarters: Option<i64>,
+    /// Give the merchant's name (`Wrong::MerchantName` always gives one).
+    named: bool,
+    consent: &'static str,
+    wrong: Wrong,
+    /// Makes the order of `request_ref`s differ from the order of the rows.
+    tag: usize,
+}
+
+/// One line of the merchants file.
+#[derive(Debug, Clone, Copy)]
+struct MerchantSpec {
+    void_enabled: bool,
+    refund_enabled: bool,
+    /// Contract the fee rate 0.38 % (most generated fees then mismatch).
+    fee_rate: bool,
+}
+
+/// The optional reference files and the policy of a night.
+#[derive(Debug, Clone)]
+struct ReferenceSpec {
+    /// `None`: no merchants file. Per merchant of `MERCHANTS`, `None` leaves
+    /// it out of the file.
+    merchants: Option<Vec<Option<MerchantSpec>>>,
+    /// `None`: no card status file. Per card of `CARDS`, an index into
+    /// `CARD_STATES`, or `None` to leave it out.
+    cards: Option<Vec<Option<usize>>>,
+    requests: Vec<RequestSpec>,
+    /// `suspected_duplicates = cancel` rather than `flag`.
+    cancel_duplicates: bool,
+}
+
 #[derive(Debug, Clone)]
 struct NightSpec {
     captures: Vec<Capture>,
@@ -146,13 +212,14 @@ struct NightSpec {
     two_terminal_files: bool,
     two_bank_files: bool,
     shuffle_seed: u64,
+    references: ReferenceSpec,
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         8 => Just(Kind::Sale),
         1 => Just(Kind::PreauthComplete),
-        1 => Just(Kind::Refund),
+        2 => Just(Kind::Refund),
         2 => Just(Kind::Void),
         1 => Just(Kind::OrphanVoid),
         2 => (1i64..=6, any::<bool>()).prop_map(|(n, midway)| Kind::Repeat { half_gap: n * 30, midway }),
@@ -257,6 +324,75 @@ fn bank_only() -> impl Strategy<Value = BankOnly> {
         )
 }
 
+fn request() -> impl Strategy<Value = RequestSpec> {
+    (
+        (0usize..64, prop::bool::weighted(0.5)),
+        prop::bool::weighted(0.7),
+        prop::option::weighted(0.5, 1i64..=4),
+        any::<bool>(),
+        prop_oneof![6 => Just("yes"), 1 => Just("YES"), 1 => Just("no"), 1 => Just("")],
+        prop_oneof![
+            8 => Just(Wrong::Nothing),
+            1 => Just(Wrong::Amount),
+            1 => Just(Wrong::Time),
+            1 => Just(Wrong::MerchantName),
+            1 => Just(Wrong::Terminal),
+        ],
+        0usize..10,
+    )
+        .prop_map(
+            |((target, open_batch), by_rrn, quarters, named, consent, wrong, tag)| RequestSpec {
+                target,
+                open_batch,
+                by_rrn,
+                quarters,
+                named,
+                consent,
+                wrong,
+                tag,
+            },
+        )
+}
+
+fn references() -> impl Strategy<Value = ReferenceSpec> {
+    let merchant = (
+        prop::bool::weighted(0.75),
+        prop::bool::weighted(0.75),
+        prop::bool::weighted(0.15),
+    )
+        .prop_map(|(void_enabled, refund_enabled, fee_rate)| MerchantSpec {
+            void_enabled,
+            refund_enabled,
+            fee_rate,
+        });
+    (
+        prop::option::weighted(
+            0.7,
+            prop::collection::vec(prop::option::weighted(0.85, merchant), MERCHANTS.len()),
+        ),
+        prop::option::weighted(
+            0.5,
+            prop::collection::vec(
+                prop::option::weighted(
+                    0.8,
+                    prop_oneof![5 => Just(0usize), 1 => Just(1), 1 => Just(2), 1 => Just(3)],
+                ),
+                CARDS.len(),
+            ),
+        ),
+        prop::collection::vec(request(), 0..=12),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(merchants, cards, requests, cancel_duplicates)| ReferenceSpec {
+                merchants,
+                cards,
+                requests,
+                cancel_duplicates,
+            },
+        )
+}
+
 fn night() -> impl Strategy<Value = NightSpec> {
     (
         prop::collection::vec(capture(), 0..=40),
@@ -264,14 +400,25 @@ fn night() -> impl Strategy<Value = NightSpec> {
         any::<bool>(),
         any::<bool>(),
         any::<u64>(),
+        references(),
     )
         .prop_map(
-            |(captures, bank_only, two_terminal_files, two_bank_files, shuffle_seed)| NightSpec {
+            |(
                 captures,
                 bank_only,
                 two_terminal_files,
                 two_bank_files,
                 shuffle_seed,
+                references,
+            )| {
+                NightSpec {
+                    captures,
+                    bank_only,
+                    two_terminal_files,
+                    two_bank_files,
+                    shuffle_seed,
+                    references,
+                }
             },
         )
 }
@@ -292,6 +439,8 @@ struct TerminalRow {
     currency: &'static str,
     card: &'static str,
     orig_trace_no: String,
+    /// For a REFUND: the rrn of the purchase it returns money for, or empty.
+    orig_rrn: String,
     auth_code: String,
 }
 
@@ -310,7 +459,7 @@ impl TerminalRow {
             self.currency,
             self.card,
             &self.orig_trace_no,
-            "",
+            &self.orig_rrn,
         ]
         .join(",")
     }
@@ -447,6 +596,10 @@ fn build(spec: &NightSpec) -> (Vec<TerminalRow>, Vec<BankRow>) {
             .rev()
             .find(|r| matches!(r.txn_type, "SALE" | "PREAUTH_COMPLETE"))
             .cloned();
+        let refundable: Vec<&TerminalRow> = terminal
+            .iter()
+            .filter(|r| matches!(r.txn_type, "SALE" | "PREAUTH_COMPLETE") && !r.rrn.is_empty())
+            .collect();
         let mut midway = None;
         let row = match (capture.kind, terminal.is_empty(), previous_purchase) {
             (Kind::Void, false, _) => {
@@ -458,8 +611,29 @@ fn build(spec: &NightSpec) -> (Vec<TerminalRow>, Vec<BankRow>) {
                     txn_type: "VOID",
                     txn_time: target.txn_time + TimeDelta::seconds(1 + capture.offset % 300),
                     orig_trace_no: target.trace_no.clone(),
+                    orig_rrn: String::new(),
                     auth_code,
                     ..target
+                }
+            }
+            // Two REFUNDs in three name an earlier purchase with an rrn, for a
+            // quarter to all of its amount (so several may over-refund it).
+            (Kind::Refund, _, _) if capture.target % 3 != 0 && !refundable.is_empty() => {
+                let sale = refundable[capture.target % refundable.len()].clone();
+                let txn_time = sale.txn_time + TimeDelta::seconds(1 + capture.offset % 300);
+                let quarters = 1 + (capture.offset / 30) % 4;
+                TerminalRow {
+                    file,
+                    batch_no: batch_of(txn_time),
+                    trace_no: new_trace(&sale.terminal_id, &batch_of(txn_time)),
+                    rrn,
+                    txn_type: "REFUND",
+                    txn_time,
+                    amount: sale.amount * quarters / 4,
+                    orig_trace_no: String::new(),
+                    orig_rrn: sale.rrn.clone(),
+                    auth_code,
+                    ..sale
                 }
             }
             (
@@ -479,6 +653,7 @@ fn build(spec: &NightSpec) -> (Vec<TerminalRow>, Vec<BankRow>) {
                     rrn,
                     txn_type: "SALE",
                     txn_time,
+                    orig_rrn: String::new(),
                     auth_code,
                     ..previous
                 }
@@ -506,6 +681,7 @@ fn build(spec: &NightSpec) -> (Vec<TerminalRow>, Vec<BankRow>) {
                     currency: capture.currency,
                     card: CARDS[capture.card],
                     orig_trace_no,
+                    orig_rrn: String::new(),
                     auth_code,
                 }
             }
@@ -613,11 +789,139 @@ fn build(spec: &NightSpec) -> (Vec<TerminalRow>, Vec<BankRow>) {
     (terminal, bank)
 }
 
+/// A cancellation request as written.
+#[derive(Debug, Clone)]
+struct RequestRow {
+    request_ref: String,
+    line: String,
+}
+
+/// The night's cancellation requests: each names one of its terminal rows
+/// (perhaps a VOID or REFUND, perhaps with a detail wrong on purpose).
+fn requests_of(spec: &NightSpec, terminal: &[TerminalRow]) -> Vec<RequestRow> {
+    if terminal.is_empty() {
+        return Vec::new();
+    }
+    let name_of = |merchant_id: &str| {
+        MERCHANTS
+            .iter()
+            .find(|(m, _)| *m == merchant_id)
+            .map_or("", |(_, name)| *name)
+    };
+    let open: Vec<&TerminalRow> = terminal
+        .iter()
+        .zip(&spec.captures)
+        .filter(|(r, c)| {
+            matches!(c.fate, Fate::Dropped)
+                && r.batch_no == "000232"
+                && matches!(r.txn_type, "SALE" | "PREAUTH_COMPLETE")
+        })
+        .map(|(r, _)| r)
+        .collect();
+    spec.references
+        .requests
+        .iter()
+        .enumerate()
+        .map(|(n, request)| {
+            let target = if request.open_batch && !open.is_empty() {
+                open[request.target % open.len()]
+            } else {
+                &terminal[request.target % terminal.len()]
+            };
+            let request_ref = format!("CR{}{n:02}", request.tag);
+            let merchant_name = match request.wrong {
+                Wrong::MerchantName => "北京朝阳便利店",
+                _ if request.named => name_of(&target.merchant_id),
+                _ => "",
+            };
+            let other_terminal = TERMINALS
+                .iter()
+                .map(|(_, t)| *t)
+                .find(|t| *t != target.terminal_id)
+                .unwrap();
+            let terminal_id = match request.wrong {
+                Wrong::Terminal => other_terminal,
+                _ => &target.terminal_id,
+            };
+            let by_rrn = request.by_rrn && !target.rrn.is_empty();
+            // By rrn, half of them also give terminal + trace.
+            let (terminal_id, trace_no, rrn) = if !by_rrn {
+                (terminal_id, target.trace_no.as_str(), "")
+            } else if request.tag % 2 == 0 || matches!(request.wrong, Wrong::Terminal) {
+                (terminal_id, target.trace_no.as_str(), target.rrn.as_str())
+            } else {
+                ("", "", target.rrn.as_str())
+            };
+            let amount = target.amount
+                + if matches!(request.wrong, Wrong::Amount) {
+                    100
+                } else {
+                    0
+                };
+            let time = target.txn_time
+                + TimeDelta::seconds(if matches!(request.wrong, Wrong::Time) {
+                    60
+                } else {
+                    0
+                });
+            let refund = request
+                .quarters
+                .map_or(String::new(), |q| money(target.amount * q / 4));
+            let line = [
+                request_ref.as_str(),
+                &target.merchant_id,
+                merchant_name,
+                terminal_id,
+                trace_no,
+                rrn,
+                &time_text(time),
+                &money(amount),
+                &refund,
+                "customer changed mind",
+                request.consent,
+            ]
+            .join(",");
+            RequestRow { request_ref, line }
+        })
+        .collect()
+}
+
+/// The lines of the merchants and card status files, when the night has them.
+fn reference_lines(spec: &NightSpec) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let flag = |on: bool| if on { "yes" } else { "no" };
+    let merchants = spec.references.merchants.as_ref().map(|list| {
+        list.iter()
+            .zip(MERCHANTS)
+            .filter_map(|(m, (merchant_id, name))| {
+                m.map(|m| {
+                    format!(
+                        "{merchant_id},{name},{},{},{}",
+                        flag(m.void_enabled),
+                        flag(m.refund_enabled),
+                        if m.fee_rate { "0.0038" } else { "" }
+                    )
+                })
+            })
+            .collect()
+    });
+    let cards = spec.references.cards.as_ref().map(|list| {
+        list.iter()
+            .zip(CARDS)
+            .filter_map(|(state, card)| state.map(|s| format!("{card},{}", CARD_STATES[s])))
+            .collect()
+    });
+    (merchants, cards)
+}
+
 /// A night's input files on disk.
 struct Inputs {
     dir: tempfile::TempDir,
     terminal: Vec<PathBuf>,
     bank: Vec<PathBuf>,
+    merchants: Option<PathBuf>,
+    card_status: Option<PathBuf>,
+    cancellations: Option<PathBuf>,
+    policy: Policy,
 }
 
 /// Writes each file's rows under its header, in the order `arrange` gives.
@@ -652,10 +956,22 @@ fn write_files(
 impl Inputs {
     fn new(spec: &NightSpec, terminal: &[TerminalRow], bank: &[BankRow]) -> Inputs {
         let dir = tempfile::tempdir().unwrap();
+        let policy = Policy {
+            suspected_duplicates: if spec.references.cancel_duplicates {
+                DuplicatePolicy::Cancel
+            } else {
+                DuplicatePolicy::Flag
+            },
+            ..Policy::default()
+        };
         let mut inputs = Inputs {
             dir,
             terminal: Vec::new(),
             bank: Vec::new(),
+            merchants: None,
+            card_status: None,
+            cancellations: None,
+            policy,
         };
         inputs.write(spec, terminal, bank, &mut |_| {});
         inputs
@@ -688,6 +1004,18 @@ impl Inputs {
             &bank_lines,
             arrange,
         );
+        let mut one_file = |name: &str, header: &str, lines: Vec<String>| {
+            let numbered: Vec<(usize, String)> = lines.into_iter().map(|l| (0, l)).collect();
+            write_files(self.dir.path(), name, header, 1, &numbered, arrange).remove(0)
+        };
+        let (merchants, cards) = reference_lines(spec);
+        self.merchants = merchants.map(|lines| one_file("merchants", MERCHANT_HEADER, lines));
+        self.card_status = cards.map(|lines| one_file("cards", CARD_STATUS_HEADER, lines));
+        let requests = requests_of(spec, terminal);
+        self.cancellations = (!requests.is_empty()).then(|| {
+            let lines = requests.into_iter().map(|r| r.line).collect();
+            one_file("requests", CANCELLATION_HEADER, lines)
+        });
     }
 
     /// Runs the real pipeline into `out` (a folder inside the input folder).
@@ -696,13 +1024,15 @@ impl Inputs {
         let config = posrecon::Config {
             terminal: self.terminal.clone(),
             bank: self.bank.clone(),
-            merchants: None,
-            card_status: None,
-            cancellations: None,
-            policy: Policy::default(),
+            merchants: self.merchants.clone(),
+            card_status: self.card_status.clone(),
+            cancellations: self.cancellations.clone(),
+            policy: self.policy.clone(),
             as_of: at(AS_OF),
             out_dir: out_dir.clone(),
             write_matches: true,
+            ledger: None,
+            rerun: false,
         };
         let summary = posrecon::reconcile(&config)
             .unwrap_or_else(|err| panic!("the generated night was refused: {err:#}"));
@@ -983,6 +1313,139 @@ fn check_control_totals_balance(terminal: &[TerminalRow], bank: &[BankRow], out:
     }
 }
 
+/// A transaction's identity in the action files: merchant, terminal, batch, trace.
+fn transaction(row: &BTreeMap<String, String>) -> (String, String, String, String) {
+    (
+        row["merchant_id"].clone(),
+        row["terminal_id"].clone(),
+        row["batch_no"].clone(),
+        row["trace_no"].clone(),
+    )
+}
+
+/// Property (c) of the cancellations: SPEC §4 applied to every request and
+/// every outcome that asks for a cancellation.
+/// (a) no original is refunded beyond its amount: the refund instructions
+///     for it plus the REFUND records naming it by `orig_rrn`. Where the
+///     REFUND records alone already exceed it (the generator allows that),
+///     no instruction may be issued at all, which the same sum checks;
+/// (b) no transaction is both voided and refunded;
+/// (c) every request is answered exactly once: a void, a refund or a rejection;
+/// (d) action ids are unique across the action files.
+fn check_cancellations(terminal: &[TerminalRow], requests: &[RequestRow], out: &Path) {
+    let voids = read_csv(&out.join("void_requests.csv"));
+    let refunds = read_csv(&out.join("refund_instructions.csv"));
+    let disputes = read_csv(&out.join("disputes.csv"));
+    let rejected = read_csv(&out.join("rejected_cancellations.csv"));
+    let key_of = |r: &TerminalRow| {
+        (
+            r.merchant_id.clone(),
+            r.terminal_id.clone(),
+            r.batch_no.clone(),
+            r.trace_no.clone(),
+        )
+    };
+    let amount_of: BTreeMap<_, i64> = terminal.iter().map(|r| (key_of(r), r.amount)).collect();
+
+    // (a)
+    let mut instructed: BTreeMap<_, i64> = BTreeMap::new();
+    for row in &refunds {
+        let key = transaction(row);
+        let original = *amount_of
+            .get(&key)
+            .unwrap_or_else(|| panic!("refund of {key:?}, which is not a terminal record"));
+        assert_eq!(
+            minor(&row["original_amount"]),
+            original,
+            "original_amount of {key:?}"
+        );
+        let refund = minor(&row["refund_amount"]);
+        assert!(refund > 0, "refund of {} for {key:?}", row["refund_amount"]);
+        *instructed.entry(key).or_default() += refund;
+    }
+    let mut by_records: BTreeMap<_, i64> = BTreeMap::new();
+    for refund in terminal
+        .iter()
+        .filter(|r| r.txn_type == "REFUND" && !r.orig_rrn.is_empty())
+    {
+        let original = terminal
+            .iter()
+            .find(|r| r.rrn == refund.orig_rrn && matches!(r.txn_type, "SALE" | "PREAUTH_COMPLETE"))
+            .expect("a REFUND names a purchase of the night");
+        *by_records.entry(key_of(original)).or_default() += refund.amount;
+    }
+    for (key, instructions) in &instructed {
+        let records = by_records.get(key).copied().unwrap_or_default();
+        assert!(
+            records + instructions <= amount_of[key],
+            "{key:?} of {} refunded {} by REFUND records and {} by instructions",
+            money(amount_of[key]),
+            money(records),
+            money(*instructions)
+        );
+    }
+
+    // (b)
+    let voided: BTreeSet<_> = voids.iter().map(transaction).collect();
+    let refunded: BTreeSet<_> = refunds.iter().map(transaction).collect();
+    assert_eq!(voids.len(), voided.len(), "a transaction voided twice");
+    let both: Vec<_> = voided.intersection(&refunded).collect();
+    assert!(both.is_empty(), "both voided and refunded: {both:?}");
+
+    // (c)
+    let mut answers: BTreeMap<&str, Vec<&str>> = requests
+        .iter()
+        .map(|r| (r.request_ref.as_str(), Vec::new()))
+        .collect();
+    let caused_by_outcome = [
+        "VOIDED_BUT_SETTLED",
+        "DUPLICATE_SETTLEMENT",
+        "SUSPECTED_DUPLICATE",
+    ];
+    for (file, rows, column) in [
+        ("void_requests.csv", &voids, "source"),
+        ("refund_instructions.csv", &refunds, "source"),
+        ("rejected_cancellations.csv", &rejected, "request_ref"),
+    ] {
+        for row in rows {
+            let source = row[column].as_str();
+            match answers.get_mut(source) {
+                Some(found) => found.push(file),
+                None => assert!(
+                    caused_by_outcome.contains(&source),
+                    "{file}: {column} {source:?} is neither a request nor an outcome"
+                ),
+            }
+        }
+    }
+    for (request_ref, found) in &answers {
+        assert_eq!(
+            found.len(),
+            1,
+            "request {request_ref} is answered in {found:?}"
+        );
+    }
+
+    // (d) — in every action file that has an action_id column.
+    let mut ids: BTreeMap<&str, &str> = BTreeMap::new();
+    for (file, rows) in [
+        ("void_requests.csv", &voids),
+        ("refund_instructions.csv", &refunds),
+        ("disputes.csv", &disputes),
+        ("rejected_cancellations.csv", &rejected),
+    ] {
+        for row in rows {
+            let Some(id) = row.get("action_id") else {
+                continue;
+            };
+            assert!(!id.is_empty(), "{file}: an empty action_id");
+            if let Some(first) = ids.insert(id, file) {
+                panic!("action id {id} in {file} and in {first}");
+            }
+        }
+    }
+}
+
 /// A small deterministic shuffle (xorshift64*, Fisher–Yates), so a failing
 /// case replays from its seed.
 fn shuffle(rows: &mut [String], state: &mut u64) {
@@ -1047,5 +1510,17 @@ proptest! {
             );
         }
         prop_assert_eq!(summary_without_hashes(&first), summary_without_hashes(&second));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn cancellations_are_answered_once_and_never_over_refunded(spec in night()) {
+        let (terminal, bank) = build(&spec);
+        let inputs = Inputs::new(&spec, &terminal, &bank);
+        let (_, out) = inputs.reconcile("out");
+        check_cancellations(&terminal, &requests_of(&spec, &terminal), &out);
     }
 }

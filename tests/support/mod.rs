@@ -2,8 +2,9 @@
 //! compares exit status, stdout, stderr and written files byte for byte.
 //!
 //! A case directory holds `args` (one argument per line, paths relative to
-//! the repository root; `{out}` stands for a fresh temporary output folder),
-//! the expected `status`, `stdout` and `stderr`, and, when the run writes
+//! the repository root; `{out}` stands for a fresh temporary output folder
+//! and `{ledger}` for a ledger file beside it), the expected `status`,
+//! `stdout` and `stderr`, and, when the run writes
 //! files, an `out/` folder with the expected files. `BLESS=1 cargo test`
 //! rewrites the expectations; read `git diff tests/cases` before committing.
 
@@ -35,10 +36,14 @@ pub(crate) struct Run {
 }
 
 impl Run {
-    /// Every file the run wrote, with its path relative to the output folder.
+    /// Every file the run wrote under `out/`, with its path relative to the
+    /// temporary folder (the ledger beside it is not an output file).
     pub(crate) fn written_files(&self) -> Vec<(PathBuf, Vec<u8>)> {
         let mut files = Vec::new();
-        collect_files(self.out_dir.path(), self.out_dir.path(), &mut files);
+        let out = self.out_dir.path().join("out");
+        if out.is_dir() {
+            collect_files(self.out_dir.path(), &out, &mut files);
+        }
         files.sort();
         files
     }
@@ -66,7 +71,12 @@ pub(crate) fn run_case(name: &str) -> Run {
     let args: Vec<String> = args
         .lines()
         .filter(|line| !line.is_empty())
-        .map(|line| line.replace("{out}", out.to_str().unwrap()))
+        .map(|line| {
+            line.replace("{out}", out.to_str().unwrap()).replace(
+                "{ledger}",
+                out_dir.path().join("posrecon.db").to_str().unwrap(),
+            )
+        })
         .collect();
     let output = Command::new(BIN)
         .args(&args)

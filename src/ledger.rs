@@ -1,0 +1,911 @@
+//! The embedded SQLite ledger (SPEC §5): every run, the records it saw with
+//! their outcomes, the PENDING records carried to the next run, and every
+//! action issued. The only module that knows SQL.
+//!
+//! A run's rows go in with one transaction; the run stays `writing` until its
+//! output files are in place, so a crash at any point leaves either nothing or
+//! a run that the next invocation with the same files replaces.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use chrono::{NaiveDate, NaiveDateTime};
+use rusqlite::{Connection, Transaction, params};
+use sha2::{Digest, Sha256};
+
+use crate::decide::{Decider, Decisions, EarlierRecord, History, TxnKey, txn_key};
+use crate::explain::Night;
+use crate::matching::Outcome;
+use crate::model::{
+    Amount, CancellationRequest, Currency, Id, MaskedPan, Origin, TerminalRecord, TxnType,
+};
+
+/// Each entry upgrades the schema by one version; never edit a released one.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+    run_id    INTEGER PRIMARY KEY,
+    as_of     TEXT NOT NULL,
+    status    TEXT NOT NULL CHECK (status IN ('writing', 'complete')),
+    arguments TEXT NOT NULL,
+    summary   TEXT NOT NULL
+);
+CREATE TABLE inputs (
+    run_id   INTEGER NOT NULL REFERENCES runs(run_id),
+    position INTEGER NOT NULL,
+    path     TEXT NOT NULL,
+    kind     TEXT NOT NULL,
+    sha256   TEXT NOT NULL,
+    rows     INTEGER NOT NULL,
+    amount   INTEGER NOT NULL,
+    PRIMARY KEY (run_id, position)
+);
+CREATE INDEX inputs_by_sha256 ON inputs(sha256);
+CREATE TABLE records (
+    run_id        INTEGER NOT NULL REFERENCES runs(run_id),
+    side          TEXT NOT NULL CHECK (side IN ('terminal', 'bank')),
+    merchant_id   TEXT NOT NULL,
+    terminal_id   TEXT NOT NULL,
+    batch_no      TEXT,
+    trace_no      TEXT NOT NULL,
+    rrn           TEXT,
+    auth_code     TEXT,
+    txn_type      TEXT NOT NULL,
+    txn_time      TEXT NOT NULL,
+    amount        INTEGER NOT NULL,
+    currency      TEXT NOT NULL,
+    card_no       TEXT NOT NULL,
+    orig_trace_no TEXT,
+    orig_rrn      TEXT,
+    settle_date   TEXT,
+    outcome       TEXT NOT NULL,
+    rule          TEXT,
+    void_trace    TEXT,
+    explanation   TEXT NOT NULL
+);
+CREATE INDEX records_by_rrn ON records(rrn);
+CREATE INDEX records_by_trace ON records(terminal_id, trace_no);
+CREATE INDEX records_by_run ON records(run_id);
+CREATE TABLE carried (
+    merchant_id   TEXT NOT NULL,
+    terminal_id   TEXT NOT NULL,
+    batch_no      TEXT NOT NULL,
+    trace_no      TEXT NOT NULL,
+    rrn           TEXT,
+    auth_code     TEXT,
+    txn_type      TEXT NOT NULL,
+    txn_time      TEXT NOT NULL,
+    amount        INTEGER NOT NULL,
+    currency      TEXT NOT NULL,
+    card_no       TEXT NOT NULL,
+    orig_trace_no TEXT,
+    orig_rrn      TEXT,
+    from_run      INTEGER NOT NULL,
+    cleared_run   INTEGER
+);
+CREATE INDEX carried_by_key ON carried(terminal_id, batch_no, trace_no);
+CREATE TABLE actions (
+    action_id   TEXT PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs(run_id),
+    kind        TEXT NOT NULL,
+    merchant_id TEXT,
+    terminal_id TEXT,
+    batch_no    TEXT,
+    trace_no    TEXT,
+    rrn         TEXT,
+    amount      INTEGER,
+    source      TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    payload     TEXT NOT NULL
+);
+CREATE INDEX actions_by_txn ON actions(terminal_id, trace_no);
+"#];
+
+/// An open ledger.
+pub struct Ledger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// A run as the ledger lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub run_id: i64,
+    pub as_of: String,
+    pub status: String,
+    /// The run's summary.json.
+    pub summary: serde_json::Value,
+}
+
+/// One row of a run's record table, for `show`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SeenRecord {
+    pub run_id: i64,
+    pub as_of: String,
+    pub side: String,
+    pub merchant_id: String,
+    pub terminal_id: String,
+    pub batch_no: Option<String>,
+    pub trace_no: String,
+    pub rrn: Option<String>,
+    pub txn_type: String,
+    pub txn_time: String,
+    pub amount: String,
+    pub card_no: String,
+    pub settle_date: Option<String>,
+    pub outcome: String,
+    pub rule: Option<String>,
+    pub explanation: String,
+}
+
+/// One issued action, for `show`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct IssuedAction {
+    pub action_id: String,
+    pub run_id: i64,
+    pub kind: String,
+    pub amount: Option<String>,
+    pub source: String,
+    pub reason: String,
+}
+
+/// What identifies a run and what it read.
+pub struct RunHead<'a> {
+    pub run_id: i64,
+    /// An earlier version of this run to replace (`--rerun`, or a run that
+    /// did not finish).
+    pub replaces: bool,
+    pub as_of: NaiveDateTime,
+    /// The run's arguments, as JSON.
+    pub arguments: String,
+    /// The run's summary.json.
+    pub summary: String,
+    pub inputs: &'a [crate::read::InputFile],
+}
+
+/// Everything one run puts into the ledger.
+pub struct RunRows<'a> {
+    pub head: RunHead<'a>,
+    pub terminal: Vec<RecordRow<'a>>,
+    pub bank: Vec<RecordRow<'a>>,
+    pub actions: Vec<ActionRow>,
+}
+
+/// A record and what the run concluded about it.
+pub struct RecordRow<'a> {
+    pub merchant_id: &'a str,
+    pub terminal_id: &'a str,
+    pub batch_no: Option<&'a str>,
+    pub trace_no: &'a str,
+    pub rrn: Option<&'a str>,
+    pub auth_code: Option<&'a str>,
+    pub txn_type: TxnType,
+    pub txn_time: NaiveDateTime,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub card: &'a MaskedPan,
+    pub orig_trace_no: Option<&'a str>,
+    pub orig_rrn: Option<&'a str>,
+    pub settle_date: Option<NaiveDate>,
+    pub outcome: Outcome,
+    pub rule: Option<&'static str>,
+    pub void_trace: Option<&'a str>,
+    pub explanation: String,
+}
+
+/// An action issued by the run.
+pub struct ActionRow {
+    pub action_id: String,
+    pub kind: &'static str,
+    pub key: Option<TxnKey>,
+    pub rrn: Option<String>,
+    pub amount: Option<Amount>,
+    pub source: String,
+    pub reason: String,
+    /// The action's output row, as JSON.
+    pub payload: String,
+}
+
+fn time_text(time: NaiveDateTime) -> String {
+    time.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn parse_stored_time(raw: &str) -> rusqlite::Result<NaiveDateTime> {
+    NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S").map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(err))
+    })
+}
+
+fn stored_error(what: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("the ledger holds an invalid {what}").into(),
+    )
+}
+
+/// Rebuilds a terminal record from the 13 columns `merchant_id … orig_rrn`
+/// starting at column `at`.
+fn terminal_record(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<TerminalRecord> {
+    let text = |i: usize| row.get::<_, String>(at + i);
+    let optional = |i: usize| -> rusqlite::Result<Option<Id>> {
+        Ok(row.get::<_, Option<String>>(at + i)?.map(Id::from))
+    };
+    let txn_type = text(6)?;
+    let currency = text(9)?;
+    let card = text(10)?;
+    Ok(TerminalRecord {
+        origin: Origin { file: 0, line: 0 },
+        merchant_id: text(0)?.into(),
+        terminal_id: text(1)?.into(),
+        batch_no: row
+            .get::<_, Option<String>>(at + 2)?
+            .unwrap_or_default()
+            .into(),
+        trace_no: text(3)?.into(),
+        rrn: optional(4)?,
+        auth_code: optional(5)?,
+        txn_type: TxnType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == txn_type)
+            .ok_or_else(|| stored_error("txn_type"))?,
+        txn_time: parse_stored_time(&text(7)?)?,
+        amount: Amount::from_minor(row.get(at + 8)?),
+        currency: Currency::from_code(&currency).ok_or_else(|| stored_error("currency"))?,
+        card: MaskedPan::mask(&card).map_err(|_| stored_error("card number"))?,
+        orig_trace_no: optional(11)?,
+        orig_rrn: optional(12)?,
+    })
+}
+
+const RECORD_COLUMNS: &str = "merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code, \
+     txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn";
+
+impl Ledger {
+    /// Opens the ledger at `path`, creating it and upgrading its schema as needed.
+    pub fn open(path: &Path) -> anyhow::Result<Ledger> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("opening the ledger {}", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut ledger = Ledger {
+            conn,
+            path: path.to_path_buf(),
+        };
+        ledger
+            .migrate()
+            .with_context(|| format!("upgrading the ledger {}", path.display()))?;
+        Ok(ledger)
+    }
+
+    /// Opens an existing ledger for reading; a missing file is bad input.
+    pub fn open_existing(path: &Path) -> anyhow::Result<Ledger> {
+        if !path.is_file() {
+            return Err(crate::InputError::single(crate::read::Problem {
+                path: path.to_path_buf(),
+                line: None,
+                field: None,
+                message: "no ledger here; name one with --ledger (reconcile creates it)".into(),
+            })
+            .into());
+        }
+        Ledger::open(path)
+    }
+
+    /// The path it was opened at.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> anyhow::Result<()> {
+        let version: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            bail!(
+                "the ledger has schema version {version}, newer than this posrecon knows ({known}); use a newer posrecon"
+            );
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(migration)?;
+            tx.pragma_update(None, "user_version", index as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// The runs that already read a file with one of these hashes.
+    pub fn runs_with_inputs(&self, sha256: &[&str]) -> anyhow::Result<Vec<(i64, String, String)>> {
+        let mut statement = self.conn.prepare(
+            "SELECT DISTINCT run_id, path, sha256 FROM inputs WHERE sha256 = ?1 ORDER BY run_id",
+        )?;
+        let mut found = Vec::new();
+        for sha in sha256 {
+            let rows = statement.query_map([sha], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            for row in rows {
+                found.push(row?);
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
+    /// The newest run, if any.
+    pub fn latest_run(&self) -> anyhow::Result<Option<RunInfo>> {
+        Ok(self.runs(1)?.into_iter().next())
+    }
+
+    /// The most recent runs, newest first.
+    pub fn runs(&self, limit: usize) -> anyhow::Result<Vec<RunInfo>> {
+        let mut statement = self.conn.prepare(
+            "SELECT run_id, as_of, status, summary FROM runs ORDER BY run_id DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit as i64], |r| {
+            let summary: String = r.get(3)?;
+            Ok(RunInfo {
+                run_id: r.get(0)?,
+                as_of: r.get(1)?,
+                status: r.get(2)?,
+                summary: serde_json::from_str(&summary).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// PENDING records carried into run `run_id` from earlier runs.
+    pub fn carried(&self, run_id: i64) -> anyhow::Result<Vec<TerminalRecord>> {
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM carried
+             WHERE from_run < ?1 AND (cleared_run IS NULL OR cleared_run >= ?1)
+             ORDER BY terminal_id, batch_no, trace_no"
+        ))?;
+        let rows = statement.query_map([run_id], |r| terminal_record(r, 0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// What runs before `run_id` decided that tonight's decisions must count:
+    /// refunds and voids issued, action ids, and the earlier records that
+    /// tonight's requests may name. `tonight` holds the keys of tonight's
+    /// terminal records (carried ones included), which count themselves.
+    pub fn history(
+        &self,
+        run_id: i64,
+        requests: &[CancellationRequest],
+        tonight: &HashSet<TxnKey>,
+    ) -> anyhow::Result<History> {
+        let mut history = History::default();
+        let mut statement = self
+            .conn
+            .prepare("SELECT action_id, run_id, kind, merchant_id, terminal_id, batch_no, trace_no, amount FROM actions WHERE run_id < ?1")?;
+        let rows = statement.query_map([run_id], |r| {
+            let key: Option<TxnKey> = match (
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<String>>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ) {
+                (Some(m), Some(t), Some(b), Some(tr)) => {
+                    Some((m.into(), t.into(), b.into(), tr.into()))
+                }
+                _ => None,
+            };
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+                key,
+                r.get::<_, Option<i64>>(7)?,
+            ))
+        })?;
+        for row in rows {
+            let (action_id, run, kind, key, amount) = row?;
+            match (kind.as_str(), key) {
+                ("REFUND", Some(key)) => {
+                    let total = history.refunded.entry(key).or_default();
+                    *total = *total + Amount::from_minor(amount.unwrap_or(0));
+                }
+                ("VOID", Some(key)) => {
+                    history.voided.insert(key, (action_id.clone(), run));
+                }
+                _ => {}
+            }
+            history.issued.insert(action_id, run);
+        }
+
+        // REFUND records seen by earlier runs count against their sale, once
+        // each, unless tonight's files (or the carried records) hold them again.
+        let mut refunds = self.conn.prepare(
+            "SELECT DISTINCT r.merchant_id, r.terminal_id, r.batch_no, r.trace_no, r.amount,
+                    o.merchant_id, o.terminal_id, o.batch_no, o.trace_no
+             FROM records r JOIN records o
+               ON o.rrn = r.orig_rrn AND o.side = 'terminal' AND o.txn_type IN ('SALE', 'PREAUTH_COMPLETE')
+             WHERE r.side = 'terminal' AND r.txn_type = 'REFUND' AND r.run_id < ?1 AND o.run_id < ?1",
+        )?;
+        let rows = refunds.query_map([run_id], |r| {
+            let text = |i: usize| -> rusqlite::Result<Id> {
+                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default().into())
+            };
+            Ok((
+                (text(0)?, text(1)?, text(2)?, text(3)?),
+                Amount::from_minor(r.get(4)?),
+                (text(5)?, text(6)?, text(7)?, text(8)?),
+            ))
+        })?;
+        for row in rows {
+            let (refund_key, amount, original): (TxnKey, Amount, TxnKey) = row?;
+            if !tonight.contains(&refund_key) {
+                let total = history.refunded.entry(original).or_default();
+                *total = *total + amount;
+            }
+        }
+
+        // Originals that tonight's requests may name, as the latest run saw them.
+        let mut by_rrn = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS}, outcome, settle_date, void_trace, run_id FROM records
+             WHERE side = 'terminal' AND rrn = ?1 AND run_id < ?2 ORDER BY run_id DESC"
+        ))?;
+        let mut by_trace = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS}, outcome, settle_date, void_trace, run_id FROM records
+             WHERE side = 'terminal' AND terminal_id = ?1 AND trace_no = ?2 AND run_id < ?3
+             ORDER BY run_id DESC"
+        ))?;
+        let earlier_record = |r: &rusqlite::Row<'_>| -> rusqlite::Result<EarlierRecord> {
+            let outcome: String = r.get(13)?;
+            let settle_date: Option<String> = r.get(14)?;
+            Ok(EarlierRecord {
+                record: terminal_record(r, 0)?,
+                outcome: Outcome::ALL
+                    .into_iter()
+                    .find(|o| o.as_str() == outcome)
+                    .ok_or_else(|| stored_error("outcome"))?,
+                settle_date: settle_date
+                    .map(|d| NaiveDate::parse_from_str(&d, "%Y-%m-%d"))
+                    .transpose()
+                    .map_err(|_| stored_error("settle_date"))?,
+                void_trace: r.get::<_, Option<String>>(15)?.map(Id::from),
+            })
+        };
+        let mut seen: HashSet<TxnKey> = HashSet::new();
+        for request in requests {
+            let mut found = Vec::new();
+            if let Some(rrn) = &request.rrn {
+                for row in by_rrn.query_map(params![rrn.as_str(), run_id], earlier_record)? {
+                    found.push(row?);
+                }
+            }
+            if let (Some(tid), Some(trace)) = (&request.terminal_id, &request.trace_no) {
+                for row in by_trace.query_map(
+                    params![tid.as_str(), trace.as_str(), run_id],
+                    earlier_record,
+                )? {
+                    found.push(row?);
+                }
+            }
+            // Newest first: the first time a key shows up is its latest state.
+            for earlier in found {
+                let key = txn_key(&earlier.record);
+                if !tonight.contains(&key) && seen.insert(key) {
+                    history.earlier.push(earlier);
+                }
+            }
+        }
+        Ok(history)
+    }
+
+    /// Writes one run in one transaction. When `rows.replaces`, the earlier
+    /// version of the run is removed first, so a re-run leaves no trace of it.
+    pub fn record_run(&mut self, rows: &RunRows<'_>) -> anyhow::Result<()> {
+        let head = &rows.head;
+        let tx = self.conn.transaction()?;
+        if head.replaces {
+            remove_run(&tx, head.run_id)?;
+        }
+        tx.execute(
+            "INSERT INTO runs (run_id, as_of, status, arguments, summary) VALUES (?1, ?2, 'writing', ?3, ?4)",
+            params![head.run_id, time_text(head.as_of), head.arguments, head.summary],
+        )?;
+        {
+            let mut input = tx.prepare(
+                "INSERT INTO inputs (run_id, position, path, kind, sha256, rows, amount) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (position, file) in head.inputs.iter().enumerate() {
+                input.execute(params![
+                    head.run_id,
+                    position as i64,
+                    file.path.display().to_string(),
+                    file.kind.as_str(),
+                    file.sha256,
+                    file.rows as i64,
+                    file.amount().minor()
+                ])?;
+            }
+            let mut record = tx.prepare(
+                "INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code,
+                    txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, settle_date,
+                    outcome, rule, void_trace, explanation)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+            )?;
+            for (side, list) in [("terminal", &rows.terminal), ("bank", &rows.bank)] {
+                for r in list.iter() {
+                    record.execute(params![
+                        head.run_id,
+                        side,
+                        r.merchant_id,
+                        r.terminal_id,
+                        r.batch_no,
+                        r.trace_no,
+                        r.rrn,
+                        r.auth_code,
+                        r.txn_type.as_str(),
+                        time_text(r.txn_time),
+                        r.amount.minor(),
+                        r.currency.code(),
+                        r.card.as_str(),
+                        r.orig_trace_no,
+                        r.orig_rrn,
+                        r.settle_date.map(|d| d.to_string()),
+                        r.outcome.as_str(),
+                        r.rule,
+                        r.void_trace,
+                        r.explanation
+                    ])?;
+                }
+            }
+            let mut clear = tx.prepare(
+                "UPDATE carried SET cleared_run = ?1
+                 WHERE terminal_id = ?2 AND batch_no = ?3 AND trace_no = ?4 AND cleared_run IS NULL",
+            )?;
+            let mut open = tx.prepare(
+                "SELECT 1 FROM carried
+                 WHERE terminal_id = ?1 AND batch_no = ?2 AND trace_no = ?3 AND cleared_run IS NULL",
+            )?;
+            let mut carry = tx.prepare(
+                "INSERT INTO carried (merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code, txn_type,
+                    txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, from_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?;
+            for r in &rows.terminal {
+                let batch = r.batch_no.unwrap_or("");
+                if r.outcome != Outcome::Pending {
+                    clear.execute(params![head.run_id, r.terminal_id, batch, r.trace_no])?;
+                } else if !open.exists(params![r.terminal_id, batch, r.trace_no])? {
+                    carry.execute(params![
+                        r.merchant_id,
+                        r.terminal_id,
+                        batch,
+                        r.trace_no,
+                        r.rrn,
+                        r.auth_code,
+                        r.txn_type.as_str(),
+                        time_text(r.txn_time),
+                        r.amount.minor(),
+                        r.currency.code(),
+                        r.card.as_str(),
+                        r.orig_trace_no,
+                        r.orig_rrn,
+                        head.run_id
+                    ])?;
+                }
+            }
+            let mut action = tx.prepare(
+                "INSERT INTO actions (action_id, run_id, kind, merchant_id, terminal_id, batch_no, trace_no, rrn,
+                    amount, source, reason, payload)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?;
+            for a in &rows.actions {
+                let key = a.key.as_ref();
+                action.execute(params![
+                    a.action_id,
+                    head.run_id,
+                    a.kind,
+                    key.map(|k| k.0.as_str()),
+                    key.map(|k| k.1.as_str()),
+                    key.map(|k| k.2.as_str()),
+                    key.map(|k| k.3.as_str()),
+                    a.rrn,
+                    a.amount.map(Amount::minor),
+                    a.source,
+                    a.reason,
+                    a.payload
+                ])?;
+            }
+        }
+        tx.commit()
+            .with_context(|| format!("committing run {} to the ledger", head.run_id))?;
+        Ok(())
+    }
+
+    /// Marks a run complete once its output files are in place.
+    pub fn mark_complete(&self, run_id: i64) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE runs SET status = 'complete' WHERE run_id = ?1",
+            [run_id],
+        )?;
+        Ok(())
+    }
+
+    /// Every record and action the ledger holds for a transaction, found by
+    /// rrn or by terminal + trace (+ batch).
+    pub fn show(
+        &self,
+        rrn: Option<&str>,
+        terminal_trace: Option<(&str, &str, Option<&str>)>,
+    ) -> anyhow::Result<(Vec<SeenRecord>, Vec<IssuedAction>)> {
+        let mut keys: Vec<(String, String)> = Vec::new();
+        let mut records = Vec::new();
+        let mut statement = self.conn.prepare(
+            "SELECT r.run_id, runs.as_of, r.side, r.merchant_id, r.terminal_id, r.batch_no, r.trace_no, r.rrn,
+                    r.txn_type, r.txn_time, r.amount, r.card_no, r.settle_date, r.outcome, r.rule, r.explanation
+             FROM records r JOIN runs USING (run_id)
+             WHERE (?1 IS NOT NULL AND r.rrn = ?1)
+                OR (?2 IS NOT NULL AND r.terminal_id = ?2 AND r.trace_no = ?3 AND (?4 IS NULL OR r.batch_no = ?4))
+             ORDER BY r.run_id, r.side DESC, r.txn_time",
+        )?;
+        let (tid, trace, batch) =
+            terminal_trace.map_or((None, None, None), |(t, tr, b)| (Some(t), Some(tr), b));
+        let rows = statement.query_map(params![rrn, tid, trace, batch], |r| {
+            Ok(SeenRecord {
+                run_id: r.get(0)?,
+                as_of: r.get(1)?,
+                side: r.get(2)?,
+                merchant_id: r.get(3)?,
+                terminal_id: r.get(4)?,
+                batch_no: r.get(5)?,
+                trace_no: r.get(6)?,
+                rrn: r.get(7)?,
+                txn_type: r.get(8)?,
+                txn_time: r.get(9)?,
+                amount: Amount::from_minor(r.get(10)?).to_string(),
+                card_no: r.get(11)?,
+                settle_date: r.get(12)?,
+                outcome: r.get(13)?,
+                rule: r.get(14)?,
+                explanation: r.get(15)?,
+            })
+        })?;
+        for row in rows {
+            let row = row?;
+            keys.push((row.terminal_id.clone(), row.trace_no.clone()));
+            records.push(row);
+        }
+        keys.sort();
+        keys.dedup();
+        let mut actions = Vec::new();
+        let mut statement = self.conn.prepare(
+            "SELECT action_id, run_id, kind, amount, source, reason FROM actions
+             WHERE (terminal_id = ?1 AND trace_no = ?2) OR (?3 IS NOT NULL AND rrn = ?3)
+             ORDER BY run_id, action_id",
+        )?;
+        let mut seen = HashSet::new();
+        let lookups: Vec<(Option<&str>, Option<&str>)> = if keys.is_empty() {
+            vec![(None, None)]
+        } else {
+            keys.iter()
+                .map(|(t, tr)| (Some(t.as_str()), Some(tr.as_str())))
+                .collect()
+        };
+        for (tid, trace) in lookups {
+            let rows = statement.query_map(params![tid, trace, rrn], |r| {
+                Ok(IssuedAction {
+                    action_id: r.get(0)?,
+                    run_id: r.get(1)?,
+                    kind: r.get(2)?,
+                    amount: r
+                        .get::<_, Option<i64>>(3)?
+                        .map(|m| Amount::from_minor(m).to_string()),
+                    source: r.get(4)?,
+                    reason: r.get(5)?,
+                })
+            })?;
+            for row in rows {
+                let row = row?;
+                if seen.insert(row.action_id.clone()) {
+                    actions.push(row);
+                }
+            }
+        }
+        actions.sort_by(|a, b| (a.run_id, &a.action_id).cmp(&(b.run_id, &b.action_id)));
+        Ok((records, actions))
+    }
+}
+
+/// Removes every row of run `run_id` and undoes what it did to the carried set.
+fn remove_run(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM actions WHERE run_id = ?1", [run_id])?;
+    tx.execute("DELETE FROM records WHERE run_id = ?1", [run_id])?;
+    tx.execute("DELETE FROM inputs WHERE run_id = ?1", [run_id])?;
+    tx.execute("DELETE FROM carried WHERE from_run = ?1", [run_id])?;
+    tx.execute(
+        "UPDATE carried SET cleared_run = NULL WHERE cleared_run = ?1",
+        [run_id],
+    )?;
+    tx.execute("DELETE FROM runs WHERE run_id = ?1", [run_id])?;
+    Ok(())
+}
+
+/// Builds a run's ledger rows: every record with its outcome, and every
+/// action (and rejection) with its output row as the payload.
+pub fn run_rows<'a>(
+    night: &'a Night<'a>,
+    decider: &Decider<'a>,
+    decisions: &Decisions,
+    action_rows: &[Vec<Vec<String>>; 4],
+    head: RunHead<'a>,
+) -> RunRows<'a> {
+    let explain = |outcome: Outcome, text: &dyn Fn() -> String| {
+        if outcome == Outcome::Matched {
+            String::new()
+        } else {
+            text()
+        }
+    };
+    let terminal = night
+        .terminal
+        .iter()
+        .zip(&night.result.terminal)
+        .enumerate()
+        .map(|(t, (r, result))| RecordRow {
+            merchant_id: &r.merchant_id,
+            terminal_id: &r.terminal_id,
+            batch_no: Some(&r.batch_no),
+            trace_no: &r.trace_no,
+            rrn: r.rrn.as_deref(),
+            auth_code: r.auth_code.as_deref(),
+            txn_type: r.txn_type,
+            txn_time: r.txn_time,
+            amount: r.amount,
+            currency: r.currency,
+            card: &r.card,
+            orig_trace_no: r.orig_trace_no.as_deref(),
+            orig_rrn: r.orig_rrn.as_deref(),
+            settle_date: result.settlement.map(|(b, _)| night.bank[b].settle_date),
+            outcome: result.outcome,
+            rule: result.settlement.map(|(_, rule)| rule.as_str()),
+            void_trace: match r.txn_type {
+                TxnType::Void => None,
+                _ => result
+                    .void_partner
+                    .map(|v| night.terminal[v].trace_no.as_str()),
+            },
+            explanation: explain(result.outcome, &|| night.terminal(t)),
+        })
+        .collect();
+    let bank = night
+        .bank
+        .iter()
+        .zip(&night.result.bank)
+        .enumerate()
+        .map(|(b, (s, result))| RecordRow {
+            merchant_id: &s.merchant_id,
+            terminal_id: &s.terminal_id,
+            batch_no: s.batch_no.as_deref(),
+            trace_no: &s.trace_no,
+            rrn: s.rrn.as_deref(),
+            auth_code: s.auth_code.as_deref(),
+            txn_type: s.txn_type,
+            txn_time: s.txn_time,
+            amount: s.amount,
+            currency: s.currency,
+            card: &s.card,
+            orig_trace_no: None,
+            orig_rrn: None,
+            settle_date: Some(s.settle_date),
+            outcome: result.outcome,
+            rule: result.terminal.map(|(_, rule)| rule.as_str()),
+            void_trace: None,
+            explanation: explain(result.outcome, &|| night.bank(b)),
+        })
+        .collect();
+
+    let payload = |columns: &[&str], row: &[String]| {
+        let object: serde_json::Map<String, serde_json::Value> = columns
+            .iter()
+            .zip(row)
+            .map(|(c, v)| (c.to_string(), serde_json::Value::String(v.clone())))
+            .collect();
+        serde_json::Value::Object(object).to_string()
+    };
+    let original = |t: usize| {
+        let r = decider.record(t);
+        (Some(txn_key(r)), r.rrn.as_ref().map(ToString::to_string))
+    };
+    let [void_rows, refund_rows, dispute_rows, rejection_rows] = action_rows;
+    let mut actions = Vec::new();
+    for (void, row) in decisions.voids.iter().zip(void_rows) {
+        let (key, rrn) = original(void.original);
+        actions.push(ActionRow {
+            action_id: void.action_id.clone(),
+            kind: "VOID",
+            key,
+            rrn,
+            amount: Some(decider.record(void.original).amount),
+            source: row[13].clone(),
+            reason: void.reason.clone(),
+            payload: payload(crate::write::VOID_REQUEST_COLUMNS, row),
+        });
+    }
+    for (refund, row) in decisions.refunds.iter().zip(refund_rows) {
+        let (key, rrn) = original(refund.original);
+        actions.push(ActionRow {
+            action_id: refund.action_id.clone(),
+            kind: "REFUND",
+            key,
+            rrn,
+            amount: Some(refund.refund_amount),
+            source: row[15].clone(),
+            reason: refund.reason.clone(),
+            payload: payload(crate::write::REFUND_INSTRUCTION_COLUMNS, row),
+        });
+    }
+    for (dispute, row) in decisions.disputes.iter().zip(dispute_rows) {
+        let (key, rrn) = match (dispute.terminal, dispute.bank) {
+            (Some(t), _) => original(t),
+            (None, Some(b)) => {
+                let s = &night.bank[b];
+                (
+                    Some((
+                        s.merchant_id.clone(),
+                        s.terminal_id.clone(),
+                        s.batch_no.clone().unwrap_or_default(),
+                        s.trace_no.clone(),
+                    )),
+                    s.rrn.as_ref().map(ToString::to_string),
+                )
+            }
+            (None, None) => (None, None),
+        };
+        actions.push(ActionRow {
+            action_id: dispute.action_id.clone(),
+            kind: "DISPUTE",
+            key,
+            rrn,
+            amount: dispute.bank.map(|b| night.bank[b].amount),
+            source: dispute.outcome.as_str().to_string(),
+            reason: row[11].clone(),
+            payload: payload(crate::write::DISPUTE_COLUMNS, row),
+        });
+    }
+    // Rejections are recorded too (not as actions to issue), so `show` can
+    // say why a request went nowhere. Their ids only need to be unique.
+    let rejections = decisions.rejections.iter().zip(rejection_rows);
+    for (index, (rejection, row)) in rejections.enumerate() {
+        let (key, rrn) = rejection.original.map_or((None, None), original);
+        let id_parts = [
+            head.run_id.to_string(),
+            index.to_string(),
+            row.join("\u{1f}"),
+        ];
+        let mut hasher = Sha256::new();
+        for part in &id_parts {
+            hasher.update(part.as_bytes());
+        }
+        let digest = hasher.finalize();
+        let hex: String = digest[..8].iter().map(|b| format!("{b:02X}")).collect();
+        actions.push(ActionRow {
+            action_id: format!("REJECT-{hex}"),
+            kind: "REJECT",
+            key,
+            rrn,
+            amount: None,
+            source: row[0].clone(),
+            reason: rejection.reason.clone(),
+            payload: payload(crate::write::REJECTED_CANCELLATION_COLUMNS, row),
+        });
+    }
+    RunRows {
+        head,
+        terminal,
+        bank,
+        actions,
+    }
+}
+
+/// Maps the ledger's stored keys for quick membership tests.
+pub fn keys_of(records: &[TerminalRecord]) -> HashSet<TxnKey> {
+    records.iter().map(txn_key).collect()
+}

@@ -1,0 +1,389 @@
+//! The ledger across nights, through the real binary: carried PENDING
+//! records, refunds counted across runs, actions never issued twice, inputs
+//! fed twice, `--rerun`, and crashes at every write point.
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::support::{BIN, root};
+
+const NIGHTS: &str = "tests/ledger/nights";
+
+/// A scratch folder holding one ledger and the outputs of each night.
+struct Books {
+    dir: tempfile::TempDir,
+}
+
+impl Books {
+    fn new() -> Books {
+        Books {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn ledger(&self) -> PathBuf {
+        self.dir.path().join("posrecon.db")
+    }
+
+    fn out(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Runs `posrecon reconcile` for night `n` with `extra` arguments.
+    fn night(&self, n: u32, out: &str, extra: &[&str], crash_at: Option<&str>) -> Output {
+        let as_of = match n {
+            1 => "2026-11-24 22:00",
+            2 => "2026-11-25 22:00",
+            _ => "2026-11-27 22:00",
+        };
+        let nights = root().join(NIGHTS);
+        let mut command = Command::new(BIN);
+        command
+            .arg("reconcile")
+            .arg("--terminal")
+            .arg(nights.join(format!("terminal-{n}.csv")))
+            .arg("--bank")
+            .arg(nights.join(format!("bank-{n}.csv")))
+            .args(["--as-of", as_of, "--ledger"])
+            .arg(self.ledger())
+            .arg("--out")
+            .arg(self.out(out))
+            .args(extra);
+        let cancellations = nights.join(format!("cancellations-{n}.csv"));
+        if cancellations.is_file() {
+            command.arg("--cancellations").arg(cancellations);
+        }
+        command.env_remove("POSRECON_CRASH_AT");
+        if let Some(point) = crash_at {
+            command.env("POSRECON_CRASH_AT", point);
+        }
+        command.output().unwrap()
+    }
+
+    fn read(&self, out: &str, file: &str) -> String {
+        fs::read_to_string(self.out(out).join(file)).unwrap()
+    }
+
+    /// Every table of the ledger, row by row, as text, with this scratch
+    /// folder's path written `{dir}` so two scratch folders compare equal.
+    fn dump(&self) -> String {
+        let conn = rusqlite::Connection::open(self.ledger()).unwrap();
+        let mut text = String::new();
+        for (table, order) in [
+            ("runs", "run_id"),
+            ("inputs", "run_id, position"),
+            (
+                "records",
+                "run_id, side, terminal_id, batch_no, trace_no, rrn, amount",
+            ),
+            ("carried", "terminal_id, batch_no, trace_no, from_run"),
+            ("actions", "action_id"),
+        ] {
+            let mut statement = conn
+                .prepare(&format!("SELECT * FROM {table} ORDER BY {order}"))
+                .unwrap();
+            let columns = statement.column_count();
+            let mut rows = statement.query([]).unwrap();
+            while let Some(row) = rows.next().unwrap() {
+                let cells: Vec<String> = (0..columns)
+                    .map(|i| match row.get_ref(i).unwrap() {
+                        rusqlite::types::ValueRef::Text(text) => {
+                            String::from_utf8_lossy(text).into_owned()
+                        }
+                        other => format!("{other:?}"),
+                    })
+                    .collect();
+                text.push_str(&format!("{table}: {}\n", cells.join(" | ")));
+            }
+        }
+        text.replace(self.dir.path().to_str().unwrap(), "{dir}")
+    }
+
+    /// Every output file of a night, by name.
+    fn outputs(&self, out: &str) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(self.out(out))
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    fs::read(e.path()).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
+    fn show(&self, args: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("show")
+            .args(args)
+            .arg("--ledger")
+            .arg(self.ledger())
+            .output()
+            .unwrap()
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[track_caller]
+fn assert_status(output: &Output, want: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(want),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Rows of a CSV file, header excluded, as cells.
+fn rows(csv: &str) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    reader
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn three_nights_carry_refund_and_rerun() {
+    let books = Books::new();
+
+    // Night 1: sale 1 settles and is partly refunded; sale 2 waits (PENDING).
+    let night1 = books.night(1, "n1", &[], None);
+    assert_status(&night1, 1);
+    let refunds = rows(&books.read("n1", "refund_instructions.csv"));
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0][11], "60.00", "refund_amount of CR-1");
+    let pending = rows(&books.read("n1", "pending.csv"));
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0][5], "000002");
+
+    // Night 2: sale 2 settles from the carried record; CR-1 again is not
+    // issued twice; CR-2 would take sale 1's refunds to 110.00 of 100.00.
+    let night2 = books.night(2, "n2", &[], None);
+    assert_status(&night2, 1);
+    let summary: serde_json::Value =
+        serde_json::from_str(&books.read("n2", "summary.json")).unwrap();
+    let carried = summary["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["kind"] == "carried")
+        .expect("the carried records are an input of night 2");
+    assert_eq!(carried["rows"], 1);
+    assert_eq!(carried["outcomes"]["MATCHED"]["count"], 1);
+    assert_eq!(summary["run"], 2);
+    assert_eq!(summary["actions"]["refund"], 0);
+    assert_eq!(summary["actions"]["already_issued"], 1);
+    let rejected = books.read("n2", "rejected_cancellations.csv");
+    assert!(
+        rejected.contains("CR-1,") && rejected.contains("already issued in run 1 as REFUND-"),
+        "{rejected}"
+    );
+    assert!(
+        rejected.contains(
+            "CR-2,898310058120001,31000101,000001,700000000001,50.00,\"over-refund: refunds would total 110.00, more than the original 100.00\""
+        ),
+        "{rejected}"
+    );
+    let pending = rows(&books.read("n2", "pending.csv"));
+    assert_eq!(pending.len(), 1, "only the new sale 3 waits");
+    assert_eq!(pending[0][5], "000003");
+
+    // The same night again is refused, and changes nothing.
+    let before = books.dump();
+    let again = books.night(2, "n2-again", &[], None);
+    assert_status(&again, 3);
+    assert!(
+        stderr(&again).contains("was already reconciled in run 2; nothing was written"),
+        "{}",
+        stderr(&again)
+    );
+    assert!(!books.out("n2-again").exists());
+    assert_eq!(books.dump(), before);
+
+    // --rerun replaces night 2: byte-identical outputs, no duplicate actions.
+    let first_outputs = books.outputs("n2");
+    fs::remove_dir_all(books.out("n2")).unwrap();
+    let rerun = books.night(2, "n2", &["--rerun"], None);
+    assert_status(&rerun, 1);
+    assert_eq!(
+        books.outputs("n2"),
+        first_outputs,
+        "outputs differ after --rerun"
+    );
+    // Only the recorded arguments may differ: they say --rerun was given.
+    let without_rerun_flag = |dump: String| dump.replace(r#""rerun":true"#, r#""rerun":false"#);
+    assert_eq!(
+        without_rerun_flag(books.dump()),
+        before,
+        "--rerun left the ledger as one clean run"
+    );
+
+    // Night 3: nothing new, and sale 3 is now past its settlement lag.
+    let night3 = books.night(3, "n3", &[], None);
+    assert_status(&night3, 1);
+    let disputes = rows(&books.read("n3", "disputes.csv"));
+    assert_eq!(disputes.len(), 1);
+    assert_eq!(disputes[0][1], "UNSETTLED");
+    assert_eq!(disputes[0][5], "000003");
+    assert_eq!(rows(&books.read("n3", "pending.csv")).len(), 0);
+
+    // Sale 1 can be looked up by rrn: its records and both decisions on it.
+    let show = books.show(&["--rrn", "700000000001", "--format", "json"]);
+    assert_status(&show, 0);
+    let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+    let kinds: Vec<&str> = shown["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["kind"].as_str().unwrap())
+        .collect();
+    // The refund of night 1, and the over-refund rejected on night 2 (CR-1 again
+    // was not issued twice, so it adds nothing).
+    assert_eq!(kinds, ["REFUND", "REJECT"]);
+    let by_trace = books.show(&["--terminal", "31000101", "--trace", "000002"]);
+    assert_status(&by_trace, 0);
+    let table = stdout(&by_trace);
+    assert!(
+        table.contains("PENDING") && table.contains("MATCHED"),
+        "{table}"
+    );
+    assert_status(&books.show(&["--rrn", "799999999999"]), 1);
+}
+
+#[test]
+fn the_same_file_under_another_name_is_refused() {
+    let books = Books::new();
+    assert_status(&books.night(1, "n1", &[], None), 1);
+    let renamed = books.dir.path().join("bank-copy.csv");
+    fs::copy(root().join(NIGHTS).join("bank-1.csv"), &renamed).unwrap();
+    let nights = root().join(NIGHTS);
+    let output = Command::new(BIN)
+        .arg("reconcile")
+        .arg("--terminal")
+        .arg(nights.join("terminal-2.csv"))
+        .arg("--bank")
+        .arg(&renamed)
+        .args(["--as-of", "2026-11-25 22:00", "--ledger"])
+        .arg(books.ledger())
+        .arg("--out")
+        .arg(books.out("n2"))
+        .output()
+        .unwrap();
+    assert_status(&output, 3);
+    let message = stderr(&output);
+    assert!(
+        message.contains("bank-copy.csv: was already reconciled in run 1 under the name")
+            && message.contains("bank-1.csv (same content)"),
+        "{message}"
+    );
+    assert!(!books.out("n2").exists());
+}
+
+/// Every point where the run writes something durable.
+const CRASH_POINTS: &[&str] = &[
+    "before-ledger",
+    "after-ledger",
+    "after-rename:exceptions.csv",
+    "after-rename:rejected_cancellations.csv",
+    "after-rename:summary.json",
+    "after-outputs",
+];
+
+#[test]
+fn a_crash_at_any_write_point_then_a_rerun_equals_one_clean_run() {
+    let clean = Books::new();
+    assert_status(&clean.night(1, "out", &[], None), 1);
+    assert_status(&clean.night(2, "out2", &[], None), 1);
+    let clean_ledger = clean.dump();
+
+    for point in CRASH_POINTS {
+        let books = Books::new();
+        assert_status(&books.night(1, "out", &[], None), 1);
+        let crashed = books.night(2, "out2", &[], Some(point));
+        assert!(
+            crashed.status.code() != Some(1) && !crashed.status.success(),
+            "{point}: the injected crash did not happen: {}",
+            stderr(&crashed)
+        );
+        // A new night cannot start on top of an unfinished one...
+        if *point != "before-ledger" {
+            let blocked = books.night(3, "out3", &[], None);
+            assert_status(&blocked, 3);
+            assert!(stderr(&blocked).contains("did not finish writing its outputs"));
+        }
+        // ...but the same night again finishes it, without --rerun.
+        assert_status(&books.night(2, "out2", &[], None), 1);
+        assert_eq!(books.dump(), clean_ledger, "{point}: the ledger differs");
+        let normalise = |books: &Books| -> Vec<(String, String)> {
+            books
+                .outputs("out2")
+                .into_iter()
+                .map(|(name, bytes)| {
+                    let text = String::from_utf8(bytes).unwrap();
+                    (
+                        name,
+                        text.replace(books.dir.path().to_str().unwrap(), "{dir}"),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(
+            normalise(&books),
+            normalise(&clean),
+            "{point}: the outputs differ"
+        );
+        let leftovers: Vec<_> = fs::read_dir(books.out("out2"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|name| name.contains(".tmp-"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "{point}: temp files left: {leftovers:?}"
+        );
+    }
+}
+
+#[test]
+fn the_ledger_holds_no_full_card_number() {
+    let books = Books::new();
+    assert_status(&books.night(1, "n1", &[], None), 1);
+    assert_status(&books.night(2, "n2", &[], None), 1);
+    let pans = ["6228480012345671", "4000123456789017", "6228480087654320"];
+    let fixtures: String = ["terminal-1.csv", "terminal-2.csv"]
+        .iter()
+        .map(|f| fs::read_to_string(root().join(NIGHTS).join(f)).unwrap())
+        .collect();
+    for pan in pans {
+        assert!(fixtures.contains(pan), "the fixtures carry {pan}");
+    }
+    let mut scanned = 0;
+    for entry in fs::read_dir(books.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            let bytes = fs::read(&path).unwrap();
+            scanned += bytes.len();
+            for pan in pans {
+                assert!(
+                    !bytes.windows(pan.len()).any(|w| w == pan.as_bytes()),
+                    "{} holds the full card number {pan}",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(scanned > 0);
+}
