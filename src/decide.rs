@@ -57,6 +57,27 @@ pub struct History {
     pub issued: HashMap<String, i64>,
 }
 
+impl References<'_> {
+    /// The card's state when the card status file blocks it (LOST, FROZEN or
+    /// CANCELLED). A card listed with fewer visible digits is matched by the
+    /// digits both forms show; any blocked match blocks.
+    pub fn card_state(&self, card: &MaskedPan) -> Option<CardState> {
+        let blocked = |state: &CardState| *state != CardState::Normal;
+        if let Some(state) = self.cards.get(card).filter(|s| blocked(s)) {
+            return Some(*state);
+        }
+        self.cards
+            .iter()
+            .filter(|(listed, state)| {
+                (card.is_loosely_masked() || listed.is_loosely_masked())
+                    && blocked(state)
+                    && listed.could_be(card)
+            })
+            .map(|(_, state)| *state)
+            .min()
+    }
+}
+
 /// The reference data decisions consult.
 #[derive(Debug, Default)]
 pub struct References<'a> {
@@ -131,6 +152,30 @@ pub struct Decisions {
     pub rejections: Vec<Rejection>,
     /// Actions not issued again because an earlier run issued them.
     pub already_issued: Vec<AlreadyIssued>,
+}
+
+/// One cancellation to decide.
+struct Ask<'s> {
+    original: usize,
+    /// The amount asked for; `None` is the full amount.
+    amount: Option<Amount>,
+    limit: RefundLimit,
+    source: Source,
+    /// What the action id is derived from besides the original.
+    source_tag: &'s str,
+    reason: String,
+}
+
+/// What a refund is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundLimit {
+    /// The original's amount, shared with every other refund on it.
+    Original,
+    /// This much in all (for a sale voided yet settled: what the bank took).
+    UpTo(Amount),
+    /// Nothing but itself: the refund of a second settlement returns a
+    /// charge that was never part of the sale.
+    Separate,
 }
 
 /// How a transaction could be cancelled right now.
@@ -315,7 +360,7 @@ impl<'a> Decider<'a> {
 
     /// How original `t` could be cancelled now, for `amount` (its full amount
     /// when `None`). Every condition of SPEC §4 steps 2 to 5 except consent.
-    pub fn route(&self, t: usize, amount: Option<Amount>) -> Route {
+    pub fn route(&self, t: usize, amount: Option<Amount>, limit: RefundLimit) -> Route {
         let night = self.night;
         let record = self.record(t);
         if !record.txn_type.is_purchase() {
@@ -336,12 +381,7 @@ impl<'a> Decider<'a> {
         if let Some((action, run)) = self.history.voided.get(&txn_key(record)) {
             return Route::None(format!("already voided by {action} in run {run}"));
         }
-        if let Some(state) = self
-            .refs
-            .cards
-            .get(&record.card)
-            .filter(|s| **s != CardState::Normal)
-        {
+        if let Some(state) = self.refs.card_state(&record.card) {
             return Route::None(format!(
                 "card {} is {state}; the bank would refuse",
                 record.card
@@ -375,11 +415,17 @@ impl<'a> Decider<'a> {
                 m.merchant_id, m.merchant_name
             ));
         }
-        if already + wanted > record.amount {
+        let ceiling = match limit {
+            RefundLimit::Original => Some(record.amount),
+            RefundLimit::UpTo(amount) => Some(amount),
+            RefundLimit::Separate => None,
+        };
+        if let Some(ceiling) = ceiling
+            && already + wanted > ceiling
+        {
             return Route::None(format!(
-                "over-refund: refunds would total {}, more than the original {}",
-                already + wanted,
-                record.amount
+                "over-refund: refunds would total {}, more than the original {ceiling}",
+                already + wanted
             ));
         }
         Route::Refund {
@@ -393,7 +439,7 @@ impl<'a> Decider<'a> {
     pub fn cancel_route(&self, t: usize) -> String {
         let remaining = self.record(t).amount - self.refunded(t);
         let amount = (remaining != self.record(t).amount).then_some(remaining);
-        match self.route(t, amount) {
+        match self.route(t, amount, RefundLimit::Original) {
             Route::Void { until } => {
                 format!(
                     "VOID until {until} {}",
@@ -414,15 +460,15 @@ impl<'a> Decider<'a> {
     }
 
     /// Decides one cancellation of original `t` and records the result.
-    fn cancel(
-        &mut self,
-        t: usize,
-        amount: Option<Amount>,
-        source: Source,
-        source_tag: &str,
-        reason: String,
-        decisions: &mut Decisions,
-    ) {
+    fn cancel(&mut self, ask: Ask<'_>, decisions: &mut Decisions) {
+        let Ask {
+            original: t,
+            amount,
+            limit,
+            source,
+            source_tag,
+            reason,
+        } = ask;
         let [m, tid, b, trace] = self.identity(t);
         // The same cause on the same original always gives the same ids, so an
         // earlier run that issued either kind settles it.
@@ -438,7 +484,7 @@ impl<'a> Decider<'a> {
                 return;
             }
         }
-        let note = match self.route(t, amount) {
+        let note = match self.route(t, amount, limit) {
             Route::Void { .. } => {
                 let id = action_id("VOID", &[m, tid, b, trace, source_tag]);
                 self.voided_now.insert(t, id.clone());
@@ -452,8 +498,10 @@ impl<'a> Decider<'a> {
             }
             Route::Refund { amount, .. } => {
                 let id = action_id("REFUND", &[m, tid, b, trace, source_tag]);
-                let total = self.refunded.get(&t).copied().unwrap_or_default() + amount;
-                self.refunded.insert(t, total);
+                if limit != RefundLimit::Separate {
+                    let total = self.refunded.get(&t).copied().unwrap_or_default() + amount;
+                    self.refunded.insert(t, total);
+                }
                 decisions.refunds.push(RefundInstruction {
                     action_id: id,
                     original: t,
@@ -479,33 +527,54 @@ impl<'a> Decider<'a> {
             (Some(tid), Some(trace)) => self.by_trace.get(&(tid.as_str(), trace.as_str())),
             _ => None,
         };
-        let candidates: Vec<usize> = by_rrn.or(by_trace).cloned().unwrap_or_default();
-        let exact = candidates.iter().copied().find(|&t| {
-            let original = self.record(t);
-            original.txn_time == request.txn_time && original.amount == request.amount
-        });
-        if let Some(t) = exact.or(if candidates.len() == 1 {
-            Some(candidates[0])
-        } else {
-            None
-        }) {
-            return Ok(t);
-        }
-        let named = match (&request.rrn, &request.terminal_id, &request.trace_no) {
-            (Some(rrn), _, _) => format!("rrn {rrn}"),
-            (None, Some(tid), Some(trace)) => format!("terminal {tid} trace {trace}"),
-            _ => "the request".to_string(),
+        let (candidates, named): (Vec<usize>, String) = match (
+            by_rrn,
+            by_trace,
+            &request.rrn,
+            &request.terminal_id,
+            &request.trace_no,
+        ) {
+            (Some(found), _, Some(rrn), _, _) => (found.clone(), format!("rrn {rrn}")),
+            (None, Some(found), _, Some(tid), Some(trace)) => {
+                (found.clone(), format!("terminal {tid} trace {trace}"))
+            }
+            (_, _, rrn, tid, trace) => {
+                let mut names = Vec::new();
+                if let Some(rrn) = rrn {
+                    names.push(format!("rrn {rrn}"));
+                }
+                if let (Some(tid), Some(trace)) = (tid, trace) {
+                    names.push(format!("terminal {tid} trace {trace}"));
+                }
+                return Err(format!(
+                    "not found: no transaction with {}",
+                    names.join(" or ")
+                ));
+            }
         };
-        Err(if candidates.is_empty() {
-            format!("not found: no transaction with {named} in the terminal files")
-        } else {
-            format!(
+        let exact: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|&t| {
+                let original = self.record(t);
+                original.txn_time == request.txn_time && original.amount == request.amount
+            })
+            .collect();
+        match (exact.as_slice(), candidates.as_slice()) {
+            ([t], _) | ([], [t]) => Ok(*t),
+            ([], _) => Err(format!(
                 "not found: {} transactions with {named}, none at {} for {}",
                 candidates.len(),
                 request.txn_time,
                 request.amount
-            )
-        })
+            )),
+            (several, _) => Err(format!(
+                "ambiguous: {} transactions with {named} at {} for {}; name it by terminal_id and trace_no",
+                several.len(),
+                request.txn_time,
+                request.amount
+            )),
+        }
     }
 
     /// Checks that the request's details agree with the original's.
@@ -574,51 +643,8 @@ pub fn decide_with_history<'a>(
     let mut decider = Decider::new(night, refs, history, as_of);
     let mut decisions = Decisions::default();
 
-    let mut order: Vec<usize> = (0..requests.len()).collect();
-    order.sort_by(|&a, &b| requests[a].request_ref.cmp(&requests[b].request_ref));
-    for r in order {
-        let request = &requests[r];
-        let source = Source::Request(r);
-        let found = decider.find_original(request).and_then(|t| {
-            decider
-                .verify(request, t)
-                .map(|()| t)
-                .map_err(|e| (e, Some(t)))
-                .map_err(|(e, _)| e)
-        });
-        let t = match found {
-            Ok(t) => t,
-            Err(reason) => {
-                let original = decider.find_original(request).ok();
-                decisions.rejections.push(Rejection {
-                    source,
-                    original,
-                    reason,
-                });
-                continue;
-            }
-        };
-        if !request.has_consent() {
-            decisions.rejections.push(Rejection {
-                source,
-                original: Some(t),
-                reason: format!(
-                    "the cardholder has not agreed (customer_consent {:?}); it must be \"yes\"",
-                    request.customer_consent
-                ),
-            });
-            continue;
-        }
-        decider.cancel(
-            t,
-            request.refund_amount,
-            source,
-            &request.request_ref,
-            request.reason.clone(),
-            &mut decisions,
-        );
-    }
-
+    // Money the bank took that it should not have comes back first; a request
+    // on the same sale then sees that refund.
     let mut terminal_order: Vec<usize> = (0..night.terminal.len()).collect();
     terminal_order.sort_by(|&a, &b| {
         let (a, b) = (&night.terminal[a], &night.terminal[b]);
@@ -630,14 +656,21 @@ pub fn decide_with_history<'a>(
         ))
     });
     for &t in &terminal_order {
-        if night.result.terminal[t].outcome == Outcome::VoidedButSettled {
-            let explanation = night.terminal(t);
+        let result = &night.result.terminal[t];
+        if result.outcome == Outcome::VoidedButSettled {
+            // Refund what the bank charged, which may differ from what was voided.
+            let charged = result
+                .settlement
+                .map_or(night.terminal[t].amount, |(b, _)| night.bank[b].amount);
             decider.cancel(
-                t,
-                None,
-                Source::Outcome(Outcome::VoidedButSettled),
-                "VOIDED_BUT_SETTLED",
-                explanation,
+                Ask {
+                    original: t,
+                    amount: Some(charged),
+                    limit: RefundLimit::UpTo(charged.max(night.terminal[t].amount)),
+                    source: Source::Outcome(Outcome::VoidedButSettled),
+                    source_tag: "VOIDED_BUT_SETTLED",
+                    reason: night.terminal(t),
+                },
                 &mut decisions,
             );
         }
@@ -647,21 +680,31 @@ pub fn decide_with_history<'a>(
         .collect();
     duplicates.sort_by(|&a, &b| exception_order(night, (Side::Bank, a), (Side::Bank, b)));
     let mut seen: HashMap<usize, usize> = HashMap::new();
+    let mut duplicate_disputes = Vec::new();
     for b in duplicates {
         let original = night.result.bank[b]
             .duplicate_of
             .and_then(|first| night.result.bank[first].terminal)
             .map(|(t, _)| t);
         let Some(t) = original else { continue };
+        if !night.bank[b].txn_type.is_purchase() {
+            // A REFUND settled twice paid the cardholder twice: the merchant's
+            // money, to claim back from the bank, not to refund again.
+            duplicate_disputes.push((t, b));
+            continue;
+        }
         let occurrence = seen.entry(t).or_default();
         *occurrence += 1;
         let tag = format!("DUPLICATE_SETTLEMENT#{occurrence}");
         decider.cancel(
-            t,
-            Some(night.bank[b].amount),
-            Source::Outcome(Outcome::DuplicateSettlement),
-            &tag,
-            night.bank(b),
+            Ask {
+                original: t,
+                amount: Some(night.bank[b].amount),
+                limit: RefundLimit::Separate,
+                source: Source::Outcome(Outcome::DuplicateSettlement),
+                source_tag: &tag,
+                reason: night.bank(b),
+            },
             &mut decisions,
         );
     }
@@ -669,18 +712,69 @@ pub fn decide_with_history<'a>(
         for &t in &terminal_order {
             if night.result.terminal[t].outcome == Outcome::SuspectedDuplicate {
                 decider.cancel(
-                    t,
-                    None,
-                    Source::Outcome(Outcome::SuspectedDuplicate),
-                    "SUSPECTED_DUPLICATE",
-                    night.terminal(t),
+                    Ask {
+                        original: t,
+                        amount: None,
+                        limit: RefundLimit::Original,
+                        source: Source::Outcome(Outcome::SuspectedDuplicate),
+                        source_tag: "SUSPECTED_DUPLICATE",
+                        reason: night.terminal(t),
+                    },
                     &mut decisions,
                 );
             }
         }
     }
 
-    for dispute in disputes(night) {
+    let mut order: Vec<usize> = (0..requests.len()).collect();
+    order.sort_by(|&a, &b| requests[a].request_ref.cmp(&requests[b].request_ref));
+    for r in order {
+        let request = &requests[r];
+        let source = Source::Request(r);
+        let t = match decider.find_original(request) {
+            Ok(t) => t,
+            Err(reason) => {
+                decisions.rejections.push(Rejection {
+                    source,
+                    original: None,
+                    reason,
+                });
+                continue;
+            }
+        };
+        if let Err(reason) = decider.verify(request, t) {
+            decisions.rejections.push(Rejection {
+                source,
+                original: Some(t),
+                reason,
+            });
+            continue;
+        }
+        if !request.has_consent() {
+            decisions.rejections.push(Rejection {
+                source,
+                original: Some(t),
+                reason: format!(
+                    "the cardholder has not agreed (customer_consent {}); it must be \"yes\"",
+                    crate::model::quoted(&request.customer_consent)
+                ),
+            });
+            continue;
+        }
+        decider.cancel(
+            Ask {
+                original: t,
+                amount: request.refund_amount,
+                limit: RefundLimit::Original,
+                source,
+                source_tag: &request.request_ref,
+                reason: request.reason.clone(),
+            },
+            &mut decisions,
+        );
+    }
+
+    for dispute in disputes(night, &duplicate_disputes) {
         match history.issued.get(&dispute.action_id) {
             Some(&run) => decisions.already_issued.push(AlreadyIssued {
                 action_id: dispute.action_id,
@@ -696,30 +790,37 @@ pub fn decide_with_history<'a>(
 
 /// One dispute case per BANK_ONLY, FEE_MISMATCH and UNSETTLED record and per
 /// AMOUNT_MISMATCH pair, in report order.
-fn disputes(night: &Night<'_>) -> Vec<Dispute> {
+fn disputes(night: &Night<'_>, duplicate_refunds: &[(usize, usize)]) -> Vec<Dispute> {
     let rows = rows_where(night, |o| {
         matches!(
             o,
             Outcome::BankOnly | Outcome::AmountMismatch | Outcome::FeeMismatch | Outcome::Unsettled
         )
     });
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    let mut disputes = Vec::new();
+    let mut cases: Vec<(Outcome, Option<usize>, Option<usize>)> = Vec::new();
     for (side, i) in rows {
-        let (outcome, terminal, bank) = match side {
+        match side {
             Side::Terminal => {
                 let result = &night.result.terminal[i];
-                (result.outcome, Some(i), result.settlement.map(|(b, _)| b))
+                cases.push((result.outcome, Some(i), result.settlement.map(|(b, _)| b)));
             }
+            // A mismatched pair is one case, raised from its terminal row.
+            Side::Bank if night.result.bank[i].outcome == Outcome::AmountMismatch => {}
             Side::Bank => {
                 let result = &night.result.bank[i];
-                // A mismatched pair is one case, raised from its terminal row.
-                if result.outcome == Outcome::AmountMismatch {
-                    continue;
-                }
-                (result.outcome, result.terminal.map(|(t, _)| t), Some(i))
+                cases.push((result.outcome, result.terminal.map(|(t, _)| t), Some(i)));
             }
-        };
+        }
+    }
+    cases.extend(
+        duplicate_refunds
+            .iter()
+            .map(|&(t, b)| (Outcome::DuplicateSettlement, Some(t), Some(b))),
+    );
+
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut disputes = Vec::new();
+    for (outcome, terminal, bank) in cases {
         let mut parts: Vec<String> = vec![outcome.as_str().to_string()];
         if let Some(t) = terminal {
             let r = &night.terminal[t];
@@ -730,7 +831,8 @@ fn disputes(night: &Night<'_>) -> Vec<Dispute> {
                 r.trace_no.to_string(),
             ]);
         }
-        if let Some(b) = bank.filter(|_| terminal.is_none() || outcome == Outcome::FeeMismatch) {
+        let bank_side = matches!(outcome, Outcome::FeeMismatch | Outcome::DuplicateSettlement);
+        if let Some(b) = bank.filter(|_| terminal.is_none() || bank_side) {
             let s = &night.bank[b];
             parts.extend([
                 s.settle_date.to_string(),
@@ -987,6 +1089,57 @@ mod tests {
     /// A SALE of 100.00 on business day 2026-11-23; settle it with `settled`.
     fn yesterday() -> TerminalRecord {
         sale_rrn("000201", "632700000201", "2026-11-23 10:00:00", 10000)
+    }
+
+    /// Found in review: cases where an earlier version paid out the wrong
+    /// money or refunded the wrong card.
+    #[test]
+    fn review_findings() {
+        // A card status listing the card with fewer visible digits still
+        // blocks it.
+        let sold = yesterday();
+        let night =
+            Inputs::new(&[sold.clone()], &[settled(&sold)]).requests(&[request("CR-1", &sold)]);
+        case(
+            &night.clone().card("6228********1234", CardState::Lost),
+            &["REJECT CR-1 t0: card 622848******1234 is LOST; the bank would refuse"],
+        );
+
+        // Two sales that share an rrn, time and amount: the request is
+        // ambiguous, whatever the row order.
+        let twin = TerminalRecord {
+            trace_no: "000299".into(),
+            card: card(OTHER_CARD),
+            ..sold.clone()
+        };
+        for rows in [[sold.clone(), twin.clone()], [twin.clone(), sold.clone()]] {
+            let (decisions, _) = Inputs::new(&rows, &[])
+                .requests(&[request("CR-1", &sold)])
+                .decide();
+            assert!(decisions.voids.is_empty() && decisions.refunds.is_empty());
+            assert_eq!(
+                decisions.rejections[0].reason,
+                "ambiguous: 2 transactions with rrn 632700000201 at 2026-11-23 10:00:00 for 100.00; name it by terminal_id and trace_no"
+            );
+        }
+
+        // A REFUND the bank settled twice is the merchant's money: a dispute,
+        // not a refund to the cardholder.
+        let returned = refund_of("000202", "2026-11-23 12:00:00", 2000, &sold);
+        let twice = Inputs::new(
+            &[sold.clone(), returned.clone()],
+            &[settled(&sold), settled(&returned), settled(&returned)],
+        );
+        case(&twice, &["DISPUTE DUPLICATE_SETTLEMENT t1 b2"]);
+
+        // A voided sale the bank settled for more than was captured is
+        // refunded what the bank took.
+        let voided = void("000203", "2026-11-23 10:05:00", &sold);
+        let overcharged = Inputs::new(
+            &[sold.clone(), voided],
+            &[for_amount(settled(&sold), 15000)],
+        );
+        case(&overcharged, &["REFUND t0 150.00 VOIDED_BUT_SETTLED"]);
     }
 
     #[test]
@@ -1346,7 +1499,7 @@ mod tests {
                 rrn: id("632799999999"),
                 ..request("CR-1", &sold)
             }]),
-            &["REJECT CR-1: not found: no transaction with rrn 632799999999 in the terminal files"],
+            &["REJECT CR-1: not found: no transaction with rrn 632799999999"],
         );
         case(
             &night.clone().requests(&[CancellationRequest {
@@ -1355,9 +1508,7 @@ mod tests {
                 trace_no: id("000999"),
                 ..request("CR-1", &sold)
             }]),
-            &[
-                "REJECT CR-1: not found: no transaction with terminal 31000101 trace 000999 in the terminal files",
-            ],
+            &["REJECT CR-1: not found: no transaction with terminal 31000101 trace 000999"],
         );
 
         // A trace number recurs in the next batch: time and amount pick one.
@@ -1397,9 +1548,7 @@ mod tests {
         case(
             &Inputs::new(&[today.clone(), voided.clone()], &[])
                 .requests(&[request("CR-1", &voided)]),
-            &[
-                "REJECT CR-1: not found: no transaction with terminal 31000101 trace 000102 in the terminal files",
-            ],
+            &["REJECT CR-1: not found: no transaction with terminal 31000101 trace 000102"],
         );
 
         // A REFUND is not cancelled by another refund.
@@ -1437,12 +1586,13 @@ mod tests {
                 "REJECT VOIDED_BUT_SETTLED t0: refunds are frozen for merchant 898310058120001 (上海静安咖啡有限公司)",
             ],
         );
-        // A request for the same sale comes first and takes the refund.
+        // The charge after the void comes back first; a request for the same
+        // sale then finds it refunded.
         case(
             &night.clone().requests(&[request("CR-1", &sold)]),
             &[
-                "REFUND t0 100.00 CR-1",
-                "REJECT VOIDED_BUT_SETTLED t0: over-refund: refunds would total 200.00, more than the original 100.00",
+                "REFUND t0 100.00 VOIDED_BUT_SETTLED",
+                "REJECT CR-1 t0: over-refund: refunds would total 200.00, more than the original 100.00",
             ],
         );
         // Settled the same day it was voided: still a refund, never a void.
@@ -1511,16 +1661,16 @@ mod tests {
             &settled_both.policy(cancel.clone()),
             &["REFUND t1 36.00 SUSPECTED_DUPLICATE"],
         );
-        // A request voided it first: no second action. (The policy's own
-        // cancellation is still reported as rejected, naming the void.)
+        // The policy voids it first: a request for it finds it voided, and
+        // the rejection names the void.
         let asked = open.policy(cancel).requests(&[request("CR-1", &later)]);
         let (decisions, _) = asked.decide();
         let void_id = &decisions.voids[0].action_id;
         case(
             &asked,
             &[
-                "VOID t1 CR-1",
-                &format!("REJECT SUSPECTED_DUPLICATE t1: already voided by {void_id} in this run"),
+                "VOID t1 SUSPECTED_DUPLICATE",
+                &format!("REJECT CR-1 t1: already voided by {void_id} in this run"),
             ],
         );
     }
@@ -1733,11 +1883,12 @@ mod tests {
             &busy,
             &[
                 "VOID t1 CR-3",
+                "REFUND t3 60.00 VOIDED_BUT_SETTLED",
+                // Each second settlement is its own charge, refunded in full.
+                "REFUND t2 50.00 DUPLICATE_SETTLEMENT",
+                "REFUND t2 50.00 DUPLICATE_SETTLEMENT",
                 "REFUND t0 30.00 CR-1",
                 "REFUND t0 30.00 CR-2",
-                "REFUND t3 60.00 VOIDED_BUT_SETTLED",
-                "REFUND t2 50.00 DUPLICATE_SETTLEMENT",
-                "REJECT DUPLICATE_SETTLEMENT t2: over-refund: refunds would total 100.00, more than the original 50.00",
                 "DISPUTE FEE_MISMATCH t6 b7",
                 "DISPUTE UNSETTLED t5",
                 "DISPUTE BANK_ONLY b5",

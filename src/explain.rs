@@ -184,8 +184,18 @@ impl Night<'_> {
                     .duplicate_of
                     .expect("IE: a duplicate has an original")];
                 let trace = self.bank_terminal_trace(result.duplicate_of);
+                let who = if settlement.txn_type.is_purchase() {
+                    "the cardholder paid twice"
+                } else {
+                    "the merchant paid this refund twice"
+                };
                 format!(
-                    "settles again the transaction (terminal trace {trace}) the bank already settled on {}: the cardholder paid twice",
+                    "settles again the {} (terminal trace {trace}) the bank already settled on {}: {who}",
+                    if settlement.txn_type.is_purchase() {
+                        "transaction"
+                    } else {
+                        "REFUND"
+                    },
                     first.settle_date
                 )
             }

@@ -433,6 +433,23 @@ fn pair_exact(
             .or_default()
             .push(b);
     }
+    // An rrn is unique at the acquirer; one that several terminal records
+    // share (an offline terminal's placeholder) identifies none of them.
+    let mut terminal_rrns: HashMap<&str, usize> = HashMap::new();
+    for record in terminal.iter().filter(|r| r.txn_type != TxnType::Void) {
+        if let Some(rrn) = record.rrn.as_deref() {
+            *terminal_rrns.entry(rrn).or_default() += 1;
+        }
+    }
+    let unique_rrn = |t: usize| {
+        terminal[t]
+            .rrn
+            .as_deref()
+            .filter(|rrn| terminal_rrns.get(rrn) == Some(&1))
+    };
+    // Each matched record's other candidates, to be judged once every
+    // terminal record has had its turn.
+    let mut leftovers: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut candidates: Vec<(usize, Rule)> = Vec::new();
     for &t in terminal_order {
         let record = &terminal[t];
@@ -440,7 +457,7 @@ fn pair_exact(
             continue;
         }
         candidates.clear();
-        if let Some(rrn) = record.rrn.as_deref() {
+        if let Some(rrn) = unique_rrn(t) {
             for &b in by_rrn.get(rrn).into_iter().flatten() {
                 candidates.push((b, Rule::ExactRrn));
             }
@@ -453,7 +470,7 @@ fn pair_exact(
         );
         for &b in by_key.get(&key).into_iter().flatten() {
             let s = &bank[b];
-            let rrn_allows = s.rrn.is_none() || record.rrn.is_none();
+            let rrn_allows = s.rrn.is_none() || unique_rrn(t).is_none();
             let batch_allows = s
                 .batch_no
                 .as_ref()
@@ -465,17 +482,25 @@ fn pair_exact(
         candidates.retain(|&(b, _)| {
             pairing.bank_is_free(b) && same_direction(record.txn_type, bank[b].txn_type)
         });
-        // Prefer the settlement that agrees on the amount, then the canonical first.
+        // Prefer the settlement that agrees on amount and time, then on the
+        // amount, then the canonical first.
+        let same_amount =
+            |b: usize| bank[b].amount == record.amount && bank[b].currency == record.currency;
         let Some(&(chosen, rule)) = candidates
             .iter()
-            .find(|(b, _)| bank[*b].amount == record.amount && bank[*b].currency == record.currency)
+            .find(|(b, _)| same_amount(*b) && bank[*b].txn_time == record.txn_time)
+            .or_else(|| candidates.iter().find(|(b, _)| same_amount(*b)))
             .or(candidates.first())
         else {
             continue;
         };
         pairing.pair(t, chosen, rule);
-        for &(b, _) in &candidates {
-            if b != chosen && pairing.bank_is_free(b) && settles_again(&bank[chosen], &bank[b]) {
+        let others = candidates.iter().map(|&(b, _)| b).filter(|&b| b != chosen);
+        leftovers.push((chosen, others.collect()));
+    }
+    for (chosen, others) in leftovers {
+        for b in others {
+            if pairing.bank_is_free(b) && settles_again(&bank[chosen], &bank[b]) {
                 pairing.bank_duplicate_of[b] = Some(chosen);
             }
         }
@@ -484,7 +509,7 @@ fn pair_exact(
 
 /// Whether `other`, an exact-pass candidate left over after `chosen` was
 /// matched, settles the same transaction again. The same rrn says so; without
-/// rrns, a trace number can recur in the next batch, so the amount and card
+/// rrns, a trace number can recur in the next batch, so amount, card and time
 /// must agree too before another terminal record's settlement is called a
 /// duplicate.
 fn settles_again(chosen: &Settlement, other: &Settlement) -> bool {
@@ -494,6 +519,7 @@ fn settles_again(chosen: &Settlement, other: &Settlement) -> bool {
             chosen.amount == other.amount
                 && chosen.currency == other.currency
                 && chosen.card == other.card
+                && chosen.txn_time == other.txn_time
         }
     }
 }
@@ -885,6 +911,66 @@ mod tests {
                 (Matched, Some((1, ExactKey))),
             ],
         );
+    }
+
+    /// The same trace in the next batch, same card and amount, six hours
+    /// later, neither with an rrn and the bank without batches: each sale
+    /// keeps its own settlement, chosen by time.
+    #[test]
+    fn recurring_trace_with_the_same_card_and_amount_pairs_by_time() {
+        let policy = Policy::default();
+        let morning = sale("000101", "2026-11-23 09:00:00", 2000);
+        let afternoon = TerminalRecord {
+            batch_no: "000232".into(),
+            ..sale("000101", "2026-11-23 15:00:00", 2000)
+        };
+        let unbatched = |r: &TerminalRecord| Settlement {
+            batch_no: None,
+            ..settled(r)
+        };
+        for bank in [
+            [unbatched(&morning), unbatched(&afternoon)],
+            [unbatched(&afternoon), unbatched(&morning)],
+        ] {
+            let result = run(&[morning.clone(), afternoon.clone()], &bank, &policy, AS_OF);
+            let outcomes: Vec<Outcome> = result.bank.iter().map(|r| r.outcome).collect();
+            assert_eq!(outcomes, [Matched, Matched]);
+            for (t, record) in [&morning, &afternoon].into_iter().enumerate() {
+                let (b, rule) = result.terminal[t].settlement.unwrap();
+                assert_eq!((bank[b].txn_time, rule), (record.txn_time, ExactKey));
+            }
+        }
+    }
+
+    /// A placeholder rrn shared by several terminal records identifies none
+    /// of them: they pair by terminal + trace instead, and no settlement is
+    /// taken for a duplicate of another sale's.
+    #[test]
+    fn an_rrn_shared_by_several_sales_is_ignored() {
+        let policy = Policy::default();
+        let placeholder = "000000000000";
+        let sales: Vec<TerminalRecord> = (1..=3)
+            .map(|i| {
+                let time = format!("2026-11-23 1{i}:00:00");
+                sale_rrn(
+                    &format!("00010{i}"),
+                    placeholder,
+                    &time,
+                    1000 * i64::from(i),
+                )
+            })
+            .collect();
+        let bank: Vec<Settlement> = sales.iter().map(settled).collect();
+        let result = run(&sales, &bank, &policy, AS_OF);
+        for (t, r) in result.terminal.iter().enumerate() {
+            assert_eq!(r.outcome, Matched);
+            let (b, rule) = r.settlement.unwrap();
+            assert_eq!(
+                (bank[b].trace_no.as_str(), rule),
+                (sales[t].trace_no.as_str(), ExactKey)
+            );
+        }
+        assert!(result.bank.iter().all(|r| r.outcome == Matched));
     }
 
     #[test]

@@ -409,7 +409,9 @@ pub fn dispute_row(night: &Night<'_>, dispute: &Dispute) -> Vec<String> {
         from_terminal.or(from_bank).unwrap_or_default()
     };
     let explanation = match (dispute.outcome, dispute.terminal, dispute.bank) {
-        (Outcome::FeeMismatch | Outcome::BankOnly, _, Some(b)) => night.bank(b),
+        (Outcome::FeeMismatch | Outcome::BankOnly | Outcome::DuplicateSettlement, _, Some(b)) => {
+            night.bank(b)
+        }
         (_, Some(t), _) => night.terminal(t),
         (_, None, Some(b)) => night.bank(b),
         (_, None, None) => String::new(),

@@ -18,8 +18,8 @@ const PAN_LENGTHS: std::ops::RangeInclusive<usize> = 12..=19;
 /// Digit runs this long in free text are treated as card numbers.
 const PAN_RUN_IN_TEXT: std::ops::RangeInclusive<usize> = 13..=19;
 
-/// A card number with at most the first 6 and last 4 digits visible,
-/// e.g. `622848******1234`.
+/// A card number with at most the first 6 and last 4 digits visible, always
+/// written as 6 + 6 stars + 4, e.g. `622848******1234`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MaskedPan(CompactString);
 
@@ -44,20 +44,31 @@ impl MaskedPan {
                 mask_all_digits_but_edges(raw)
             ));
         }
-        let len = compact.len();
-        let masked = compact
-            .bytes()
-            .enumerate()
-            .map(|(i, b)| {
-                let shown = i < SHOWN_FIRST || i >= len - SHOWN_LAST;
-                if shown && b.is_ascii_digit() {
-                    b as char
-                } else {
-                    '*'
-                }
-            })
-            .collect();
+        // One shape for every card, whatever its length or however the source
+        // masked it, so the bank's and the terminal's forms compare equal.
+        let shown = |b: u8| if b.is_ascii_digit() { b as char } else { '*' };
+        let bytes = compact.as_bytes();
+        let mut masked = CompactString::default();
+        masked.extend(bytes[..SHOWN_FIRST].iter().map(|&b| shown(b)));
+        masked.push_str("******");
+        masked.extend(bytes[bytes.len() - SHOWN_LAST..].iter().map(|&b| shown(b)));
         Ok(MaskedPan(masked))
+    }
+
+    /// Whether the two could be the same card: the same last 4 digits, and
+    /// no visible digit of the first 6 that differs (a source that showed
+    /// fewer digits masks more of them).
+    pub fn could_be(&self, other: &MaskedPan) -> bool {
+        self.0
+            .bytes()
+            .zip(other.0.bytes())
+            .all(|(a, b)| a == b || a == b'*' || b == b'*')
+            && self.0[self.0.len() - SHOWN_LAST..] == other.0[other.0.len() - SHOWN_LAST..]
+    }
+
+    /// True when some of the first 6 digits are hidden.
+    pub fn is_loosely_masked(&self) -> bool {
+        self.0.as_bytes()[..SHOWN_FIRST].contains(&b'*')
     }
 
     /// The masked form, e.g. `622848******1234`.
@@ -174,11 +185,13 @@ mod tests {
         case("622848xxxxxx5678", Ok("622848******5678"));
         case("6228 4800 1234 5678", Ok("622848******5678"));
         case("6228-4800-1234-5678", Ok("622848******5678"));
-        case("6228480012345678901", Ok("622848*********8901"));
-        // Already masked more tightly than we would: kept as it is.
-        case("6228**********5678", Ok("6228**********5678"));
+        case("6228480012345678901", Ok("622848******8901"));
+        case("622848*********8901", Ok("622848******8901"));
+        case("622848****5678", Ok("622848******5678"));
+        // Masked more tightly than we would: the hidden digits stay hidden.
+        case("6228**********5678", Ok("6228********5678"));
         // Masked too loosely: the extra digits are hidden.
-        case("6228480012****5678", Ok("622848********5678"));
+        case("6228480012****5678", Ok("622848******5678"));
         case(
             "62284800123456789x",
             Err(
@@ -195,6 +208,17 @@ mod tests {
             "12345",
             Err(r#""12345" is not a card number (12 to 19 digits, optionally masked with *)"#),
         );
+    }
+
+    #[test]
+    fn could_be_the_same_card() {
+        let pan = |raw: &str| MaskedPan::mask(raw).unwrap();
+        assert!(pan("622848******5671").could_be(&pan("6228********5671")));
+        assert!(pan("6228480012345671").could_be(&pan("622848****5671")));
+        assert!(!pan("622848******5671").could_be(&pan("622849******5671")));
+        assert!(!pan("622848******5671").could_be(&pan("622848******5672")));
+        assert!(pan("6228********5671").is_loosely_masked());
+        assert!(!pan("622848******5671").is_loosely_masked());
     }
 
     #[test]
