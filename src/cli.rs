@@ -213,6 +213,16 @@ pub(crate) struct ReconcileArgs {
     #[arg(long)]
     pub(crate) write_matches: bool,
 
+    /// Also write report.xlsx: a Summary sheet and one sheet per output file
+    /// [config: [output] xlsx = true].
+    #[arg(long)]
+    pub(crate) xlsx: bool,
+
+    /// Start each CSV file with a UTF-8 byte-order mark, so Excel shows
+    /// Chinese text correctly [config: [output] csv_bom = true].
+    #[arg(long)]
+    pub(crate) csv_bom: bool,
+
     /// When to exit 1: when there are exceptions or actions, or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "exceptions")]
     pub(crate) fail_on: FailOn,
@@ -276,12 +286,15 @@ impl ReconcileArgs {
     pub(crate) fn into_config(self) -> anyhow::Result<Config> {
         let mut policy = Policy::default();
         let mut ledger = PathBuf::from(DEFAULT_LEDGER);
+        let (mut xlsx, mut csv_bom) = (self.xlsx, self.csv_bom);
         if let Some(path) = &self.config {
             let settings = posrecon::read::read_config(path)?;
             settings.policy.apply_to(&mut policy);
             if let Some(path) = settings.ledger {
                 ledger = path;
             }
+            xlsx |= settings.xlsx;
+            csv_bom |= settings.csv_bom;
         }
         PolicyOverrides {
             cutoff: self.cutoff,
@@ -307,6 +320,8 @@ impl ReconcileArgs {
                 .unwrap_or_else(|| chrono::Local::now().naive_local()),
             out_dir: self.out,
             write_matches: self.write_matches,
+            xlsx,
+            csv_bom,
             ledger: if self.no_ledger {
                 None
             } else {

@@ -3,7 +3,7 @@
 //! Data flows one way; each arrow is a plain function call in [`reconcile`]:
 //!
 //! ```text
-//! read ──▶ matching ──▶ totals ──▶ write / report
+//! read ──▶ matching ──▶ totals ──▶ write / workbook / report
 //!   └──────────┴─── model, policy ───┴──────┘
 //! ```
 //!
@@ -16,6 +16,7 @@
 //! * [`explain`]: the one-line explanation of each outcome. Pure.
 //! * [`totals`]: control totals, and the check that they balance. Pure.
 //! * [`write`]: the output files, atomically and formula-safe.
+//! * [`workbook`]: the same files and the summary as one Excel workbook.
 //! * [`report`]: the summary table and `summary.json`.
 
 pub mod decide;
@@ -29,6 +30,7 @@ pub mod report;
 #[cfg(test)]
 mod testkit;
 pub mod totals;
+pub mod workbook;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +60,10 @@ pub struct Config {
     pub out_dir: PathBuf,
     /// Also write `matches.csv`.
     pub write_matches: bool,
+    /// Also write the Excel workbook `report.xlsx`.
+    pub xlsx: bool,
+    /// Start each CSV file with a UTF-8 byte-order mark (for Excel).
+    pub csv_bom: bool,
     /// The ledger to keep; `None` runs stateless.
     pub ledger: Option<PathBuf>,
     /// Replace the run that already reconciled these files.
@@ -399,18 +405,17 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     };
 
     let mut outputs = write::Outputs::new(&config.out_dir)?;
+    if config.csv_bom {
+        outputs = outputs.with_byte_order_mark();
+    }
     let rows = |list: &[(Side, usize)]| {
         list.iter()
             .map(|&(side, i)| write::exception_row(&night, &decider, side, i))
             .collect::<Vec<_>>()
     };
-    outputs.csv(
-        "exceptions.csv",
-        write::EXCEPTION_COLUMNS,
-        rows(&exceptions),
-    )?;
-    outputs.csv("pending.csv", write::EXCEPTION_COLUMNS, rows(&pending))?;
-    if config.write_matches {
+    let exception_rows = rows(&exceptions);
+    let pending_rows = rows(&pending);
+    let match_rows = config.write_matches.then(|| {
         let mut order: Vec<usize> = (0..terminal.records.len()).collect();
         order.sort_by(|&a, &b| {
             let (a, b) = (&terminal.records[a], &terminal.records[b]);
@@ -421,29 +426,50 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
                 &b.trace_no,
             ))
         });
-        outputs.csv(
-            "matches.csv",
-            write::MATCH_COLUMNS,
-            order.iter().map(|&t| write::match_row(&night, t)),
-        )?;
-    }
+        order
+            .iter()
+            .map(|&t| write::match_row(&night, t))
+            .collect::<Vec<_>>()
+    });
     let action_rows = write::action_rows(&night, &decider, request_list, &decisions);
     let [voids, refunds, disputes, rejections] = &action_rows;
-    outputs.csv("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids)?;
-    outputs.csv(
-        "refund_instructions.csv",
-        write::REFUND_INSTRUCTION_COLUMNS,
-        refunds,
-    )?;
-    outputs.csv("disputes.csv", write::DISPUTE_COLUMNS, disputes)?;
-    outputs.csv(
-        "rejected_cancellations.csv",
-        write::REJECTED_CANCELLATION_COLUMNS,
-        rejections,
-    )?;
+    let sheet = |file, columns, rows| workbook::Sheet {
+        file,
+        columns,
+        rows,
+    };
+    let mut tables = vec![
+        sheet("exceptions.csv", write::EXCEPTION_COLUMNS, &exception_rows),
+        sheet("pending.csv", write::EXCEPTION_COLUMNS, &pending_rows),
+    ];
+    if let Some(match_rows) = &match_rows {
+        tables.push(sheet("matches.csv", write::MATCH_COLUMNS, match_rows));
+    }
+    tables.extend([
+        sheet("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids),
+        sheet(
+            "refund_instructions.csv",
+            write::REFUND_INSTRUCTION_COLUMNS,
+            refunds,
+        ),
+        sheet("disputes.csv", write::DISPUTE_COLUMNS, disputes),
+        sheet(
+            "rejected_cancellations.csv",
+            write::REJECTED_CANCELLATION_COLUMNS,
+            rejections,
+        ),
+    ]);
+    for table in &tables {
+        outputs.csv(table.file, table.columns, table.rows)?;
+    }
     let summary_json = report::summary_json(&summary);
     let json = serde_json::to_string_pretty(&summary_json).context("rendering summary.json")?;
     outputs.file("summary.json", |out| Ok(write::write_text(out, &json)?))?;
+    if config.xlsx {
+        outputs.file(workbook::FILE, |out| {
+            workbook::write_workbook(out, &summary, &tables)
+        })?;
+    }
     crash_point("before-ledger");
 
     if let Some(ledger) = &mut ledger {

@@ -6,6 +6,7 @@ mod properties;
 mod readme;
 mod sample_night;
 mod support;
+mod workbook;
 
 use support::check_case;
 
@@ -100,6 +101,11 @@ fn clean_night_json() {
 }
 
 #[test]
+fn config_file_output() {
+    check_case("config-file-output");
+}
+
+#[test]
 fn config_file_policy() {
     check_case("config-file-policy");
 }
@@ -177,6 +183,11 @@ fn sample_day() {
 #[test]
 fn sample_day_json() {
     check_case("sample-day-json");
+}
+
+#[test]
+fn sample_day_xlsx() {
+    check_case("sample-day-xlsx");
 }
 
 #[test]
