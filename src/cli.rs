@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::{NaiveDateTime, NaiveTime, TimeDelta};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 
 use posrecon::model::Amount;
@@ -11,6 +11,11 @@ use posrecon::policy::{self, DuplicatePolicy, Policy, PolicyOverrides};
 use posrecon::{Config, InputKind};
 
 pub(crate) const EXIT_STATUS: &str = "\
+Examples:
+  posrecon check sample-data/terminal-2026-11-23.csv --kind terminal
+  posrecon reconcile --terminal terminal.csv --bank bank.csv --out out --xlsx
+  posrecon reconcile --help
+
 Exit status:
   0  all reconciled, nothing to act on (check: the file is valid)
   1  ran fine, but there are exceptions or actions to take
@@ -36,6 +41,81 @@ pub(crate) enum Command {
     Check(CheckArgs),
     Show(ShowArgs),
     Runs(RunsArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+const COMPLETIONS_EXAMPLE: &str = "\
+Examples:
+  posrecon completions bash > /etc/bash_completion.d/posrecon
+  posrecon completions zsh > \"${fpath[1]}/_posrecon\"
+  posrecon completions fish > ~/.config/fish/completions/posrecon.fish
+  posrecon completions powershell >> $PROFILE
+
+Exit status:
+  0  the script was printed
+  2  usage error (bad flags or arguments, an unknown shell)
+  4  it could not be written";
+
+/// Prints a tab-completion script for a shell on stdout.
+#[derive(Debug, clap::Args)]
+#[command(after_help = COMPLETIONS_EXAMPLE)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+const MAN_EXAMPLE: &str = "\
+Examples:
+  posrecon man > /usr/local/share/man/man1/posrecon.1
+  posrecon man reconcile > /usr/local/share/man/man1/posrecon-reconcile.1
+  posrecon man | man -l -
+
+Exit status:
+  0  the page was printed
+  2  usage error (bad flags or arguments, an unknown command)
+  4  it could not be written";
+
+/// Prints a man page (roff) on stdout: posrecon(1), or one command's.
+#[derive(Debug, clap::Args)]
+#[command(after_help = MAN_EXAMPLE)]
+pub(crate) struct ManArgs {
+    /// The command whose page to print, like reconcile [default: the whole program].
+    #[arg(value_name = "COMMAND", value_parser = ["reconcile", "check", "show", "runs", "completions", "man"])]
+    pub(crate) command: Option<String>,
+}
+
+/// Writes the completion script for `shell`.
+pub(crate) fn write_completions(
+    shell: clap_complete::Shell,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "posrecon", out);
+    Ok(())
+}
+
+/// Writes the man page of the program, or of one of its commands.
+pub(crate) fn write_man(
+    command: Option<&str>,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let mut program = Cli::command();
+    program.build();
+    let page = match command {
+        None => clap_mangen::Man::new(program),
+        Some(name) => {
+            let sub = program
+                .find_subcommand(name)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("IE: no command {name:?}"))?;
+            clap_mangen::Man::new(sub.display_name(format!("posrecon-{name}")))
+                .source(format!("posrecon {}", env!("CARGO_PKG_VERSION")))
+        }
+    };
+    page.render(out)?;
+    Ok(())
 }
 
 const SHOW_EXAMPLE: &str = "\

@@ -28,6 +28,10 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => check(&args),
         cli::Command::Show(args) => show(&args),
         cli::Command::Runs(args) => runs(&args),
+        cli::Command::Completions(args) => {
+            print_with(|out| cli::write_completions(args.shell, out))
+        }
+        cli::Command::Man(args) => print_with(|out| cli::write_man(args.command.as_deref(), out)),
     };
     let exit = result.unwrap_or_else(|err| {
         eprintln!("posrecon: error: {err:#}");
@@ -100,6 +104,16 @@ fn runs(args: &cli::RunsArgs) -> anyhow::Result<Exit> {
             writeln!(out)?;
         }
     }
+    out.flush()?;
+    Ok(Exit::Clean)
+}
+
+/// Prints what `write` writes on stdout: a completion script or a man page.
+fn print_with(
+    write: impl FnOnce(&mut io::StdoutLock<'static>) -> anyhow::Result<()>,
+) -> anyhow::Result<Exit> {
+    let mut out = io::stdout().lock();
+    write(&mut out)?;
     out.flush()?;
     Ok(Exit::Clean)
 }

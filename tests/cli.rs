@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)] // clippy's allow-unwrap-in-tests does not cover tests/ (rust-clippy#13981)
 
+mod help;
 mod ledger;
 mod pan_leak;
 mod properties;
@@ -218,6 +219,11 @@ fn usage_missing_kind() {
 #[test]
 fn usage_reconcile_without_bank() {
     check_case("usage-reconcile-without-bank");
+}
+
+#[test]
+fn usage_unknown_shell() {
+    check_case("usage-unknown-shell");
 }
 
 #[test]
