@@ -303,6 +303,11 @@ pub(crate) struct ReconcileArgs {
     #[arg(long)]
     pub(crate) csv_bom: bool,
 
+    /// Print nothing but errors: no summary on stdout, no progress bar on
+    /// stderr. The exit status and the output files say the rest.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+
     /// When to exit 1: when there are exceptions or actions, or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "exceptions")]
     pub(crate) fail_on: FailOn,

@@ -18,6 +18,8 @@
 //! * [`write`]: the output files, atomically and formula-safe.
 //! * [`workbook`]: the same files and the summary as one Excel workbook.
 //! * [`report`]: the summary table and `summary.json`.
+//! * [`progress`]: counters a terminal's progress bar polls. The library
+//!   never prints.
 
 pub mod decide;
 pub mod explain;
@@ -25,6 +27,7 @@ pub mod ledger;
 pub mod matching;
 pub mod model;
 pub mod policy;
+pub mod progress;
 pub mod read;
 pub mod report;
 #[cfg(test)]
@@ -71,6 +74,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every input file the run reads.
+    pub fn inputs(&self) -> Vec<&Path> {
+        let references = [&self.merchants, &self.card_status, &self.cancellations];
+        self.terminal
+            .iter()
+            .chain(&self.bank)
+            .map(PathBuf::as_path)
+            .chain(references.into_iter().flatten().map(PathBuf::as_path))
+            .collect()
+    }
+
     /// The run's arguments as the ledger records them (JSON).
     fn describe(&self) -> String {
         let paths = |list: &[PathBuf]| {
@@ -293,6 +307,7 @@ fn plan_run(
 /// unless all of it succeeds; a crash at any point and a re-run leave the same
 /// result as one clean run.
 pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
+    progress::enter(progress::Stage::Reading);
     refuse_repeated_inputs(&config.terminal, &config.bank, &[])?;
     let terminal = read::read_terminal_records(&config.terminal);
     let bank = read::read_settlements(&config.bank);
@@ -345,6 +360,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         }
     }
 
+    progress::enter(progress::Stage::Matching);
     let result = matching::reconcile(&terminal.records, &bank.records, &policy, config.as_of);
     let totals = totals::control_totals(
         &terminal.records,
@@ -360,6 +376,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         policy: &policy,
     };
 
+    progress::enter(progress::Stage::Deciding);
     let refs = decide::References {
         merchants: merchants.as_ref().map(|m| {
             m.records
@@ -404,6 +421,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         ledger: ledger.as_ref().map(|l| (l.path().to_path_buf(), run_id)),
     };
 
+    progress::enter(progress::Stage::Writing);
     let mut outputs = write::Outputs::new(&config.out_dir)?;
     if config.csv_bom {
         outputs = outputs.with_byte_order_mark();

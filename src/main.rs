@@ -9,6 +9,7 @@ use clap::Parser;
 use posrecon::InputError;
 
 mod cli;
+mod term;
 
 /// Exit statuses are a contract with whatever runs us from cron.
 /// Keep this enum, `cli::EXIT_STATUS` and the README table in step.
@@ -34,7 +35,7 @@ fn main() -> ExitCode {
         cli::Command::Man(args) => print_with(|out| cli::write_man(args.command.as_deref(), out)),
     };
     let exit = result.unwrap_or_else(|err| {
-        eprintln!("posrecon: error: {err:#}");
+        term::print_error(&err);
         if err.chain().any(|cause| cause.is::<InputError>()) {
             Exit::BadInput
         } else {
@@ -45,10 +46,17 @@ fn main() -> ExitCode {
 }
 
 fn reconcile(args: cli::ReconcileArgs) -> anyhow::Result<Exit> {
-    let (format, fail_on) = (args.format, args.fail_on);
-    let summary = posrecon::reconcile(&args.into_config()?)?;
+    let (format, fail_on, quiet) = (args.format, args.fail_on, args.quiet);
+    let config = args.into_config()?;
+    let show = if quiet {
+        term::ShowProgress::Never
+    } else {
+        term::ShowProgress::OnTerminal
+    };
+    let summary = term::with_progress(show, &config.inputs(), || posrecon::reconcile(&config))?;
     let mut out = io::stdout().lock();
     match format {
+        _ if quiet => {}
         cli::Format::Table => posrecon::report::write_summary_table(&mut out, &summary)?,
         cli::Format::Json => {
             serde_json::to_writer_pretty(&mut out, &posrecon::report::summary_json(&summary))?;

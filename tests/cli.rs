@@ -7,6 +7,7 @@ mod properties;
 mod readme;
 mod sample_night;
 mod support;
+mod terminal;
 mod workbook;
 
 use support::check_case;
@@ -174,6 +175,11 @@ fn pending_turns_unsettled() {
 #[test]
 fn reconcile_bad_input_writes_nothing() {
     check_case("reconcile-bad-input-writes-nothing");
+}
+
+#[test]
+fn reconcile_quiet() {
+    check_case("reconcile-quiet");
 }
 
 #[test]
