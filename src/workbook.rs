@@ -178,20 +178,30 @@ fn write_table_sheet(
     sheet.ignore_error_range(0, 0, last_row, last_col, IgnoreError::NumberStoredAsText)?;
     sheet.set_autofit_max_width(MAX_COLUMN_PIXELS);
     sheet.autofit();
-    // autofit measures a date by its number, not by how it is shown.
-    for (c, kind) in kinds.iter().enumerate() {
-        match kind {
-            CellKind::DateTime => sheet.set_column_width(col(c)?, DATETIME_WIDTH)?,
-            CellKind::Date => sheet.set_column_width(col(c)?, DATE_WIDTH)?,
-            CellKind::Text | CellKind::Amount => sheet,
+    // autofit measures dates and amounts by their stored number, not as
+    // shown, and Excel shows "#####" in a column too narrow for a number.
+    for (c, (kind, column)) in kinds.iter().zip(columns).enumerate() {
+        let width = match kind {
+            CellKind::DateTime => DATETIME_WIDTH,
+            CellKind::Date => DATE_WIDTH,
+            CellKind::Amount => header_width(column).max(AMOUNT_WIDTH),
+            CellKind::Text => continue,
         };
+        sheet.set_column_width(col(c)?, width)?;
     }
     Ok(())
 }
 
-/// Widths, in characters, that show `yyyy-mm-dd hh:mm:ss` and `yyyy-mm-dd`.
-const DATETIME_WIDTH: f64 = 19.5;
-const DATE_WIDTH: f64 = 11.5;
+/// Widths, in characters, that show `yyyy-mm-dd hh:mm:ss`, `yyyy-mm-dd`
+/// and `999,999,999.99`.
+const DATETIME_WIDTH: f64 = 20.5;
+const DATE_WIDTH: f64 = 12.0;
+const AMOUNT_WIDTH: f64 = 15.0;
+
+/// A width that shows a bold header name.
+fn header_width(name: &str) -> f64 {
+    f64::from(u32::try_from(name.len() + 3).unwrap_or(u32::MAX))
+}
 
 /// Writes one cell of an output file by its column's kind. An empty cell
 /// stays empty; a cell that does not parse as its kind is a bug upstream.
@@ -353,10 +363,12 @@ fn write_summary_sheet(
 
     sheet.set_autofit_max_width(MAX_COLUMN_PIXELS);
     sheet.autofit();
-    // The title is not data: keep it from widening the first column; the
-    // as-of in the second column is a date-time.
+    // The title is not data: keep it from widening the first column. The
+    // as-of in the second column is a date-time; amounts sit in the next two.
     sheet.set_column_width(0, 24)?;
     sheet.set_column_width(1, DATETIME_WIDTH)?;
+    sheet.set_column_width(2, AMOUNT_WIDTH)?;
+    sheet.set_column_width(3, AMOUNT_WIDTH)?;
     Ok(())
 }
 
