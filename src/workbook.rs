@@ -68,6 +68,8 @@ fn cell_kind(column: &str) -> CellKind {
 /// The formats every sheet uses.
 struct Formats {
     header: Format,
+    /// The header of a column of numbers, aligned with them.
+    number_header: Format,
     text: Format,
     amount: Format,
     datetime: Format,
@@ -79,6 +81,7 @@ impl Formats {
     fn new() -> Formats {
         Formats {
             header: Format::new().set_bold(),
+            number_header: Format::new().set_bold().set_align(FormatAlign::Right),
             text: Format::new().set_num_format("@"),
             amount: Format::new().set_num_format("#,##0.00"),
             datetime: Format::new()
@@ -158,8 +161,13 @@ fn write_table_sheet(
     formats: &Formats,
 ) -> anyhow::Result<()> {
     let kinds: Vec<CellKind> = columns.iter().map(|c| cell_kind(c)).collect();
-    for (c, column) in columns.iter().enumerate() {
-        sheet.write_string_with_format(0, col(c)?, *column, &formats.header)?;
+    for (c, (column, kind)) in columns.iter().zip(&kinds).enumerate() {
+        let format = if *kind == CellKind::Amount {
+            &formats.number_header
+        } else {
+            &formats.header
+        };
+        sheet.write_string_with_format(0, col(c)?, *column, format)?;
     }
     for (r, row) in rows.iter().enumerate() {
         let r = row_number(r + 1)?;
@@ -198,9 +206,9 @@ const DATETIME_WIDTH: f64 = 20.5;
 const DATE_WIDTH: f64 = 12.0;
 const AMOUNT_WIDTH: f64 = 15.0;
 
-/// A width that shows a bold header name.
+/// A width that shows a bold header name and its autofilter button.
 fn header_width(name: &str) -> f64 {
-    f64::from(u32::try_from(name.len() + 3).unwrap_or(u32::MAX))
+    f64::from(u32::try_from(name.len() + 5).unwrap_or(u32::MAX))
 }
 
 /// Writes one cell of an output file by its column's kind. An empty cell
@@ -290,7 +298,12 @@ fn write_summary_sheet(
         .iter()
         .enumerate()
     {
-        sheet.write_string_with_format(r, col(c)?, *header, &formats.header)?;
+        let format = if matches!(c, 2 | 3) {
+            &formats.number_header
+        } else {
+            &formats.header
+        };
+        sheet.write_string_with_format(r, col(c)?, *header, format)?;
     }
     for file in &summary.inputs {
         r += 1;
@@ -314,7 +327,12 @@ fn write_summary_sheet(
     .iter()
     .enumerate()
     {
-        sheet.write_string_with_format(r, col(c)?, *header, &formats.header)?;
+        let format = if c == 0 {
+            &formats.header
+        } else {
+            &formats.number_header
+        };
+        sheet.write_string_with_format(r, col(c)?, *header, format)?;
     }
     let mut totals = [Tally::default(), Tally::default()];
     for outcome in Outcome::ALL {
@@ -337,7 +355,7 @@ fn write_summary_sheet(
 
     r += 2;
     sheet.write_string_with_format(r, 0, "action", &formats.header)?;
-    sheet.write_string_with_format(r, 1, "count", &formats.header)?;
+    sheet.write_string_with_format(r, 1, "count", &formats.number_header)?;
     let actions = summary.actions;
     for (name, n) in [
         ("void", actions.void),
@@ -363,9 +381,8 @@ fn write_summary_sheet(
 
     sheet.set_autofit_max_width(MAX_COLUMN_PIXELS);
     sheet.autofit();
-    // The title is not data: keep it from widening the first column. The
-    // as-of in the second column is a date-time; amounts sit in the next two.
-    sheet.set_column_width(0, 24)?;
+    // The as-of in the second column is a date-time; amounts and counts sit
+    // in the next two.
     sheet.set_column_width(1, DATETIME_WIDTH)?;
     sheet.set_column_width(2, AMOUNT_WIDTH)?;
     sheet.set_column_width(3, AMOUNT_WIDTH)?;
