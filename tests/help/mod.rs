@@ -74,6 +74,28 @@ fn completion_scripts_generate_for_each_shell() {
             assert!(script.contains(word), "{shell} completion lacks {word}");
         }
     }
+    // bash is at hand wherever the tests run (.ci/run is a bash script):
+    // load its script and press tab after `posrecon reconcile --xl`.
+    let script = stdout_of(&["completions", "bash"]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("posrecon.bash");
+    fs::write(&path, script).unwrap();
+    let tab = Command::new("bash")
+        .arg("-c")
+        .arg(
+            r#"source "$1" && COMP_WORDS=(posrecon reconcile --xl) && COMP_CWORD=2 \
+               && _posrecon posrecon --xl reconcile && echo "${COMPREPLY[@]}""#,
+        )
+        .arg("bash")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&tab.stdout).trim(),
+        "--xlsx",
+        "bash completes --xl to --xlsx; stderr: {}",
+        String::from_utf8_lossy(&tab.stderr)
+    );
 }
 
 #[test]
