@@ -433,7 +433,9 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     };
     let exception_rows = rows(&exceptions);
     let pending_rows = rows(&pending);
-    let match_rows = config.write_matches.then(|| {
+    outputs.csv("exceptions.csv", write::EXCEPTION_COLUMNS, &exception_rows)?;
+    outputs.csv("pending.csv", write::EXCEPTION_COLUMNS, &pending_rows)?;
+    let match_order = config.write_matches.then(|| {
         let mut order: Vec<usize> = (0..terminal.records.len()).collect();
         order.sort_by(|&a, &b| {
             let (a, b) = (&terminal.records[a], &terminal.records[b]);
@@ -445,47 +447,70 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             ))
         });
         order
+    });
+    // One row per terminal record: kept in memory only for the workbook,
+    // else streamed straight into the file.
+    let match_rows = match_order.as_ref().filter(|_| config.xlsx).map(|order| {
+        order
             .iter()
             .map(|&t| write::match_row(&night, t))
             .collect::<Vec<_>>()
     });
+    match (&match_rows, &match_order) {
+        (Some(rows), _) => outputs.csv("matches.csv", write::MATCH_COLUMNS, rows)?,
+        (None, Some(order)) => outputs.csv(
+            "matches.csv",
+            write::MATCH_COLUMNS,
+            order.iter().map(|&t| write::match_row(&night, t)),
+        )?,
+        (None, None) => {}
+    }
     let action_rows = write::action_rows(&night, &decider, request_list, &decisions);
     let [voids, refunds, disputes, rejections] = &action_rows;
-    let sheet = |file, columns, rows| workbook::Sheet {
-        file,
-        columns,
-        rows,
-    };
-    let mut tables = vec![
-        sheet("exceptions.csv", write::EXCEPTION_COLUMNS, &exception_rows),
-        sheet("pending.csv", write::EXCEPTION_COLUMNS, &pending_rows),
-    ];
-    if let Some(match_rows) = &match_rows {
-        tables.push(sheet("matches.csv", write::MATCH_COLUMNS, match_rows));
-    }
-    tables.extend([
-        sheet("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids),
-        sheet(
-            "refund_instructions.csv",
-            write::REFUND_INSTRUCTION_COLUMNS,
-            refunds,
-        ),
-        sheet("disputes.csv", write::DISPUTE_COLUMNS, disputes),
-        sheet(
-            "rejected_cancellations.csv",
-            write::REJECTED_CANCELLATION_COLUMNS,
-            rejections,
-        ),
-    ]);
-    for table in &tables {
-        outputs.csv(table.file, table.columns, table.rows)?;
-    }
+    outputs.csv("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids)?;
+    outputs.csv(
+        "refund_instructions.csv",
+        write::REFUND_INSTRUCTION_COLUMNS,
+        refunds,
+    )?;
+    outputs.csv("disputes.csv", write::DISPUTE_COLUMNS, disputes)?;
+    outputs.csv(
+        "rejected_cancellations.csv",
+        write::REJECTED_CANCELLATION_COLUMNS,
+        rejections,
+    )?;
     let summary_json = report::summary_json(&summary);
     let json = serde_json::to_string_pretty(&summary_json).context("rendering summary.json")?;
     outputs.file("summary.json", |out| Ok(write::write_text(out, &json)?))?;
     if config.xlsx {
+        let sheet = |file, columns, rows| workbook::Sheet {
+            file,
+            columns,
+            rows,
+        };
+        let mut sheets = vec![
+            sheet("exceptions.csv", write::EXCEPTION_COLUMNS, &exception_rows),
+            sheet("pending.csv", write::EXCEPTION_COLUMNS, &pending_rows),
+        ];
+        if let Some(match_rows) = &match_rows {
+            sheets.push(sheet("matches.csv", write::MATCH_COLUMNS, match_rows));
+        }
+        sheets.extend([
+            sheet("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids),
+            sheet(
+                "refund_instructions.csv",
+                write::REFUND_INSTRUCTION_COLUMNS,
+                refunds,
+            ),
+            sheet("disputes.csv", write::DISPUTE_COLUMNS, disputes),
+            sheet(
+                "rejected_cancellations.csv",
+                write::REJECTED_CANCELLATION_COLUMNS,
+                rejections,
+            ),
+        ]);
         outputs.file(workbook::FILE, |out| {
-            workbook::write_workbook(out, &summary, &tables)
+            workbook::write_workbook(out, &summary, &sheets)
         })?;
     }
     crash_point("before-ledger");
