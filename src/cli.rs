@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use chrono::{NaiveDateTime, NaiveTime, TimeDelta};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 
 use posrecon::model::Amount;
@@ -11,6 +11,11 @@ use posrecon::policy::{self, DuplicatePolicy, Policy, PolicyOverrides};
 use posrecon::{Config, InputKind};
 
 pub(crate) const EXIT_STATUS: &str = "\
+Examples:
+  posrecon check sample-data/terminal-2026-11-23.csv --kind terminal
+  posrecon reconcile --terminal terminal.csv --bank bank.csv --out out --xlsx
+  posrecon reconcile --help
+
 Exit status:
   0  all reconciled, nothing to act on (check: the file is valid)
   1  ran fine, but there are exceptions or actions to take
@@ -36,6 +41,81 @@ pub(crate) enum Command {
     Check(CheckArgs),
     Show(ShowArgs),
     Runs(RunsArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
+}
+
+const COMPLETIONS_EXAMPLE: &str = "\
+Examples:
+  posrecon completions bash > /etc/bash_completion.d/posrecon
+  posrecon completions zsh > \"${fpath[1]}/_posrecon\"
+  posrecon completions fish > ~/.config/fish/completions/posrecon.fish
+  posrecon completions powershell >> $PROFILE
+
+Exit status:
+  0  the script was printed
+  2  usage error (bad flags or arguments, an unknown shell)
+  4  it could not be written";
+
+/// Prints a tab-completion script for a shell on stdout.
+#[derive(Debug, clap::Args)]
+#[command(after_help = COMPLETIONS_EXAMPLE)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete in.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub(crate) shell: clap_complete::Shell,
+}
+
+const MAN_EXAMPLE: &str = "\
+Examples:
+  posrecon man > /usr/local/share/man/man1/posrecon.1
+  posrecon man reconcile > /usr/local/share/man/man1/posrecon-reconcile.1
+  posrecon man | man -l -
+
+Exit status:
+  0  the page was printed
+  2  usage error (bad flags or arguments, an unknown command)
+  4  it could not be written";
+
+/// Prints a man page (roff) on stdout: posrecon(1), or one command's.
+#[derive(Debug, clap::Args)]
+#[command(after_help = MAN_EXAMPLE)]
+pub(crate) struct ManArgs {
+    /// The command whose page to print, like reconcile [default: the whole program].
+    #[arg(value_name = "COMMAND", value_parser = ["reconcile", "check", "show", "runs", "completions", "man"])]
+    pub(crate) command: Option<String>,
+}
+
+/// Writes the completion script for `shell`.
+pub(crate) fn write_completions(
+    shell: clap_complete::Shell,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let mut command = Cli::command();
+    clap_complete::generate(shell, &mut command, "posrecon", out);
+    Ok(())
+}
+
+/// Writes the man page of the program, or of one of its commands.
+pub(crate) fn write_man(
+    command: Option<&str>,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let mut program = Cli::command();
+    program.build();
+    let page = match command {
+        None => clap_mangen::Man::new(program),
+        Some(name) => {
+            let sub = program
+                .find_subcommand(name)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("IE: no command {name:?}"))?;
+            clap_mangen::Man::new(sub.display_name(format!("posrecon-{name}")))
+                .source(format!("posrecon {}", env!("CARGO_PKG_VERSION")))
+        }
+    };
+    page.render(out)?;
+    Ok(())
 }
 
 const SHOW_EXAMPLE: &str = "\
@@ -213,6 +293,21 @@ pub(crate) struct ReconcileArgs {
     #[arg(long)]
     pub(crate) write_matches: bool,
 
+    /// Also write report.xlsx: a Summary sheet and one sheet per output file
+    /// [config: [output] xlsx = true].
+    #[arg(long)]
+    pub(crate) xlsx: bool,
+
+    /// Start each CSV file with a UTF-8 byte-order mark, so Excel shows
+    /// Chinese text correctly [config: [output] csv_bom = true].
+    #[arg(long)]
+    pub(crate) csv_bom: bool,
+
+    /// Print nothing but errors: no summary on stdout, no progress bar on
+    /// stderr. The exit status and the output files say the rest.
+    #[arg(long, short)]
+    pub(crate) quiet: bool,
+
     /// When to exit 1: when there are exceptions or actions, or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "exceptions")]
     pub(crate) fail_on: FailOn,
@@ -276,12 +371,15 @@ impl ReconcileArgs {
     pub(crate) fn into_config(self) -> anyhow::Result<Config> {
         let mut policy = Policy::default();
         let mut ledger = PathBuf::from(DEFAULT_LEDGER);
+        let (mut xlsx, mut csv_bom) = (self.xlsx, self.csv_bom);
         if let Some(path) = &self.config {
             let settings = posrecon::read::read_config(path)?;
             settings.policy.apply_to(&mut policy);
             if let Some(path) = settings.ledger {
                 ledger = path;
             }
+            xlsx |= settings.xlsx;
+            csv_bom |= settings.csv_bom;
         }
         PolicyOverrides {
             cutoff: self.cutoff,
@@ -307,6 +405,8 @@ impl ReconcileArgs {
                 .unwrap_or_else(|| chrono::Local::now().naive_local()),
             out_dir: self.out,
             write_matches: self.write_matches,
+            xlsx,
+            csv_bom,
             ledger: if self.no_ledger {
                 None
             } else {

@@ -3,7 +3,7 @@
 //! Data flows one way; each arrow is a plain function call in [`reconcile`]:
 //!
 //! ```text
-//! read ──▶ matching ──▶ totals ──▶ write / report
+//! read ──▶ matching ──▶ totals ──▶ write / workbook / report
 //!   └──────────┴─── model, policy ───┴──────┘
 //! ```
 //!
@@ -16,7 +16,10 @@
 //! * [`explain`]: the one-line explanation of each outcome. Pure.
 //! * [`totals`]: control totals, and the check that they balance. Pure.
 //! * [`write`]: the output files, atomically and formula-safe.
+//! * [`workbook`]: the same files and the summary as one Excel workbook.
 //! * [`report`]: the summary table and `summary.json`.
+//! * [`progress`]: counters a terminal's progress bar polls. The library
+//!   never prints.
 
 pub mod decide;
 pub mod explain;
@@ -24,11 +27,13 @@ pub mod ledger;
 pub mod matching;
 pub mod model;
 pub mod policy;
+pub mod progress;
 pub mod read;
 pub mod report;
 #[cfg(test)]
 mod testkit;
 pub mod totals;
+pub mod workbook;
 pub mod write;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +63,10 @@ pub struct Config {
     pub out_dir: PathBuf,
     /// Also write `matches.csv`.
     pub write_matches: bool,
+    /// Also write the Excel workbook `report.xlsx`.
+    pub xlsx: bool,
+    /// Start each CSV file with a UTF-8 byte-order mark (for Excel).
+    pub csv_bom: bool,
     /// The ledger to keep; `None` runs stateless.
     pub ledger: Option<PathBuf>,
     /// Replace the run that already reconciled these files.
@@ -65,6 +74,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every input file the run reads.
+    pub fn inputs(&self) -> Vec<&Path> {
+        let references = [&self.merchants, &self.card_status, &self.cancellations];
+        self.terminal
+            .iter()
+            .chain(&self.bank)
+            .map(PathBuf::as_path)
+            .chain(references.into_iter().flatten().map(PathBuf::as_path))
+            .collect()
+    }
+
     /// The run's arguments as the ledger records them (JSON).
     fn describe(&self) -> String {
         let paths = |list: &[PathBuf]| {
@@ -287,6 +307,7 @@ fn plan_run(
 /// unless all of it succeeds; a crash at any point and a re-run leave the same
 /// result as one clean run.
 pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
+    progress::enter(progress::Stage::Reading);
     refuse_repeated_inputs(&config.terminal, &config.bank, &[])?;
     let terminal = read::read_terminal_records(&config.terminal);
     let bank = read::read_settlements(&config.bank);
@@ -339,6 +360,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         }
     }
 
+    progress::enter(progress::Stage::Matching);
     let result = matching::reconcile(&terminal.records, &bank.records, &policy, config.as_of);
     let totals = totals::control_totals(
         &terminal.records,
@@ -354,6 +376,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         policy: &policy,
     };
 
+    progress::enter(progress::Stage::Deciding);
     let refs = decide::References {
         merchants: merchants.as_ref().map(|m| {
             m.records
@@ -398,19 +421,21 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         ledger: ledger.as_ref().map(|l| (l.path().to_path_buf(), run_id)),
     };
 
+    progress::enter(progress::Stage::Writing);
     let mut outputs = write::Outputs::new(&config.out_dir)?;
+    if config.csv_bom {
+        outputs = outputs.with_byte_order_mark();
+    }
     let rows = |list: &[(Side, usize)]| {
         list.iter()
             .map(|&(side, i)| write::exception_row(&night, &decider, side, i))
             .collect::<Vec<_>>()
     };
-    outputs.csv(
-        "exceptions.csv",
-        write::EXCEPTION_COLUMNS,
-        rows(&exceptions),
-    )?;
-    outputs.csv("pending.csv", write::EXCEPTION_COLUMNS, rows(&pending))?;
-    if config.write_matches {
+    let exception_rows = rows(&exceptions);
+    let pending_rows = rows(&pending);
+    outputs.csv("exceptions.csv", write::EXCEPTION_COLUMNS, &exception_rows)?;
+    outputs.csv("pending.csv", write::EXCEPTION_COLUMNS, &pending_rows)?;
+    let match_order = config.write_matches.then(|| {
         let mut order: Vec<usize> = (0..terminal.records.len()).collect();
         order.sort_by(|&a, &b| {
             let (a, b) = (&terminal.records[a], &terminal.records[b]);
@@ -421,11 +446,24 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
                 &b.trace_no,
             ))
         });
-        outputs.csv(
+        order
+    });
+    // One row per terminal record: kept in memory only for the workbook,
+    // else streamed straight into the file.
+    let match_rows = match_order.as_ref().filter(|_| config.xlsx).map(|order| {
+        order
+            .iter()
+            .map(|&t| write::match_row(&night, t))
+            .collect::<Vec<_>>()
+    });
+    match (&match_rows, &match_order) {
+        (Some(rows), _) => outputs.csv("matches.csv", write::MATCH_COLUMNS, rows)?,
+        (None, Some(order)) => outputs.csv(
             "matches.csv",
             write::MATCH_COLUMNS,
             order.iter().map(|&t| write::match_row(&night, t)),
-        )?;
+        )?,
+        (None, None) => {}
     }
     let action_rows = write::action_rows(&night, &decider, request_list, &decisions);
     let [voids, refunds, disputes, rejections] = &action_rows;
@@ -444,6 +482,37 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     let summary_json = report::summary_json(&summary);
     let json = serde_json::to_string_pretty(&summary_json).context("rendering summary.json")?;
     outputs.file("summary.json", |out| Ok(write::write_text(out, &json)?))?;
+    if config.xlsx {
+        let sheet = |file, columns, rows| workbook::Sheet {
+            file,
+            columns,
+            rows,
+        };
+        let mut sheets = vec![
+            sheet("exceptions.csv", write::EXCEPTION_COLUMNS, &exception_rows),
+            sheet("pending.csv", write::EXCEPTION_COLUMNS, &pending_rows),
+        ];
+        if let Some(match_rows) = &match_rows {
+            sheets.push(sheet("matches.csv", write::MATCH_COLUMNS, match_rows));
+        }
+        sheets.extend([
+            sheet("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids),
+            sheet(
+                "refund_instructions.csv",
+                write::REFUND_INSTRUCTION_COLUMNS,
+                refunds,
+            ),
+            sheet("disputes.csv", write::DISPUTE_COLUMNS, disputes),
+            sheet(
+                "rejected_cancellations.csv",
+                write::REJECTED_CANCELLATION_COLUMNS,
+                rejections,
+            ),
+        ]);
+        outputs.file(workbook::FILE, |out| {
+            workbook::write_workbook(out, &summary, &sheets)
+        })?;
+    }
     crash_point("before-ledger");
 
     if let Some(ledger) = &mut ledger {

@@ -9,6 +9,7 @@ use clap::Parser;
 use posrecon::InputError;
 
 mod cli;
+mod term;
 
 /// Exit statuses are a contract with whatever runs us from cron.
 /// Keep this enum, `cli::EXIT_STATUS` and the README table in step.
@@ -28,9 +29,13 @@ fn main() -> ExitCode {
         cli::Command::Check(args) => check(&args),
         cli::Command::Show(args) => show(&args),
         cli::Command::Runs(args) => runs(&args),
+        cli::Command::Completions(args) => {
+            print_with(|out| cli::write_completions(args.shell, out))
+        }
+        cli::Command::Man(args) => print_with(|out| cli::write_man(args.command.as_deref(), out)),
     };
     let exit = result.unwrap_or_else(|err| {
-        eprintln!("posrecon: error: {err:#}");
+        term::print_error(&err);
         if err.chain().any(|cause| cause.is::<InputError>()) {
             Exit::BadInput
         } else {
@@ -41,10 +46,17 @@ fn main() -> ExitCode {
 }
 
 fn reconcile(args: cli::ReconcileArgs) -> anyhow::Result<Exit> {
-    let (format, fail_on) = (args.format, args.fail_on);
-    let summary = posrecon::reconcile(&args.into_config()?)?;
+    let (format, fail_on, quiet) = (args.format, args.fail_on, args.quiet);
+    let config = args.into_config()?;
+    let show = if quiet {
+        term::ShowProgress::Never
+    } else {
+        term::ShowProgress::OnTerminal
+    };
+    let summary = term::with_progress(show, &config.inputs(), || posrecon::reconcile(&config))?;
     let mut out = io::stdout().lock();
     match format {
+        _ if quiet => {}
         cli::Format::Table => posrecon::report::write_summary_table(&mut out, &summary)?,
         cli::Format::Json => {
             serde_json::to_writer_pretty(&mut out, &posrecon::report::summary_json(&summary))?;
@@ -100,6 +112,16 @@ fn runs(args: &cli::RunsArgs) -> anyhow::Result<Exit> {
             writeln!(out)?;
         }
     }
+    out.flush()?;
+    Ok(Exit::Clean)
+}
+
+/// Prints what `write` writes on stdout: a completion script or a man page.
+fn print_with(
+    write: impl FnOnce(&mut io::StdoutLock<'static>) -> anyhow::Result<()>,
+) -> anyhow::Result<Exit> {
+    let mut out = io::stdout().lock();
+    write(&mut out)?;
     out.flush()?;
     Ok(Exit::Clean)
 }

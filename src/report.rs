@@ -13,7 +13,7 @@ use crate::read::{InputFile, InputKind};
 use crate::totals::{ControlTotals, Side, Tally};
 
 /// True for the kinds of file whose rows carry an amount.
-fn has_amounts(kind: InputKind) -> bool {
+pub(crate) fn has_amounts(kind: InputKind) -> bool {
     matches!(
         kind,
         InputKind::Terminal | InputKind::Bank | InputKind::Cancellations

@@ -137,6 +137,8 @@ pub struct Outputs {
     dir: PathBuf,
     pending: Vec<(PathBuf, PathBuf)>,
     committed: bool,
+    /// Start each CSV file with a UTF-8 byte-order mark.
+    csv_bom: bool,
 }
 
 impl Outputs {
@@ -158,7 +160,15 @@ impl Outputs {
             dir: dir.to_path_buf(),
             pending: Vec::new(),
             committed: false,
+            csv_bom: false,
         })
+    }
+
+    /// Starts every CSV file with a UTF-8 byte-order mark, the sign Excel
+    /// needs to read it as UTF-8 (without it, Chinese text shows garbled).
+    pub fn with_byte_order_mark(mut self) -> Outputs {
+        self.csv_bom = true;
+        self
     }
 
     /// Writes `name` through `fill`, into its temp file.
@@ -193,7 +203,11 @@ impl Outputs {
         R: IntoIterator,
         R::Item: AsRef<str>,
     {
+        let bom = self.csv_bom;
         self.file(name, |out| {
+            if bom {
+                out.write_all("\u{feff}".as_bytes())?;
+            }
             let mut writer = csv::Writer::from_writer(out);
             writer.write_record(columns)?;
             for row in rows {

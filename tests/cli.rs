@@ -1,11 +1,14 @@
 #![allow(clippy::unwrap_used)] // clippy's allow-unwrap-in-tests does not cover tests/ (rust-clippy#13981)
 
+mod help;
 mod ledger;
 mod pan_leak;
 mod properties;
 mod readme;
 mod sample_night;
 mod support;
+mod terminal;
+mod workbook;
 
 use support::check_case;
 
@@ -100,6 +103,11 @@ fn clean_night_json() {
 }
 
 #[test]
+fn config_file_output() {
+    check_case("config-file-output");
+}
+
+#[test]
 fn config_file_policy() {
     check_case("config-file-policy");
 }
@@ -170,6 +178,11 @@ fn reconcile_bad_input_writes_nothing() {
 }
 
 #[test]
+fn reconcile_quiet() {
+    check_case("reconcile-quiet");
+}
+
+#[test]
 fn sample_day() {
     check_case("sample-day");
 }
@@ -177,6 +190,11 @@ fn sample_day() {
 #[test]
 fn sample_day_json() {
     check_case("sample-day-json");
+}
+
+#[test]
+fn sample_day_xlsx() {
+    check_case("sample-day-xlsx");
 }
 
 #[test]
@@ -207,6 +225,11 @@ fn usage_missing_kind() {
 #[test]
 fn usage_reconcile_without_bank() {
     check_case("usage-reconcile-without-bank");
+}
+
+#[test]
+fn usage_unknown_shell() {
+    check_case("usage-unknown-shell");
 }
 
 #[test]

@@ -1,5 +1,5 @@
-//! Reads the TOML config file (`--config`): the `[policy]` table and the
-//! per-merchant `[fee_rates]`.
+//! Reads the TOML config file (`--config`): the `[policy]` table, the
+//! per-merchant `[fee_rates]`, the `[ledger]` path and the `[output]` options.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,6 +21,17 @@ struct FileConfig {
     fee_rates: BTreeMap<String, String>,
     #[serde(default)]
     ledger: LedgerTable,
+    #[serde(default)]
+    output: OutputTable,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputTable {
+    #[serde(default)]
+    xlsx: bool,
+    #[serde(default)]
+    csv_bom: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -35,6 +46,10 @@ pub struct Settings {
     pub policy: PolicyOverrides,
     /// `[ledger] path`, relative to the working directory.
     pub ledger: Option<PathBuf>,
+    /// `[output] xlsx`: also write the Excel workbook.
+    pub xlsx: bool,
+    /// `[output] csv_bom`: start each CSV file with a UTF-8 byte-order mark.
+    pub csv_bom: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,5 +130,7 @@ pub fn read_config(path: &Path) -> Result<Settings, InputError> {
     Ok(Settings {
         policy: overrides,
         ledger: file.ledger.path,
+        xlsx: file.output.xlsx,
+        csv_bom: file.output.csv_bom,
     })
 }

@@ -40,7 +40,8 @@ pub(crate) const fn optional(name: &'static str) -> Column {
     }
 }
 
-/// Passes bytes through while hashing them.
+/// Passes bytes through while hashing and counting them (the count feeds
+/// the progress bar).
 struct Hashing<R> {
     inner: R,
     hasher: Sha256,
@@ -50,6 +51,7 @@ impl<R: io::Read> io::Read for Hashing<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
+        crate::progress::add_bytes_read(n);
         Ok(n)
     }
 }

@@ -1,6 +1,6 @@
 //! Proves that no full card number leaves the process: every golden case is
 //! run, and no full PAN found in its inputs may appear in its stdout, stderr
-//! or any file it wrote.
+//! or any file it wrote (a workbook's cells are read back and scanned too).
 
 use std::fs;
 use std::path::Path;
@@ -80,6 +80,7 @@ fn digits_only(bytes: &[u8]) -> String {
 #[test]
 fn no_full_pan_leaves_the_process() {
     let mut pans_checked = 0;
+    let mut workbooks = 0;
     for name in all_cases() {
         let pans: Vec<String> = case_inputs(&name)
             .iter()
@@ -94,6 +95,11 @@ fn no_full_pan_leaves_the_process() {
             ("stderr".to_string(), run.output.stderr.clone()),
         ];
         for (path, bytes) in run.written_files() {
+            // A workbook is zipped XML: scan the text of its cells instead.
+            if path.extension().is_some_and(|e| e == "xlsx") {
+                workbooks += 1;
+                outputs.push((path.display().to_string(), workbook_text(&bytes)));
+            }
             outputs.push((path.display().to_string(), bytes));
         }
         for pan in &pans {
@@ -112,6 +118,22 @@ fn no_full_pan_leaves_the_process() {
         pans_checked >= 5,
         "only {pans_checked} full PANs in the fixtures"
     );
+    assert!(workbooks >= 1, "no case with full PANs writes a workbook");
+}
+
+/// Every cell of every sheet of an xlsx file, one cell per line.
+fn workbook_text(bytes: &[u8]) -> Vec<u8> {
+    use calamine::Reader;
+    let mut book = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut text = String::new();
+    for name in book.sheet_names() {
+        let range = book.worksheet_range(&name).unwrap();
+        for cell in range.cells() {
+            text.push_str(&cell.2.to_string());
+            text.push('\n');
+        }
+    }
+    text.into_bytes()
 }
 
 #[test]

@@ -1031,6 +1031,8 @@ impl Inputs {
             as_of: at(AS_OF),
             out_dir: out_dir.clone(),
             write_matches: true,
+            xlsx: false,
+            csv_bom: false,
             ledger: None,
             rerun: false,
         };

@@ -85,6 +85,8 @@ fn run_sample_night(out: &Path) -> Summary {
         as_of: NaiveDateTime::parse_from_str("2026-11-24 22:00:00", "%Y-%m-%d %H:%M:%S").unwrap(),
         out_dir: out.to_path_buf(),
         write_matches: true,
+        xlsx: false,
+        csv_bom: false,
         ledger: None,
         rerun: false,
     };

@@ -1,0 +1,61 @@
+//! How far a run has got, for the binary to show on a terminal.
+//!
+//! The library only counts: the stage it is in and the input bytes read so
+//! far, in process-wide atomics that a display thread may poll. It never
+//! prints, and nothing it writes or returns depends on these counters, so
+//! they may be shared by runs in one process (as tests do) at no harm but a
+//! wrong bar.
+
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+
+/// The stages of a `reconcile` run, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stage {
+    Reading,
+    Matching,
+    Deciding,
+    Writing,
+}
+
+impl Stage {
+    const ALL: [Stage; 4] = [
+        Stage::Reading,
+        Stage::Matching,
+        Stage::Deciding,
+        Stage::Writing,
+    ];
+
+    /// What a person is told the run is doing.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Reading => "reading",
+            Stage::Matching => "matching",
+            Stage::Deciding => "deciding",
+            Stage::Writing => "writing",
+        }
+    }
+}
+
+static STAGE: AtomicU8 = AtomicU8::new(0);
+static BYTES_READ: AtomicU64 = AtomicU64::new(0);
+
+/// Marks the start of `stage`.
+pub(crate) fn enter(stage: Stage) {
+    STAGE.store(stage as u8, Ordering::Relaxed);
+}
+
+/// Counts `n` more input bytes read.
+pub(crate) fn add_bytes_read(n: usize) {
+    BYTES_READ.fetch_add(n as u64, Ordering::Relaxed);
+}
+
+/// The stage most recently entered.
+pub fn stage() -> Stage {
+    let i = usize::from(STAGE.load(Ordering::Relaxed));
+    Stage::ALL.get(i).copied().unwrap_or(Stage::Writing)
+}
+
+/// Input bytes read by this process so far.
+pub fn bytes_read() -> u64 {
+    BYTES_READ.load(Ordering::Relaxed)
+}

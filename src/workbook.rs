@@ -1,0 +1,543 @@
+//! The Excel workbook (`--xlsx`): a Summary sheet, then one sheet per output
+//! CSV file with the same columns and rows.
+//!
+//! Cells are typed for Excel: amounts are numbers shown with two decimals,
+//! `txn_time` is a date-time and `settle_date` a date, and everything else,
+//! identifiers and masked card numbers included, is text (leading zeros kept,
+//! never scientific notation). Text cells go through the same formula guard
+//! as the CSV files, so a cell reads the same in both. Writes only to the
+//! writer it is handed; the bytes depend on nothing but the run's results.
+
+use std::io::Write;
+
+use anyhow::Context;
+use chrono::{NaiveDate, NaiveDateTime};
+use rust_xlsxwriter::{
+    ColNum, DocProperties, Format, FormatAlign, IgnoreError, RowNum, Workbook, Worksheet,
+};
+
+use crate::matching::Outcome;
+use crate::model::Amount;
+use crate::report::{Summary, has_amounts};
+use crate::totals::{Side, Tally};
+use crate::write::neutralise;
+
+/// The workbook's file name in the output folder.
+pub const FILE: &str = "report.xlsx";
+
+/// The Summary sheet's name.
+pub const SUMMARY_SHEET: &str = "Summary";
+
+/// Rows an Excel sheet holds, the header included.
+const EXCEL_MAX_ROWS: usize = 1_048_576;
+
+/// Widest a column is made, in pixels (about 60 characters); longer text
+/// wraps nowhere but stays readable by widening the column by hand.
+const MAX_COLUMN_PIXELS: u32 = 420;
+
+/// One output CSV file as a sheet: its name, columns and rows (the exact
+/// cells written to the CSV, before the formula guard).
+#[derive(Debug, Clone, Copy)]
+pub struct Sheet<'a> {
+    /// The CSV file's name; the sheet is named after it, without `.csv`.
+    pub file: &'static str,
+    pub columns: &'static [&'static str],
+    pub rows: &'a [Vec<String>],
+}
+
+/// How a column's cells are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CellKind {
+    Text,
+    Amount,
+    DateTime,
+    Date,
+}
+
+fn cell_kind(column: &str) -> CellKind {
+    match column {
+        "amount" | "bank_amount" | "terminal_amount" | "original_amount" | "refund_amount" => {
+            CellKind::Amount
+        }
+        "txn_time" => CellKind::DateTime,
+        "settle_date" => CellKind::Date,
+        _ => CellKind::Text,
+    }
+}
+
+/// The formats every sheet uses.
+struct Formats {
+    header: Format,
+    /// The header of a column of numbers, aligned with them.
+    number_header: Format,
+    text: Format,
+    amount: Format,
+    datetime: Format,
+    date: Format,
+    title: Format,
+}
+
+impl Formats {
+    fn new() -> Formats {
+        Formats {
+            header: Format::new().set_bold(),
+            number_header: Format::new().set_bold().set_align(FormatAlign::Right),
+            text: Format::new().set_num_format("@"),
+            amount: Format::new().set_num_format("#,##0.00"),
+            datetime: Format::new()
+                .set_num_format("yyyy-mm-dd hh:mm:ss")
+                .set_align(FormatAlign::Left),
+            date: Format::new()
+                .set_num_format("yyyy-mm-dd")
+                .set_align(FormatAlign::Left),
+            title: Format::new().set_bold().set_font_size(14),
+        }
+    }
+}
+
+/// Writes the workbook for `summary` and `sheets` to `out`.
+pub fn write_workbook(
+    out: &mut (impl Write + Send),
+    summary: &Summary,
+    sheets: &[Sheet<'_>],
+) -> anyhow::Result<()> {
+    write_split(out, summary, sheets, EXCEL_MAX_ROWS - 1)
+}
+
+/// Writes the workbook, `rows_per_sheet` data rows at most to a sheet.
+fn write_split(
+    out: &mut (impl Write + Send),
+    summary: &Summary,
+    sheets: &[Sheet<'_>],
+    rows_per_sheet: usize,
+) -> anyhow::Result<()> {
+    let formats = Formats::new();
+    let mut workbook = Workbook::new();
+    // Excel stamps a workbook with the time it was made; the run's as-of
+    // instead makes a re-run of the same night give the same bytes.
+    workbook.set_properties(
+        &DocProperties::new()
+            .set_title("posrecon reconciliation")
+            .set_creation_datetime(&summary.as_of),
+    );
+    write_summary_sheet(workbook.add_worksheet(), summary, &formats)?;
+    for sheet in sheets {
+        let name = sheet.file.trim_end_matches(".csv");
+        let parts = sheet.rows.chunks(rows_per_sheet);
+        let parts: Vec<&[Vec<String>]> = if sheet.rows.is_empty() {
+            vec![&[]]
+        } else {
+            parts.collect()
+        };
+        for (i, rows) in parts.iter().enumerate() {
+            let worksheet = workbook.add_worksheet();
+            worksheet.set_name(sheet_name(name, i))?;
+            write_table_sheet(worksheet, sheet.columns, rows, &formats)
+                .with_context(|| format!("sheet {name}"))?;
+        }
+    }
+    workbook
+        .save_to_writer(out)
+        .context("saving the workbook")?;
+    Ok(())
+}
+
+/// A sheet's name: the file's, then ` (2)`, ` (3)` for the rows that do not
+/// fit in one sheet.
+fn sheet_name(name: &str, part: usize) -> String {
+    if part == 0 {
+        name.to_string()
+    } else {
+        format!("{name} ({})", part + 1)
+    }
+}
+
+/// One output file as a sheet: a frozen bold header row with an autofilter,
+/// typed cells, columns fitted to their contents.
+fn write_table_sheet(
+    sheet: &mut Worksheet,
+    columns: &[&str],
+    rows: &[Vec<String>],
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    let kinds: Vec<CellKind> = columns.iter().map(|c| cell_kind(c)).collect();
+    for (c, (column, kind)) in columns.iter().zip(&kinds).enumerate() {
+        let format = if *kind == CellKind::Amount {
+            &formats.number_header
+        } else {
+            &formats.header
+        };
+        sheet.write_string_with_format(0, col(c)?, *column, format)?;
+    }
+    for (r, row) in rows.iter().enumerate() {
+        let r = row_number(r + 1)?;
+        for (c, cell) in row.iter().enumerate() {
+            let kind = kinds.get(c).copied().unwrap_or(CellKind::Text);
+            write_cell(sheet, r, col(c)?, kind, cell, formats)
+                .with_context(|| format!("column {}", columns.get(c).unwrap_or(&"?")))?;
+        }
+    }
+    let last_row = row_number(rows.len())?;
+    let last_col = col(columns.len().saturating_sub(1))?;
+    sheet.set_freeze_panes(1, 0)?;
+    sheet.autofilter(0, 0, last_row, last_col)?;
+    // Identifiers are text on purpose; spare the reader Excel's green
+    // "number stored as text" triangles.
+    sheet.ignore_error_range(0, 0, last_row, last_col, IgnoreError::NumberStoredAsText)?;
+    sheet.set_autofit_max_width(MAX_COLUMN_PIXELS);
+    sheet.autofit();
+    // autofit measures dates and amounts by their stored number, not as
+    // shown, and Excel shows "#####" in a column too narrow for a number.
+    for (c, (kind, column)) in kinds.iter().zip(columns).enumerate() {
+        let width = match kind {
+            CellKind::DateTime => DATETIME_WIDTH,
+            CellKind::Date => DATE_WIDTH,
+            CellKind::Amount => header_width(column).max(AMOUNT_WIDTH),
+            CellKind::Text => continue,
+        };
+        sheet.set_column_width(col(c)?, width)?;
+    }
+    Ok(())
+}
+
+/// Widths, in characters, that show `yyyy-mm-dd hh:mm:ss`, `yyyy-mm-dd`
+/// and `999,999,999.99`.
+const DATETIME_WIDTH: f64 = 20.5;
+const DATE_WIDTH: f64 = 12.0;
+const AMOUNT_WIDTH: f64 = 15.0;
+
+/// A width that shows a bold header name and its autofilter button.
+fn header_width(name: &str) -> f64 {
+    f64::from(u32::try_from(name.len() + 5).unwrap_or(u32::MAX))
+}
+
+/// Writes one cell of an output file by its column's kind. An empty cell
+/// stays empty; a cell that does not parse as its kind is a bug upstream.
+fn write_cell(
+    sheet: &mut Worksheet,
+    row: RowNum,
+    col: ColNum,
+    kind: CellKind,
+    cell: &str,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    if cell.is_empty() {
+        return Ok(());
+    }
+    match kind {
+        CellKind::Text => {
+            sheet.write_string_with_format(row, col, neutralise(cell), &formats.text)?;
+        }
+        CellKind::Amount => {
+            let amount = crate::read::parse_amount(cell)
+                .map_err(|problem| anyhow::anyhow!("IE: amount cell {problem}"))?;
+            write_amount(sheet, row, col, amount, formats)?;
+        }
+        CellKind::DateTime => {
+            let time = NaiveDateTime::parse_from_str(cell, "%Y-%m-%d %H:%M:%S")
+                .with_context(|| format!("IE: date-time cell {cell:?}"))?;
+            sheet.write_datetime_with_format(row, col, time, &formats.datetime)?;
+        }
+        CellKind::Date => {
+            let date = NaiveDate::parse_from_str(cell, "%Y-%m-%d")
+                .with_context(|| format!("IE: date cell {cell:?}"))?;
+            sheet.write_datetime_with_format(row, col, date, &formats.date)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes an amount as a number shown with two decimals: the one place an
+/// `Amount` becomes a float.
+fn write_amount(
+    sheet: &mut Worksheet,
+    row: RowNum,
+    col: ColNum,
+    amount: Amount,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    // xlsx stores every number as an f64. An Amount has at most two decimals
+    // and far fewer than 15 significant digits, so the f64 nearest to its
+    // exact decimal text shows, with two decimals, exactly the same fen.
+    // Conversion only: no arithmetic is ever done on this f64.
+    let value: f64 = amount
+        .to_string()
+        .parse()
+        .expect("IE: an Amount displays as a decimal number");
+    sheet.write_number_with_format(row, col, value, &formats.amount)?;
+    Ok(())
+}
+
+/// The Summary sheet: the as-of, each input with its rows and amount, the
+/// control totals by outcome and side, and the actions.
+fn write_summary_sheet(
+    sheet: &mut Worksheet,
+    summary: &Summary,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    sheet.set_name(SUMMARY_SHEET)?;
+    sheet.write_string_with_format(0, 0, "posrecon reconciliation", &formats.title)?;
+    sheet.write_string(1, 0, "as of")?;
+    sheet.write_datetime_with_format(1, 1, summary.as_of, &formats.datetime)?;
+    sheet.write_string(2, 0, "business day")?;
+    sheet.write_datetime_with_format(2, 1, summary.business_day, &formats.date)?;
+    sheet.write_string(3, 0, "ledger")?;
+    match &summary.ledger {
+        Some((path, run)) => {
+            sheet.write_string(3, 1, neutralise(&path.display().to_string()))?;
+            sheet.write_string(4, 0, "run")?;
+            sheet.write_number(4, 1, u32::try_from(*run).unwrap_or(u32::MAX))?;
+        }
+        None => {
+            sheet.write_string(3, 1, "none (--no-ledger)")?;
+        }
+    }
+
+    let mut r: RowNum = 6;
+    for (c, header) in ["input", "kind", "rows", "amount", "sha256"]
+        .iter()
+        .enumerate()
+    {
+        let format = if matches!(c, 2 | 3) {
+            &formats.number_header
+        } else {
+            &formats.header
+        };
+        sheet.write_string_with_format(r, col(c)?, *header, format)?;
+    }
+    for file in &summary.inputs {
+        r += 1;
+        sheet.write_string(r, 0, neutralise(&file.path.display().to_string()))?;
+        sheet.write_string(r, 1, file.kind.as_str())?;
+        sheet.write_number(r, 2, count(file.rows))?;
+        if has_amounts(file.kind) {
+            write_amount(sheet, r, 3, file.amount(), formats)?;
+        }
+        sheet.write_string(r, 4, &file.sha256)?;
+    }
+
+    r += 2;
+    for (c, header) in [
+        "outcome",
+        "terminal",
+        "terminal amount",
+        "bank",
+        "bank amount",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let format = if c == 0 {
+            &formats.header
+        } else {
+            &formats.number_header
+        };
+        sheet.write_string_with_format(r, col(c)?, *header, format)?;
+    }
+    let mut totals = [Tally::default(), Tally::default()];
+    for outcome in Outcome::ALL {
+        r += 1;
+        sheet.write_string(r, 0, outcome.as_str())?;
+        for (i, side) in [Side::Terminal, Side::Bank].into_iter().enumerate() {
+            let tally = summary.totals.get(side, outcome);
+            totals[i] = Tally {
+                count: totals[i].count + tally.count,
+                amount: totals[i].amount + tally.amount,
+            };
+            write_tally(sheet, r, col(1 + 2 * i)?, tally, formats)?;
+        }
+    }
+    r += 1;
+    sheet.write_string_with_format(r, 0, "total", &formats.header)?;
+    for (i, tally) in totals.into_iter().enumerate() {
+        write_tally(sheet, r, col(1 + 2 * i)?, tally, formats)?;
+    }
+
+    r += 2;
+    sheet.write_string_with_format(r, 0, "action", &formats.header)?;
+    sheet.write_string_with_format(r, 1, "count", &formats.number_header)?;
+    let actions = summary.actions;
+    for (name, n) in [
+        ("void", actions.void),
+        ("refund", actions.refund),
+        ("dispute", actions.dispute),
+        ("reject", actions.reject),
+        ("already issued", actions.already_issued),
+    ] {
+        r += 1;
+        sheet.write_string(r, 0, name)?;
+        sheet.write_number(r, 1, count(n))?;
+    }
+    r += 2;
+    sheet.write_string(r, 0, "exception rows")?;
+    sheet.write_number(r, 1, count(summary.exceptions))?;
+    r += 1;
+    sheet.write_string(r, 0, "PENDING")?;
+    sheet.write_number(
+        r,
+        1,
+        count(summary.totals.get(Side::Terminal, Outcome::Pending).count),
+    )?;
+
+    sheet.set_autofit_max_width(MAX_COLUMN_PIXELS);
+    sheet.autofit();
+    // The as-of in the second column is a date-time; amounts and counts sit
+    // in the next two.
+    sheet.set_column_width(1, DATETIME_WIDTH)?;
+    sheet.set_column_width(2, AMOUNT_WIDTH)?;
+    sheet.set_column_width(3, AMOUNT_WIDTH)?;
+    Ok(())
+}
+
+fn write_tally(
+    sheet: &mut Worksheet,
+    row: RowNum,
+    col: ColNum,
+    tally: Tally,
+    formats: &Formats,
+) -> anyhow::Result<()> {
+    sheet.write_number(row, col, count(tally.count))?;
+    write_amount(sheet, row, col + 1, tally.amount, formats)
+}
+
+/// A count as Excel's number; counts stay far below 2^32.
+fn count(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn col(c: usize) -> anyhow::Result<ColNum> {
+    ColNum::try_from(c).context("IE: more columns than Excel holds")
+}
+
+fn row_number(r: usize) -> anyhow::Result<RowNum> {
+    RowNum::try_from(r).context("IE: more rows than Excel holds")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_are_typed_by_name() {
+        #[track_caller]
+        fn case(column: &str, want: CellKind) {
+            assert_eq!(cell_kind(column), want, "{column}");
+        }
+        case("amount", CellKind::Amount);
+        case("bank_amount", CellKind::Amount);
+        case("terminal_amount", CellKind::Amount);
+        case("original_amount", CellKind::Amount);
+        case("refund_amount", CellKind::Amount);
+        case("txn_time", CellKind::DateTime);
+        case("settle_date", CellKind::Date);
+        case("merchant_id", CellKind::Text);
+        case("card_no", CellKind::Text);
+        case("trace_no", CellKind::Text);
+    }
+
+    #[test]
+    fn every_amount_column_of_the_outputs_is_typed() {
+        use crate::write::*;
+        for columns in [
+            EXCEPTION_COLUMNS,
+            MATCH_COLUMNS,
+            VOID_REQUEST_COLUMNS,
+            REFUND_INSTRUCTION_COLUMNS,
+            DISPUTE_COLUMNS,
+            REJECTED_CANCELLATION_COLUMNS,
+        ] {
+            for column in columns {
+                if column.contains("amount") {
+                    assert_eq!(cell_kind(column), CellKind::Amount, "{column}");
+                }
+                if column.contains("date") || column.contains("time") {
+                    assert_ne!(cell_kind(column), CellKind::Text, "{column}");
+                }
+            }
+        }
+    }
+
+    fn summary() -> Summary {
+        let as_of =
+            NaiveDateTime::parse_from_str("2026-11-24 22:00:00", "%Y-%m-%d %H:%M:%S").unwrap();
+        Summary {
+            as_of,
+            business_day: as_of.date(),
+            inputs: Vec::new(),
+            totals: crate::totals::ControlTotals {
+                per_file: Vec::new(),
+                terminal: Default::default(),
+                bank: Default::default(),
+            },
+            actions: Default::default(),
+            exceptions: 0,
+            out_dir: "out".into(),
+            ledger: None,
+        }
+    }
+
+    fn read_back(bytes: Vec<u8>) -> calamine::Xlsx<std::io::Cursor<Vec<u8>>> {
+        use calamine::Reader;
+        calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap()
+    }
+
+    fn row(cells: &[&str]) -> Vec<String> {
+        cells.iter().map(|c| c.to_string()).collect()
+    }
+
+    #[test]
+    fn text_cells_are_formula_safe_and_keep_leading_zeros() {
+        use calamine::{Data, Reader};
+        let rows = vec![row(&[
+            "=HYPERLINK(\"http://x\")",
+            "-5",
+            "000042",
+            "0.05",
+            "",
+        ])];
+        let columns = &[
+            "reason",
+            "merchant_name",
+            "trace_no",
+            "amount",
+            "bank_amount",
+        ];
+        let sheet = Sheet {
+            file: "disputes.csv",
+            columns,
+            rows: &rows,
+        };
+        let mut bytes = Vec::new();
+        write_workbook(&mut bytes, &summary(), &[sheet]).unwrap();
+        let mut book = read_back(bytes);
+        let range = calamine::Reader::worksheet_range(&mut book, "disputes").unwrap();
+        let cells: Vec<&Data> = range.rows().nth(1).unwrap().iter().collect();
+        assert_eq!(cells[0], &Data::String("'=HYPERLINK(\"http://x\")".into()));
+        assert_eq!(cells[1], &Data::String("'-5".into()));
+        assert_eq!(cells[2], &Data::String("000042".into()));
+        assert_eq!(cells[3], &Data::Float(0.05));
+        assert_eq!(cells[4], &Data::Empty, "an empty cell is left empty");
+        assert!(book.worksheet_formula("disputes").unwrap().is_empty());
+    }
+
+    #[test]
+    fn rows_beyond_a_sheet_continue_on_numbered_sheets() {
+        use calamine::Reader;
+        let rows: Vec<Vec<String>> = (1..=5).map(|n| row(&[&format!("R{n}")])).collect();
+        let sheet = Sheet {
+            file: "matches.csv",
+            columns: &["rrn"],
+            rows: &rows,
+        };
+        let mut bytes = Vec::new();
+        write_split(&mut bytes, &summary(), &[sheet], 2).unwrap();
+        let mut book = read_back(bytes);
+        assert_eq!(
+            book.sheet_names(),
+            ["Summary", "matches", "matches (2)", "matches (3)"]
+        );
+        let last = book.worksheet_range("matches (3)").unwrap();
+        let cells: Vec<String> = last.rows().map(|r| r[0].to_string()).collect();
+        assert_eq!(cells, ["rrn", "R5"], "each part repeats the header row");
+    }
+}

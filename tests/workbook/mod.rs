@@ -1,0 +1,184 @@
+//! The Excel workbook (`--xlsx`), read back with calamine: its sheets, their
+//! headers, typed cells, and that every sheet holds exactly its CSV file.
+
+use std::fs;
+use std::path::Path;
+
+use calamine::{Data, Reader, Xlsx, open_workbook};
+
+use crate::support::{BIN, root, run_case};
+
+const CASE: &str = "sample-day-xlsx";
+
+fn open(path: &Path) -> Xlsx<std::io::BufReader<fs::File>> {
+    open_workbook(path).unwrap()
+}
+
+/// A CSV file's header and rows, its byte-order mark removed.
+fn read_csv(path: &Path) -> Vec<Vec<String>> {
+    let text = fs::read_to_string(path).unwrap();
+    let text = text.strip_prefix('\u{feff}').unwrap();
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_string).collect())
+        .collect()
+}
+
+/// A cell of `column` as the CSV file spells it.
+fn as_csv_text(cell: &Data, column: &str) -> String {
+    match cell {
+        Data::Empty => String::new(),
+        Data::String(s) => s.clone(),
+        Data::Float(f) => format!("{f:.2}"),
+        Data::DateTime(dt) => {
+            let time = dt.as_datetime().unwrap();
+            if column == "settle_date" {
+                time.date().to_string()
+            } else {
+                time.to_string()
+            }
+        }
+        other => panic!("unexpected cell {other:?}"),
+    }
+}
+
+#[test]
+fn workbook_has_the_summary_and_one_sheet_per_csv() {
+    let run = run_case(CASE);
+    assert_eq!(run.output.status.code(), Some(1));
+    let out = run.out_dir.path().join("out");
+    let mut book = open(&out.join("report.xlsx"));
+    let files = [
+        "exceptions",
+        "pending",
+        "matches",
+        "void_requests",
+        "refund_instructions",
+        "disputes",
+        "rejected_cancellations",
+    ];
+    let mut want = vec!["Summary".to_string()];
+    want.extend(files.iter().map(|f| f.to_string()));
+    assert_eq!(book.sheet_names(), want);
+
+    for file in files {
+        let csv = read_csv(&out.join(format!("{file}.csv")));
+        let sheet = book.worksheet_range(file).unwrap();
+        let cells: Vec<Vec<String>> = sheet
+            .rows()
+            .map(|row| {
+                let mut cells: Vec<String> = row
+                    .iter()
+                    .zip(&csv[0])
+                    .map(|(cell, column)| as_csv_text(cell, column))
+                    .collect();
+                cells.resize(csv[0].len(), String::new());
+                cells
+            })
+            .collect();
+        assert_eq!(cells[0], csv[0], "{file}: header row");
+        assert_eq!(cells, csv, "{file}: every cell as in {file}.csv");
+    }
+}
+
+#[test]
+fn amounts_are_numbers_ids_are_text_times_are_dates() {
+    let run = run_case(CASE);
+    let mut book = open(&run.out_dir.path().join("out/report.xlsx"));
+    let exceptions = book.worksheet_range("exceptions").unwrap();
+    let header: Vec<String> = exceptions
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    // The AMOUNT_MISMATCH pair: the terminal captured 10.00, the bank settled 100.00.
+    let mismatch = exceptions
+        .rows()
+        .find(|row| row[column("outcome")] == Data::String("AMOUNT_MISMATCH".into()))
+        .unwrap();
+    assert_eq!(mismatch[column("amount")], Data::Float(10.0));
+    assert_eq!(mismatch[column("bank_amount")], Data::Float(100.0));
+    let batch = &mismatch[column("batch_no")];
+    assert!(
+        matches!(batch, Data::String(s) if s.len() == 6 && s.starts_with('0')),
+        "batch_no is text with its leading zeros: {batch:?}"
+    );
+    let card = &mismatch[column("card_no")];
+    assert!(
+        matches!(card, Data::String(s) if s.contains("******")),
+        "card_no is the masked text: {card:?}"
+    );
+    assert!(matches!(mismatch[column("txn_time")], Data::DateTime(_)));
+
+    let summary = book.worksheet_range("Summary").unwrap();
+    let total = summary
+        .rows()
+        .find(|row| row[0] == Data::String("total".into()))
+        .unwrap();
+    // The quick start's control totals: 251 terminal records for 20246.29.
+    assert_eq!(total[1], Data::Float(251.0));
+    assert_eq!(total[2], Data::Float(20246.29));
+    assert_eq!(total[3], Data::Float(130.0));
+    assert_eq!(total[4], Data::Float(12965.62));
+    let as_of = summary
+        .rows()
+        .find(|row| row[0] == Data::String("as of".into()))
+        .unwrap();
+    match &as_of[1] {
+        Data::DateTime(dt) => {
+            assert_eq!(dt.as_datetime().unwrap().to_string(), "2026-11-24 22:00:00")
+        }
+        other => panic!("as of is not a date: {other:?}"),
+    }
+}
+
+#[test]
+fn csv_files_start_with_a_byte_order_mark_only_when_asked() {
+    let with = run_case(CASE);
+    let without = run_case("sample-day");
+    for file in [
+        "exceptions.csv",
+        "void_requests.csv",
+        "rejected_cancellations.csv",
+    ] {
+        let with = fs::read(with.out_dir.path().join("out").join(file)).unwrap();
+        let without = fs::read(without.out_dir.path().join("out").join(file)).unwrap();
+        assert_eq!(&with[..3], "\u{feff}".as_bytes(), "{file}");
+        assert_eq!(
+            &with[3..],
+            &without[..],
+            "{file}: the same bytes after the mark"
+        );
+    }
+}
+
+#[test]
+fn a_run_that_fails_writes_no_workbook() {
+    let run = run_case("reconcile-bad-input-writes-nothing");
+    assert_eq!(run.output.status.code(), Some(3));
+    assert!(!run.out_dir.path().join("out/report.xlsx").exists());
+
+    // Killed before the outputs are renamed into place: no workbook either.
+    let dir = tempfile::tempdir().unwrap();
+    let args = fs::read_to_string(root().join("tests/cases").join(CASE).join("args")).unwrap();
+    let out = dir.path().join("out");
+    let args: Vec<String> = args
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.replace("{out}", out.to_str().unwrap()))
+        .collect();
+    let output = std::process::Command::new(BIN)
+        .args(&args)
+        .current_dir(root())
+        .env("POSRECON_CRASH_AT", "before-ledger")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(!out.join("report.xlsx").exists());
+    assert!(!out.join("exceptions.csv").exists());
+}
