@@ -2,6 +2,7 @@
 
 mod ledger;
 mod pan_leak;
+mod profiles;
 mod properties;
 mod readme;
 mod sample_night;
@@ -277,4 +278,39 @@ fn no_header_row() {
 #[test]
 fn usage_bad_span() {
     check_case("usage-bad-span");
+}
+
+#[test]
+fn profiles_list() {
+    check_case("profiles-list");
+}
+
+#[test]
+fn profiles_show_unionpay_zm() {
+    check_case("profiles-show-unionpay-zm");
+}
+
+#[test]
+fn unionpay_zm_night() {
+    check_case("unionpay-zm-night");
+}
+
+#[test]
+fn profile_trailer_disagrees() {
+    check_case("profile-trailer-disagrees");
+}
+
+#[test]
+fn profile_file_is_utf8_but_gbk_declared() {
+    check_case("profile-file-is-utf8-but-gbk-declared");
+}
+
+#[test]
+fn profile_bad_config() {
+    check_case("profile-bad-config");
+}
+
+#[test]
+fn usage_unknown_profile() {
+    check_case("usage-unknown-profile");
 }

@@ -1,5 +1,5 @@
 //! Reads the TOML config file (`--config`): the `[policy]` table and the
-//! per-merchant `[fee_rates]`.
+//! per-merchant `[fee_rates]`, and format profiles (`[profiles.NAME]`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::field::{parse_amount, parse_fee_rate};
+use super::profile::{Profile, profiles_from_toml};
 use super::{InputError, problem};
 use crate::model::Id;
 use crate::policy::{PolicyOverrides, parse_cutoff, parse_duplicate_policy, parse_span};
@@ -21,6 +22,8 @@ struct FileConfig {
     fee_rates: BTreeMap<String, String>,
     #[serde(default)]
     ledger: LedgerTable,
+    #[serde(default)]
+    profiles: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -35,6 +38,8 @@ pub struct Settings {
     pub policy: PolicyOverrides,
     /// `[ledger] path`, relative to the working directory.
     pub ledger: Option<PathBuf>,
+    /// The format profiles of `[profiles.NAME]` tables.
+    pub profiles: Vec<Profile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,8 +117,17 @@ pub fn read_config(path: &Path) -> Result<Settings, InputError> {
         let rate = parse_fee_rate(&rate).map_err(field("fee_rates"))?;
         overrides.fee_rates.insert(Id::from(merchant), rate);
     }
+    let profiles = profiles_from_toml(&file.profiles, path).map_err(|message| {
+        InputError::single(problem(
+            path,
+            None,
+            None,
+            crate::model::redact_pans(&message).into_owned(),
+        ))
+    })?;
     Ok(Settings {
         policy: overrides,
         ledger: file.ledger.path,
+        profiles,
     })
 }

@@ -1033,6 +1033,8 @@ impl Inputs {
             write_matches: true,
             ledger: None,
             rerun: false,
+            terminal_profiles: Default::default(),
+            bank_profiles: Default::default(),
         };
         let summary = posrecon::reconcile(&config)
             .unwrap_or_else(|err| panic!("the generated night was refused: {err:#}"));

@@ -87,6 +87,8 @@ fn run_sample_night(out: &Path) -> Summary {
         write_matches: true,
         ledger: None,
         rerun: false,
+        terminal_profiles: Default::default(),
+        bank_profiles: Default::default(),
     };
     posrecon::reconcile(&config).unwrap()
 }
