@@ -314,3 +314,15 @@ fn profile_bad_config() {
 fn usage_unknown_profile() {
     check_case("usage-unknown-profile");
 }
+
+// The sample bank file in an acquirer's GBK layout reconciles exactly like
+// the canonical one (same outputs as sample-day but for the input's name).
+#[test]
+fn sample_day_acquirer_gbk() {
+    check_case("sample-day-acquirer-gbk");
+}
+
+#[test]
+fn check_acquirer_gbk() {
+    check_case("check-acquirer-gbk");
+}

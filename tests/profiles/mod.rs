@@ -608,3 +608,58 @@ currency = { value = "CNY" }
         "pos.txt: valid terminal batch file: 2 rows, amount 100.01 CNY\n"
     );
 }
+
+#[test]
+fn sample_bank_file_in_the_acquirer_layout_reconciles_like_the_canonical_one() {
+    let root = crate::support::root();
+    let night = |bank: &str, out: &Path| {
+        let out = out.to_str().unwrap();
+        let output = run(
+            root,
+            &[
+                "reconcile",
+                "--config",
+                "sample-data/acquirer-gbk.toml",
+                "--terminal",
+                "sample-data/terminal-2026-11-23.csv",
+                "--terminal",
+                "sample-data/terminal-2026-11-24.csv",
+                "--bank",
+                bank,
+                "--merchants",
+                "sample-data/merchants.csv",
+                "--card-status",
+                "sample-data/card-status.csv",
+                "--cancellations",
+                "sample-data/cancellations.csv",
+                "--as-of",
+                "2026-11-24 22:00",
+                "--out",
+                out,
+                "--no-ledger",
+            ],
+        );
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (canonical, acquirer) = (dir.path().join("canonical"), dir.path().join("acquirer"));
+    night("sample-data/bank-2026-11-24.csv", &canonical);
+    night(
+        "acquirer-gbk:sample-data/bank-2026-11-24-acquirer-gbk.csv",
+        &acquirer,
+    );
+    for name in [
+        "exceptions.csv",
+        "pending.csv",
+        "void_requests.csv",
+        "refund_instructions.csv",
+        "disputes.csv",
+        "rejected_cancellations.csv",
+    ] {
+        assert_eq!(
+            fs::read_to_string(canonical.join(name)).unwrap(),
+            fs::read_to_string(acquirer.join(name)).unwrap(),
+            "{name}"
+        );
+    }
+}
