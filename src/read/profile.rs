@@ -524,7 +524,6 @@ pub(crate) fn profile_from_toml(
         check_field(
             canonical,
             &spec,
-            kind,
             header,
             &layout,
             &at(&format!("fields.{key}")),
@@ -674,7 +673,6 @@ fn field_from_toml(value: &toml::Value, at: &str) -> Result<FieldSpec, String> {
 fn check_field(
     name: &str,
     spec: &FieldSpec,
-    kind: InputKind,
     header: bool,
     layout: &Layout,
     at: &str,
@@ -744,7 +742,6 @@ fn check_field(
             ));
         }
     }
-    let _ = kind;
     Ok(())
 }
 

@@ -499,10 +499,12 @@ impl Profiled {
                 return false;
             }
         }
-        for &index in &self.order.clone() {
+        let order = std::mem::take(&mut self.order);
+        for &index in &order {
             let cell = self.convert_cell(index, line, bytes, problems);
             self.cells[index] = cell;
         }
+        self.order = order;
         true
     }
 
