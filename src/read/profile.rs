@@ -156,8 +156,12 @@ pub struct FieldSpec {
 /// A trailer line holding the record count and amount total to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trailer {
-    /// The trailer line starts with this text.
+    /// The trailer line starts with this text (in a summary file, empty
+    /// means its first non-blank line).
     pub prefix: String,
+    /// A summary file holding the trailer line instead of the data file:
+    /// its name, beside the data file, `{name}` standing for the data file's.
+    pub file: Option<String>,
     /// 1-based field of the trailer line holding the record count.
     pub count_field: Option<usize>,
     /// 1-based field of the trailer line holding the total of `amount`.
@@ -748,13 +752,29 @@ fn check_field(
 fn trailer_from_toml(table: &toml::Table, at: &str) -> Result<Trailer, String> {
     unknown_keys(
         table,
-        &["prefix", "count_field", "amount_field", "amount_style"],
+        &[
+            "prefix",
+            "file",
+            "count_field",
+            "amount_field",
+            "amount_style",
+        ],
         at,
     )?;
+    let file = match table.get("file") {
+        None => None,
+        Some(toml::Value::String(f)) if !f.is_empty() => Some(f.clone()),
+        Some(_) => {
+            return Err(format!(
+                "{at}.file: must be a file name, like \"{{name}}.sum\""
+            ));
+        }
+    };
     let prefix = table
         .get("prefix")
         .and_then(toml::Value::as_str)
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() || file.is_some())
+        .or(file.as_ref().map(|_| ""))
         .ok_or_else(|| format!("{at}.prefix: the text the trailer line starts with is required"))?
         .to_string();
     let number = |key: &str| -> Result<Option<usize>, String> {
@@ -778,6 +798,7 @@ fn trailer_from_toml(table: &toml::Table, at: &str) -> Result<Trailer, String> {
     };
     Ok(Trailer {
         prefix,
+        file,
         count_field,
         amount_field,
         amount_style,
@@ -873,6 +894,9 @@ pub fn profile_to_toml(profile: &Profile) -> String {
     if let Some(trailer) = &profile.trailer {
         let _ = writeln!(w, "\n[profiles.{name}.trailer]");
         let _ = writeln!(w, "prefix = {}", toml_str(&trailer.prefix));
+        if let Some(file) = &trailer.file {
+            let _ = writeln!(w, "file = {}", toml_str(file));
+        }
         if let Some(n) = trailer.count_field {
             let _ = writeln!(w, "count_field = {n}");
         }

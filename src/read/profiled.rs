@@ -49,6 +49,8 @@ enum State {
 /// The figures a trailer line states.
 #[derive(Debug, Clone)]
 struct TrailerFigures {
+    /// The data file, or its summary file.
+    path: PathBuf,
     line: u64,
     count: Option<u64>,
     amount: Option<Amount>,
@@ -150,7 +152,12 @@ impl Profiled {
         let codec = profile.encoding.codec();
         let encode = |text: &str| -> Vec<u8> { codec.encode(text).0.into_owned() };
         let skip = profile.skip_prefixes.iter().map(|p| encode(p)).collect();
-        let trailer_prefix = profile.trailer.as_ref().map(|t| encode(&t.prefix));
+        // A trailer in a summary file is not looked for among the data.
+        let trailer_prefix = profile
+            .trailer
+            .as_ref()
+            .filter(|t| t.file.is_none())
+            .map(|t| encode(&t.prefix));
         let hashing = Hashing {
             inner: file,
             hasher: Sha256::new(),
@@ -373,6 +380,10 @@ impl Profiled {
         }
         if self.state == State::Preamble && self.profile.header {
             problems.push(self.problem(None, None, "has no header row".into()));
+            return;
+        }
+        if let Some(file) = self.profile.trailer.as_ref().and_then(|t| t.file.clone()) {
+            self.read_summary_file(&file, problems);
         }
     }
 
@@ -608,10 +619,86 @@ impl Profiled {
             ));
             return;
         }
-        let Some(trailer) = self.profile.trailer.clone() else {
+        let Some(text) = self.decode(line, bytes, problems) else {
             return;
         };
-        let Some(text) = self.decode(line, bytes, problems) else {
+        let path = self.path.clone();
+        self.trailer_figures(&path, line, &text, problems);
+    }
+
+    /// Reads the trailer line of a summary file (`trailer.file`): the first
+    /// line starting with the trailer's prefix, or the first non-blank line
+    /// when the prefix is empty.
+    fn read_summary_file(&mut self, file: &str, problems: &mut Problems) {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let summary = self
+            .path
+            .parent()
+            .unwrap_or_else(|| Path::new(""))
+            .join(file.replace("{name}", &name));
+        let bytes = match std::fs::read(&summary) {
+            Ok(bytes) => bytes,
+            Err(err) => {
+                problems.push(problem(
+                    &summary,
+                    None,
+                    Some("trailer"),
+                    format!(
+                        "cannot open the summary file of {}: {err}",
+                        self.path.display()
+                    ),
+                ));
+                return;
+            }
+        };
+        let Some(text) = decode(self.profile.encoding, &bytes) else {
+            problems.push(problem(
+                &summary,
+                None,
+                Some("trailer"),
+                format!(
+                    "is not {} text (profile {:?} declares encoding {:?})",
+                    self.profile.encoding.as_str().to_uppercase(),
+                    self.profile.name,
+                    self.profile.encoding.as_str()
+                ),
+            ));
+            return;
+        };
+        let prefix = self
+            .profile
+            .trailer
+            .as_ref()
+            .map_or("", |t| t.prefix.as_str());
+        let found = text.lines().enumerate().find(|(_, line)| {
+            let line = line.trim_start_matches('\u{feff}').trim();
+            !line.is_empty() && line.starts_with(prefix)
+        });
+        match found {
+            Some((index, line)) => {
+                let line = line.trim_start_matches('\u{feff}').trim().to_string();
+                self.trailer_figures(&summary, index as u64 + 1, &line, problems);
+            }
+            None => problems.push(problem(
+                &summary,
+                None,
+                Some("trailer"),
+                format!(
+                    "the summary file of {} has no line starting with {}",
+                    self.path.display(),
+                    quote(prefix)
+                ),
+            )),
+        }
+    }
+
+    /// Reads the record count and total of a decoded trailer line.
+    fn trailer_figures(&mut self, path: &Path, line: u64, text: &str, problems: &mut Problems) {
+        let Some(trailer) = self.profile.trailer.clone() else {
             return;
         };
         let mut fields = Vec::new();
@@ -620,8 +707,8 @@ impl Profiled {
                 delimiter,
                 quote: q,
             } => {
-                if let Err(message) = split_delimited(&text, delimiter, q, &mut fields) {
-                    problems.push(self.problem(Some(line), Some("trailer"), message));
+                if let Err(message) = split_delimited(text, delimiter, q, &mut fields) {
+                    problems.push(problem(path, Some(line), Some("trailer"), message));
                     return;
                 }
             }
@@ -634,6 +721,7 @@ impl Profiled {
                 .ok_or_else(|| format!("has no field {n} (it has {})", fields.len()))
         };
         let mut figures = TrailerFigures {
+            path: path.to_path_buf(),
             line,
             count: None,
             amount: None,
@@ -665,7 +753,7 @@ impl Profiled {
             }
         }
         for message in bad {
-            problems.push(self.problem(Some(line), Some("trailer"), message));
+            problems.push(problem(path, Some(line), Some("trailer"), message));
         }
         self.trailer = Some(figures);
     }
@@ -687,23 +775,32 @@ impl Profiled {
                 ),
             )];
         };
+        // A summary file's figures name the data file they describe.
+        let (held, read) = if trailer.path == self.path {
+            ("the file holds".to_string(), "read".to_string())
+        } else {
+            let data = self.path.display();
+            (format!("{data} holds"), format!("in {data}"))
+        };
         let mut found = Vec::new();
         if let Some(count) = trailer.count
             && count != rows
         {
-            found.push(self.problem(
+            found.push(problem(
+                &trailer.path,
                 Some(trailer.line),
                 Some("trailer"),
-                format!("states {count} records, but the file holds {rows}"),
+                format!("states {count} records, but {held} {rows}"),
             ));
         }
         if let Some(total) = trailer.amount
             && total != amount
         {
-            found.push(self.problem(
+            found.push(problem(
+                &trailer.path,
                 Some(trailer.line),
                 Some("trailer"),
-                format!("states a total of {total}, but the amounts read total {amount}"),
+                format!("states a total of {total}, but the amounts {read} total {amount}"),
             ));
         }
         found

@@ -663,3 +663,56 @@ fn sample_bank_file_in_the_acquirer_layout_reconciles_like_the_canonical_one() {
         );
     }
 }
+
+#[test]
+fn trailer_figures_from_a_summary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let config = ACQUIRER_CONFIG.replace(
+        "prefix = \"合计\"\ncount_field = 2\namount_field = 3",
+        "file = \"{name}.sum\"\ncount_field = 1\namount_field = 2\namount_style = \"fen\"",
+    );
+    fs::write(dir.join("posrecon.toml"), config).unwrap();
+    fs::write(
+        dir.join("bank.csv"),
+        acquirer_csv(&[ACQUIRER_ROW_1, ACQUIRER_ROW_2], ""),
+    )
+    .unwrap();
+    let check = || {
+        run(
+            dir,
+            &[
+                "check",
+                "bank.csv",
+                "--config",
+                "posrecon.toml",
+                "--profile",
+                "acquirer",
+            ],
+        )
+    };
+
+    let missing = check();
+    assert_eq!(missing.status.code(), Some(3));
+    assert_eq!(
+        stderr(&missing),
+        "posrecon: error: bank.csv.sum: trailer: cannot open the summary file of bank.csv: \
+         No such file or directory (os error 2)\n"
+    );
+
+    fs::write(dir.join("bank.csv.sum"), gbk("\n2,15000\n")).unwrap();
+    let agrees = check();
+    assert_eq!(stderr(&agrees), "");
+    assert_eq!(
+        stdout(&agrees),
+        "bank.csv: valid bank settlement file: 2 rows, amount 150.00 CNY\n"
+    );
+
+    fs::write(dir.join("bank.csv.sum"), gbk("3,15000\n")).unwrap();
+    let disagrees = check();
+    assert_eq!(disagrees.status.code(), Some(3));
+    assert_eq!(
+        stderr(&disagrees),
+        "posrecon: error: bank.csv.sum:1: trailer: states 3 records, but bank.csv holds 2\n"
+    );
+}
