@@ -621,6 +621,87 @@ write_csv("merchants.csv", MERCHANT_HEADER,
 write_csv("card-status.csv", CARD_STATUS_HEADER, card_status)
 write_csv("cancellations.csv", CANCEL_HEADER, [r["row"] for r in requests])
 
+# The same settlements as bank-2026-11-24.csv, in the layout of an acquirer's
+# own export: GBK, a "#" preamble, Chinese column names in its own order, a
+# merchant name column, Chinese transaction types, compact date-times, a
+# leading backtick on numeric cells (so Excel keeps their zeros), a tab after
+# card numbers, CRLF line endings and a totals trailer. Read through the
+# profile in acquirer-gbk.toml it must reconcile exactly like the canonical file.
+ACQUIRER_FILE = "bank-2026-11-24-acquirer-gbk.csv"
+ACQUIRER_HEADER = ["清算日期", "商户号", "商户名称", "终端号", "交易时间", "交易类型", "交易批次号",
+                   "凭证号", "参考号", "授权码", "卡号", "交易金额", "手续费", "结算金额", "币种"]
+ACQUIRER_TYPES = OrderedDict([("消费", "SALE"), ("撤销", "VOID"), ("退货", "REFUND"),
+                              ("预授权完成", "PREAUTH_COMPLETE")])
+MERCHANT_NAME = {m["mid"]: m["name"] for m in MERCHANTS.values()}
+
+
+def ticked(value):
+    return "`" + value if value else ""
+
+
+def acquirer_row(row):
+    (settle, mid, tid, batch, trace, rrn, auth, typ, when, amount, fee, net, cur, card) = row
+    code = next(k for k, v in ACQUIRER_TYPES.items() if v == typ)
+    return [ticked(settle.replace("-", "")), ticked(mid), MERCHANT_NAME.get(mid, ""), tid,
+            ticked(when.replace("-", "").replace(" ", "").replace(":", "")), code, ticked(batch),
+            ticked(trace), ticked(rrn), auth, ticked(card) + "\t", amount, fee, net, cur]
+
+
+acquirer_total = sum(Decimal(b["row"][9]) for b in bank_rows)
+with open(os.path.join(OUT, ACQUIRER_FILE), "w", encoding="gbk", newline="") as f:
+    f.write("# 某某银行 商户交易明细 (settlement detail of an example acquirer)\r\n")
+    f.write("# 清算日期 2026-11-24  导出时间 2026-11-24 06:00:00\r\n")
+    w = csv.writer(f, lineterminator="\r\n")
+    w.writerow(ACQUIRER_HEADER)
+    w.writerows(acquirer_row(b["row"]) for b in bank_rows)
+    w.writerow(["合计", len(bank_rows), "%.2f" % acquirer_total])
+
+ACQUIRER_CONFIG = """# An example config for an acquirer's own settlement export (%s):
+# GBK, a "#" preamble, Chinese column names and transaction types, cells with a
+# leading backtick or a trailing tab, and a totals trailer.
+#
+#   posrecon reconcile --config sample-data/acquirer-gbk.toml \\
+#       --bank acquirer-gbk:sample-data/%s ...
+#
+# `posrecon profiles show acquirer-gbk --config sample-data/acquirer-gbk.toml`
+# prints it back with every default spelled out.
+
+[profiles.acquirer-gbk]
+kind = "bank"
+description = "example acquirer CSV: GBK, # preamble, Chinese headers, totals trailer"
+encoding = "gbk"
+delimiter = ","
+skip_prefixes = ["#"]          # the preamble
+strip_leading = "`'"           # `000123 keeps its zeros in Excel; the tab after card numbers is trimmed
+
+[profiles.acquirer-gbk.fields]
+settle_date = { column = "清算日期", format = "%%Y%%m%%d" }
+merchant_id = "商户号"
+terminal_id = "终端号"
+batch_no = "交易批次号"
+trace_no = "凭证号"
+rrn = "参考号"
+auth_code = "授权码"
+txn_type = "交易类型"
+txn_time = { column = "交易时间", format = "%%Y%%m%%d%%H%%M%%S" }
+amount = "交易金额"
+fee = "手续费"
+net_amount = "结算金额"
+currency = "币种"
+card_no = "卡号"
+
+[profiles.acquirer-gbk.txn_types]
+%s
+
+[profiles.acquirer-gbk.trailer]
+prefix = "合计"                 # 合计,<records>,<total of 交易金额>
+count_field = 2
+amount_field = 3
+""" % (ACQUIRER_FILE, ACQUIRER_FILE,
+       "\n".join('"%s" = "%s"' % kv for kv in ACQUIRER_TYPES.items()))
+with open(os.path.join(OUT, "acquirer-gbk.toml"), "w", encoding="utf-8", newline="") as f:
+    f.write(ACQUIRER_CONFIG)
+
 # --------------------------------------------------------------------------
 # Expected results, from the bookkeeping above
 # --------------------------------------------------------------------------
@@ -798,9 +879,11 @@ python3 sample-data/generate.py
 | `merchants.csv` | the three merchants, their void/refund permissions and contracted fee rate |
 | `card-status.csv` | status of the cards named by cancellation requests (%d rows) |
 | `cancellations.csv` | cancellation requests decided as of 2026-11-24 22:00:00 (%d rows) |
+| `bank-2026-11-24-acquirer-gbk.csv` | the same settlements in an acquirer's own layout (GBK, see below) |
+| `acquirer-gbk.toml` | the config file whose profile `acquirer-gbk` reads it |
 
-All files are UTF-8 without BOM, LF line endings, header row first, comma separated, minimal
-quoting.
+All files but the acquirer example are UTF-8 without BOM, LF line endings, header row first,
+comma separated, minimal quoting.
 
 ## How to run the night
 
@@ -822,7 +905,29 @@ suspected_duplicates `flag`, fee rates from `merchants.csv`.
 The bank file settles business day 2026-11-23 only. As of 2026-11-24 22:00:00 every record
 of business day 2026-11-24 is therefore PENDING, and every 2026-11-23 record the bank did not
 settle is UNSETTLED.
-""" % (SEED, n23, n24, len(bank_rows), len(card_status), len(requests), AS_OF))
+
+## The same bank file in an acquirer's own layout
+
+`bank-2026-11-24-acquirer-gbk.csv` holds exactly the settlements of `bank-2026-11-24.csv` the way
+an acquirer's export might: GBK-encoded, CRLF, a `#` preamble, Chinese column names in its own
+order (商户号, 终端号, 交易时间, 交易类型, 交易批次号, 凭证号, 参考号, 卡号, 交易金额, 手续费,
+结算金额 …) plus a merchant name column, Chinese transaction types (消费, 撤销, 退货, 预授权完成),
+`YYYYMMDDhhmmss` times, a leading backtick on numeric cells, a tab after card numbers, and a
+trailer `合计,%d,%s`. The profile `acquirer-gbk` in `acquirer-gbk.toml` reads it; the night then
+reconciles exactly as with the canonical file:
+
+```
+posrecon reconcile --config sample-data/acquirer-gbk.toml \\
+  --terminal sample-data/terminal-2026-11-23.csv \\
+  --terminal sample-data/terminal-2026-11-24.csv \\
+  --bank acquirer-gbk:sample-data/bank-2026-11-24-acquirer-gbk.csv \\
+  --merchants sample-data/merchants.csv \\
+  --card-status sample-data/card-status.csv \\
+  --cancellations sample-data/cancellations.csv \\
+  --as-of "%s" --out out/
+```
+""" % (SEED, n23, n24, len(bank_rows), len(card_status), len(requests), AS_OF,
+       len(bank_rows), "%.2f" % acquirer_total, AS_OF))
 
 readme.append("""## Merchants and terminals
 

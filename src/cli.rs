@@ -1,14 +1,29 @@
 //! Command-line arguments (clap derive) and their conversion into library calls.
 
+use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use chrono::{NaiveDateTime, NaiveTime, TimeDelta};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 
 use posrecon::model::Amount;
 use posrecon::policy::{self, DuplicatePolicy, Policy, PolicyOverrides};
+use posrecon::read::{Profile, ProfileChoice};
 use posrecon::{Config, InputKind};
+
+/// A usage error found after parsing (an unknown profile name): exit status 2.
+#[derive(Debug)]
+pub(crate) struct UsageError(pub(crate) String);
+
+impl fmt::Display for UsageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
 
 pub(crate) const EXIT_STATUS: &str = "\
 Examples:
@@ -43,6 +58,7 @@ pub(crate) enum Command {
     Runs(RunsArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
+    Profiles(ProfilesArgs),
 }
 
 const COMPLETIONS_EXAMPLE: &str = "\
@@ -82,7 +98,7 @@ Exit status:
 #[command(after_help = MAN_EXAMPLE)]
 pub(crate) struct ManArgs {
     /// The command whose page to print, like reconcile [default: the whole program].
-    #[arg(value_name = "COMMAND", value_parser = ["reconcile", "check", "show", "runs", "completions", "man"])]
+    #[arg(value_name = "COMMAND", value_parser = ["reconcile", "check", "show", "runs", "profiles", "completions", "man"])]
     pub(crate) command: Option<String>,
 }
 
@@ -116,6 +132,119 @@ pub(crate) fn write_man(
     };
     page.render(out)?;
     Ok(())
+}
+
+const PROFILES_EXAMPLE: &str = "\
+Examples:
+  posrecon profiles
+  posrecon profiles show unionpay-zm
+  posrecon profiles --config sample-data/acquirer-gbk.toml show acquirer-gbk
+
+Exit status:
+  0  listed
+  2  usage error (bad flags, or no profile of that name)
+  3  the config file is missing or wrong";
+
+/// Lists the format profiles: built in, and those of the config file.
+///
+/// A profile says how to read a terminal or bank file in its source's own
+/// layout (encoding, delimiter or fixed widths, header, preamble, trailer,
+/// column names, date and amount styles, transaction codes).
+#[derive(Debug, clap::Args)]
+#[command(after_help = PROFILES_EXAMPLE)]
+pub(crate) struct ProfilesArgs {
+    /// Config file (TOML) whose [profiles.NAME] tables to list too.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub(crate) config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub(crate) action: Option<ProfilesAction>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProfilesAction {
+    /// Prints one profile as TOML, to copy into a config file and edit.
+    Show {
+        /// The profile's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+    },
+}
+
+impl ProfilesArgs {
+    /// Every profile known: built in, then the config file's.
+    pub(crate) fn profiles(&self) -> anyhow::Result<Vec<Profile>> {
+        known_profiles(self.config.as_ref())
+    }
+}
+
+/// The built-in profiles and those of the config file, if one is named.
+fn known_profiles(config: Option<&PathBuf>) -> anyhow::Result<Vec<Profile>> {
+    let configured = match config {
+        Some(path) => posrecon::read::read_config(path)?.profiles,
+        None => Vec::new(),
+    };
+    Ok(posrecon::read::all_profiles(&configured))
+}
+
+/// Finds a profile named on the command line, of the kind `flag` reads.
+fn named_profile(
+    all: &[Profile],
+    name: &str,
+    kind: Option<InputKind>,
+    flag: &str,
+) -> Result<Arc<Profile>, UsageError> {
+    let profile = posrecon::read::find_profile(all, name).ok_or_else(|| {
+        UsageError(format!(
+            "{flag}: there is no profile named {name:?}; `posrecon profiles` lists them"
+        ))
+    })?;
+    if let Some(kind) = kind
+        && profile.kind != kind
+    {
+        return Err(UsageError(format!(
+            "{flag}: profile {name:?} reads {}s, not {}s",
+            profile.kind.description(),
+            kind.description()
+        )));
+    }
+    Ok(Arc::new(profile.clone()))
+}
+
+/// The profile of each input file, `None` for the canonical format.
+type ProfileList = Vec<Option<Arc<Profile>>>;
+
+/// Splits `NAME:FILE` arguments (only when NAME is a known profile, so any
+/// other path with a colon is read as it is) and gives the others `default`.
+fn resolve_inputs(
+    args: Vec<PathBuf>,
+    default: Option<&str>,
+    all: &[Profile],
+    kind: InputKind,
+    flag: &str,
+) -> Result<(Vec<PathBuf>, ProfileList), UsageError> {
+    let default = default
+        .map(|name| named_profile(all, name, Some(kind), &format!("{flag}-profile")))
+        .transpose()?;
+    let mut paths = Vec::with_capacity(args.len());
+    let mut profiles = Vec::with_capacity(args.len());
+    for arg in args {
+        let prefixed = arg.to_str().and_then(|text| {
+            let (name, file) = text.split_once(':')?;
+            posrecon::read::find_profile(all, name).map(|_| (name.to_string(), file.to_string()))
+        });
+        match prefixed {
+            Some((name, file)) => {
+                profiles.push(Some(named_profile(all, &name, Some(kind), flag)?));
+                paths.push(PathBuf::from(file));
+            }
+            None => {
+                profiles.push(default.clone());
+                paths.push(arg);
+            }
+        }
+    }
+    Ok((paths, profiles))
 }
 
 const SHOW_EXAMPLE: &str = "\
@@ -239,13 +368,30 @@ Exit status:
 #[derive(Debug, clap::Args)]
 #[command(after_help = RECONCILE_EXAMPLE)]
 pub(crate) struct ReconcileArgs {
-    /// Terminal batch file; repeat for several terminals or days.
+    /// Terminal batch file; repeat for several terminals or days. PROFILE:FILE
+    /// reads it through a format profile (see `posrecon profiles`).
     #[arg(long, value_name = "FILE", required = true)]
     pub(crate) terminal: Vec<PathBuf>,
 
-    /// Bank settlement file; repeat for several.
+    /// Bank settlement file; repeat for several. PROFILE:FILE reads it through
+    /// a format profile, like unionpay-zm:INN26112401ZM_898310058120001.
     #[arg(long, value_name = "FILE", required = true)]
     pub(crate) bank: Vec<PathBuf>,
+
+    /// Format profile for every --terminal file not given as PROFILE:FILE
+    /// [default: the canonical format].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) terminal_profile: Option<String>,
+
+    /// Format profile for every --bank file not given as PROFILE:FILE
+    /// [default: the canonical format].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) bank_profile: Option<String>,
+
+    /// Settlement date of bank files whose profile takes it from the file
+    /// name (it wins over the name), like 2026-11-24.
+    #[arg(long, value_name = "DATE", value_parser = posrecon::read::parse_settle_date)]
+    pub(crate) settle_date: Option<NaiveDate>,
 
     /// Merchants file: names, void/refund permissions, contracted fee rates.
     #[arg(long, value_name = "FILE")]
@@ -372,6 +518,7 @@ impl ReconcileArgs {
         let mut policy = Policy::default();
         let mut ledger = PathBuf::from(DEFAULT_LEDGER);
         let (mut xlsx, mut csv_bom) = (self.xlsx, self.csv_bom);
+        let mut configured = Vec::new();
         if let Some(path) = &self.config {
             let settings = posrecon::read::read_config(path)?;
             settings.policy.apply_to(&mut policy);
@@ -380,7 +527,23 @@ impl ReconcileArgs {
             }
             xlsx |= settings.xlsx;
             csv_bom |= settings.csv_bom;
+            configured = settings.profiles;
         }
+        let all = posrecon::read::all_profiles(&configured);
+        let (terminal, terminal_profiles) = resolve_inputs(
+            self.terminal,
+            self.terminal_profile.as_deref(),
+            &all,
+            InputKind::Terminal,
+            "--terminal",
+        )?;
+        let (bank, bank_profiles) = resolve_inputs(
+            self.bank,
+            self.bank_profile.as_deref(),
+            &all,
+            InputKind::Bank,
+            "--bank",
+        )?;
         PolicyOverrides {
             cutoff: self.cutoff,
             settlement_lag_days: self.settlement_lag_days,
@@ -394,8 +557,8 @@ impl ReconcileArgs {
         }
         .apply_to(&mut policy);
         Ok(Config {
-            terminal: self.terminal,
-            bank: self.bank,
+            terminal,
+            bank,
             merchants: self.merchants,
             card_status: self.card_status,
             cancellations: self.cancellations,
@@ -413,13 +576,22 @@ impl ReconcileArgs {
                 Some(self.ledger.unwrap_or(ledger))
             },
             rerun: self.rerun,
+            terminal_profiles: ProfileChoice {
+                profiles: terminal_profiles,
+                settle_date: None,
+            },
+            bank_profiles: ProfileChoice {
+                profiles: bank_profiles,
+                settle_date: self.settle_date,
+            },
         })
     }
 }
 
 const CHECK_EXAMPLE: &str = "\
-Example:
+Examples:
   posrecon check sample-data/bank-2026-11-24.csv --kind bank
+  posrecon check INN26112401ZM_898310058120001 --profile unionpay-zm
 
 Exit status:
   0  the file is valid
@@ -437,9 +609,55 @@ pub(crate) struct CheckArgs {
     #[arg(value_name = "FILE")]
     pub(crate) file: PathBuf,
 
-    /// What the file holds.
-    #[arg(long, value_enum, value_name = "KIND")]
-    pub(crate) kind: KindArg,
+    /// What the file holds [default with --profile: the profile's kind].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "KIND",
+        required_unless_present = "profile"
+    )]
+    pub(crate) kind: Option<KindArg>,
+
+    /// Read the file through this format profile (terminal and bank files).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) profile: Option<String>,
+
+    /// Config file (TOML) whose [profiles.NAME] tables define more profiles.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
+    /// Settlement date, when the profile takes it from the file name.
+    #[arg(long, value_name = "DATE", value_parser = posrecon::read::parse_settle_date)]
+    pub(crate) settle_date: Option<NaiveDate>,
+}
+
+impl CheckArgs {
+    /// The kind of file to check and how to read it.
+    pub(crate) fn kind_and_choice(&self) -> anyhow::Result<(InputKind, ProfileChoice)> {
+        let kind = self.kind.map(InputKind::from);
+        let Some(name) = &self.profile else {
+            let kind = kind.expect("IE: clap requires --kind without --profile");
+            return Ok((kind, ProfileChoice::default()));
+        };
+        if let Some(kind) = kind
+            && !matches!(kind, InputKind::Terminal | InputKind::Bank)
+        {
+            return Err(UsageError(format!(
+                "--profile: profiles read terminal and bank files, not {}s",
+                kind.description()
+            ))
+            .into());
+        }
+        let all = known_profiles(self.config.as_ref())?;
+        let profile = named_profile(&all, name, kind, "--profile")?;
+        Ok((
+            profile.kind,
+            ProfileChoice {
+                profiles: vec![Some(profile)],
+                settle_date: self.settle_date,
+            },
+        ))
+    }
 }
 
 /// The kinds of input file, as spelled on the command line.

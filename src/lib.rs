@@ -71,6 +71,10 @@ pub struct Config {
     pub ledger: Option<PathBuf>,
     /// Replace the run that already reconciled these files.
     pub rerun: bool,
+    /// The format profile of each terminal file (default: canonical).
+    pub terminal_profiles: read::ProfileChoice,
+    /// The format profile of each bank file, and `--settle-date`.
+    pub bank_profiles: read::ProfileChoice,
 }
 
 impl Config {
@@ -93,7 +97,14 @@ impl Config {
                 .collect::<Vec<_>>()
         };
         let one = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        serde_json::json!({
+        let profile_names = |choice: &read::ProfileChoice| {
+            choice
+                .profiles
+                .iter()
+                .map(|p| p.as_ref().map(|p| p.name.clone()))
+                .collect::<Vec<_>>()
+        };
+        let mut arguments = serde_json::json!({
             "terminal": paths(&self.terminal),
             "bank": paths(&self.bank),
             "merchants": one(&self.merchants),
@@ -112,18 +123,30 @@ impl Config {
                 "suspected_duplicates": self.policy.suspected_duplicates.as_str(),
                 "fee_rate": self.policy.fee_rates.default.map(|r| r.to_string()),
             },
-        })
-        .to_string()
+        });
+        // Only runs that use profiles record them, so earlier ledgers read the same.
+        let used = |choice: &read::ProfileChoice| choice.profiles.iter().any(Option::is_some);
+        if used(&self.terminal_profiles) || used(&self.bank_profiles) {
+            arguments["terminal_profiles"] = profile_names(&self.terminal_profiles).into();
+            arguments["bank_profiles"] = profile_names(&self.bank_profiles).into();
+            arguments["settle_date"] = self.bank_profiles.settle_date.map(|d| d.to_string()).into();
+        }
+        arguments.to_string()
     }
 }
 
 /// Reads one file of `kind` strictly, as `reconcile` would, and returns its
-/// control totals, or every problem found in it.
-pub fn check(path: &Path, kind: InputKind) -> Result<InputFile, InputError> {
+/// control totals, or every problem found in it. `choice` holds the file's
+/// format profile, if it has one (terminal and bank files only).
+pub fn check(
+    path: &Path,
+    kind: InputKind,
+    choice: &read::ProfileChoice,
+) -> Result<InputFile, InputError> {
     let paths = [path.to_path_buf()];
     let mut files = match kind {
-        InputKind::Terminal => read::read_terminal_records(&paths)?.files,
-        InputKind::Bank => read::read_settlements(&paths)?.files,
+        InputKind::Terminal => read::read_terminal_records_with(&paths, choice)?.files,
+        InputKind::Bank => read::read_settlements_with(&paths, choice)?.files,
         InputKind::Merchants => read::read_merchants(path)?.files,
         InputKind::CardStatus => read::read_card_statuses(path)?.files,
         InputKind::Cancellations => read::read_cancellations(path)?.files,
@@ -309,8 +332,8 @@ fn plan_run(
 pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     progress::enter(progress::Stage::Reading);
     refuse_repeated_inputs(&config.terminal, &config.bank, &[])?;
-    let terminal = read::read_terminal_records(&config.terminal);
-    let bank = read::read_settlements(&config.bank);
+    let terminal = read::read_terminal_records_with(&config.terminal, &config.terminal_profiles);
+    let bank = read::read_settlements_with(&config.bank, &config.bank_profiles);
     let merchants = config.merchants.as_deref().map(read::read_merchants);
     let cards = config.card_status.as_deref().map(read::read_card_statuses);
     let requests = config

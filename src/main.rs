@@ -17,7 +17,9 @@ mod term;
 enum Exit {
     Clean = 0,
     Exceptions = 1,
-    // 2 belongs to clap: a usage error exits inside `Cli::parse`.
+    // Most usage errors exit inside `Cli::parse`; this is for those found later
+    // (a profile name that no profile has).
+    Usage = 2,
     BadInput = 3,
     Internal = 4,
 }
@@ -33,10 +35,13 @@ fn main() -> ExitCode {
             print_with(|out| cli::write_completions(args.shell, out))
         }
         cli::Command::Man(args) => print_with(|out| cli::write_man(args.command.as_deref(), out)),
+        cli::Command::Profiles(args) => profiles(&args),
     };
     let exit = result.unwrap_or_else(|err| {
         term::print_error(&err);
-        if err.chain().any(|cause| cause.is::<InputError>()) {
+        if err.chain().any(|cause| cause.is::<cli::UsageError>()) {
+            Exit::Usage
+        } else if err.chain().any(|cause| cause.is::<InputError>()) {
             Exit::BadInput
         } else {
             Exit::Internal
@@ -127,9 +132,28 @@ fn print_with(
 }
 
 fn check(args: &cli::CheckArgs) -> anyhow::Result<Exit> {
-    let file = posrecon::check(&args.file, args.kind.into())?;
+    let (kind, choice) = args.kind_and_choice()?;
+    let file = posrecon::check(&args.file, kind, &choice)?;
     let mut out = io::stdout().lock();
     posrecon::report::write_check(&mut out, &file)?;
+    out.flush()?;
+    Ok(Exit::Clean)
+}
+
+fn profiles(args: &cli::ProfilesArgs) -> anyhow::Result<Exit> {
+    let all = args.profiles()?;
+    let mut out = io::stdout().lock();
+    match &args.action {
+        None => posrecon::report::write_profiles_table(&mut out, &all)?,
+        Some(cli::ProfilesAction::Show { name }) => {
+            let profile = posrecon::read::find_profile(&all, name).ok_or_else(|| {
+                cli::UsageError(format!(
+                    "there is no profile named {name:?}; `posrecon profiles` lists them"
+                ))
+            })?;
+            write!(out, "{}", posrecon::read::profile_to_toml(profile))?;
+        }
+    }
     out.flush()?;
     Ok(Exit::Clean)
 }

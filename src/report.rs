@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use crate::ledger::{IssuedAction, RunInfo, SeenRecord};
 use crate::matching::Outcome;
-use crate::read::{InputFile, InputKind};
+use crate::read::{InputFile, InputKind, Profile, describe_origin};
 use crate::totals::{ControlTotals, Side, Tally};
 
 /// True for the kinds of file whose rows carry an amount.
@@ -375,4 +375,23 @@ pub fn write_runs_table(out: &mut impl Write, runs: &[RunInfo]) -> io::Result<()
         ]);
     }
     writeln!(out, "{list}")
+}
+
+/// The `posrecon profiles` listing: every profile, its kind and origin.
+pub fn write_profiles_table(out: &mut impl Write, profiles: &[Profile]) -> io::Result<()> {
+    let mut listing = table();
+    listing.set_header(["profile", "kind", "from", "description"]);
+    for profile in profiles {
+        listing.add_row([
+            profile.name.clone(),
+            profile.kind.to_string(),
+            describe_origin(profile),
+            profile.description.clone(),
+        ]);
+    }
+    writeln!(out, "{listing}")?;
+    writeln!(
+        out,
+        "\n`posrecon profiles show NAME` prints one as TOML to copy into a config file."
+    )
 }

@@ -3,6 +3,7 @@
 mod help;
 mod ledger;
 mod pan_leak;
+mod profiles;
 mod properties;
 mod readme;
 mod sample_night;
@@ -300,4 +301,51 @@ fn no_header_row() {
 #[test]
 fn usage_bad_span() {
     check_case("usage-bad-span");
+}
+
+#[test]
+fn profiles_list() {
+    check_case("profiles-list");
+}
+
+#[test]
+fn profiles_show_unionpay_zm() {
+    check_case("profiles-show-unionpay-zm");
+}
+
+#[test]
+fn unionpay_zm_night() {
+    check_case("unionpay-zm-night");
+}
+
+#[test]
+fn profile_trailer_disagrees() {
+    check_case("profile-trailer-disagrees");
+}
+
+#[test]
+fn profile_file_is_utf8_but_gbk_declared() {
+    check_case("profile-file-is-utf8-but-gbk-declared");
+}
+
+#[test]
+fn profile_bad_config() {
+    check_case("profile-bad-config");
+}
+
+#[test]
+fn usage_unknown_profile() {
+    check_case("usage-unknown-profile");
+}
+
+// The sample bank file in an acquirer's GBK layout reconciles exactly like
+// the canonical one (same outputs as sample-day but for the input's name).
+#[test]
+fn sample_day_acquirer_gbk() {
+    check_case("sample-day-acquirer-gbk");
+}
+
+#[test]
+fn check_acquirer_gbk() {
+    check_case("check-acquirer-gbk");
 }

@@ -1,5 +1,6 @@
 //! Reads the TOML config file (`--config`): the `[policy]` table, the
-//! per-merchant `[fee_rates]`, the `[ledger]` path and the `[output]` options.
+//! per-merchant `[fee_rates]`, the `[ledger]` path, the `[output]` options
+//! and format profiles (`[profiles.NAME]`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::field::{parse_amount, parse_fee_rate};
+use super::profile::{Profile, profiles_from_toml};
 use super::{InputError, problem};
 use crate::model::Id;
 use crate::policy::{PolicyOverrides, parse_cutoff, parse_duplicate_policy, parse_span};
@@ -23,6 +25,8 @@ struct FileConfig {
     ledger: LedgerTable,
     #[serde(default)]
     output: OutputTable,
+    #[serde(default)]
+    profiles: BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,6 +54,8 @@ pub struct Settings {
     pub xlsx: bool,
     /// `[output] csv_bom`: start each CSV file with a UTF-8 byte-order mark.
     pub csv_bom: bool,
+    /// The format profiles of `[profiles.NAME]` tables.
+    pub profiles: Vec<Profile>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,10 +133,19 @@ pub fn read_config(path: &Path) -> Result<Settings, InputError> {
         let rate = parse_fee_rate(&rate).map_err(field("fee_rates"))?;
         overrides.fee_rates.insert(Id::from(merchant), rate);
     }
+    let profiles = profiles_from_toml(&file.profiles, path).map_err(|message| {
+        InputError::single(problem(
+            path,
+            None,
+            None,
+            crate::model::redact_pans(&message).into_owned(),
+        ))
+    })?;
     Ok(Settings {
         policy: overrides,
         ledger: file.ledger.path,
         xlsx: file.output.xlsx,
         csv_bom: file.output.csv_bom,
+        profiles,
     })
 }

@@ -6,6 +6,8 @@
 
 mod config;
 mod field;
+mod profile;
+mod profiled;
 mod reference;
 mod settlement;
 mod table;
@@ -15,13 +17,19 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::model::{Amount, Currency, Origin};
+use profiled::Profiled;
 use table::{Column, Row, Table};
 
 pub use config::{Settings, read_config};
 pub use field::{parse_amount, parse_fee_rate};
+pub use profile::{
+    AmountStyle, BUILT_IN, Encoding, FieldSource, FieldSpec, Layout, Profile, ProfileChoice,
+    ProfileOrigin, Trailer, all_profiles, built_in_profiles, describe_origin, find_profile,
+    parse_settle_date, profile_to_toml,
+};
 pub use reference::{read_cancellations, read_card_statuses, read_merchants};
-pub use settlement::read_settlements;
-pub use terminal::read_terminal_records;
+pub use settlement::{read_settlements, read_settlements_with};
+pub use terminal::{read_terminal_records, read_terminal_records_with};
 
 /// How many problems an [`InputError`] lists before it only counts the rest.
 pub const LISTED_PROBLEMS: usize = 50;
@@ -115,6 +123,11 @@ impl Problems {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.listed.is_empty()
+    }
+
+    /// Every problem found so far, listed or not.
+    pub(crate) fn count(&self) -> usize {
+        self.listed.len() + self.unlisted
     }
 
     /// `Ok` when nothing was found, else every problem as one error.
@@ -228,12 +241,44 @@ fn problem(
     }
 }
 
+/// An open input: a canonical CSV file, or a file read through a profile.
+#[allow(clippy::large_enum_variant)] // one value per open file, never moved in a loop
+enum Opened {
+    Canonical(Table),
+    Profiled(Profiled),
+}
+
+impl Opened {
+    fn next_row(&mut self, problems: &mut Problems) -> Option<Row<'_>> {
+        match self {
+            Opened::Canonical(table) => table.next_row(problems),
+            Opened::Profiled(profiled) => profiled.next_row(problems),
+        }
+    }
+
+    fn rows(&self) -> u64 {
+        match self {
+            Opened::Canonical(table) => table.rows(),
+            Opened::Profiled(profiled) => profiled.rows(),
+        }
+    }
+
+    fn finish(self) -> std::io::Result<String> {
+        match self {
+            Opened::Canonical(table) => table.finish(),
+            Opened::Profiled(profiled) => profiled.finish(),
+        }
+    }
+}
+
 /// Reads every file in `paths` with one row parser, collecting problems from
-/// all of them, and the control totals of each file.
+/// all of them, and the control totals of each file. A file with a profile in
+/// `choice` is read through it; the row parser sees canonical fields either way.
 fn read_all<T>(
     paths: &[PathBuf],
     kind: InputKind,
     columns: &'static [Column],
+    choice: &ProfileChoice,
     mut parse: impl FnMut(&Row<'_>, Origin, &mut Problems) -> Option<T>,
     money: impl Fn(&T) -> Option<(Currency, Amount)>,
 ) -> Result<Read<T>, InputError> {
@@ -242,7 +287,19 @@ fn read_all<T>(
     let mut files = Vec::with_capacity(paths.len());
     for (index, path) in paths.iter().enumerate() {
         let file = u32::try_from(index).expect("IE: fewer than 2^32 input files");
-        let Some(mut table) = Table::open(path, columns, &mut problems) else {
+        let before = problems.count();
+        let opened = match choice.for_file(index) {
+            None => Table::open(path, columns, &mut problems).map(Opened::Canonical),
+            Some(profile) => Profiled::open(
+                path,
+                profile.clone(),
+                columns,
+                choice.settle_date,
+                &mut problems,
+            )
+            .map(Opened::Profiled),
+        };
+        let Some(mut table) = opened else {
             continue;
         };
         let mut amounts = Vec::new();
@@ -259,6 +316,16 @@ fn read_all<T>(
             }
         }
         let rows = table.rows();
+        // A trailer is compared only with a file read cleanly: otherwise its
+        // figures differ for a reason already listed.
+        if let Opened::Profiled(profiled) = &table
+            && problems.count() == before
+        {
+            let total = amounts.iter().map(|(_, amount)| *amount).sum();
+            for problem in profiled.trailer_problems(rows, total) {
+                problems.push(problem);
+            }
+        }
         match table.finish() {
             Ok(sha256) => files.push(InputFile {
                 path: path.clone(),

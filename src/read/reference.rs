@@ -10,7 +10,7 @@ use super::field::{
 };
 use super::table::{Column, optional, required};
 use super::terminal::{MERCHANT_ID, RRN, TERMINAL_ID, TRACE_NO};
-use super::{InputError, InputKind, Read, read_all};
+use super::{InputError, InputKind, ProfileChoice, Read, read_all};
 use crate::model::{
     CancellationRequest, CardState, CardStatus, Id, MaskedPan, Merchant, Origin, redact_pans,
 };
@@ -40,6 +40,7 @@ pub fn read_merchants(path: &Path) -> Result<Read<Merchant>, InputError> {
         &paths,
         InputKind::Merchants,
         MERCHANT_COLUMNS,
+        &ProfileChoice::default(),
         |row, origin, problems| {
             let merchant_id = row.required(0, problems, |s| parse_id(s, MERCHANT_ID));
             let merchant_name = row.required(1, problems, free_text);
@@ -82,6 +83,7 @@ pub fn read_card_statuses(path: &Path) -> Result<Read<CardStatus>, InputError> {
         &paths,
         InputKind::CardStatus,
         CARD_STATUS_COLUMNS,
+        &ProfileChoice::default(),
         |row, origin, problems| {
             let card = row.required(0, problems, parse_card);
             let state = row.required(1, problems, parse_card_state);
@@ -135,6 +137,7 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
         &paths,
         InputKind::Cancellations,
         CANCELLATION_COLUMNS,
+        &ProfileChoice::default(),
         |row, origin, problems| {
             let request_ref = row.required(0, problems, |s| parse_id(s, IdShape::Text(40)));
             let merchant_id = row.required(1, problems, |s| parse_id(s, MERCHANT_ID));

@@ -8,10 +8,10 @@ use super::field::{
 };
 use super::table::{Column, Row, required};
 use super::terminal::{AUTH_CODE, BATCH_NO, MERCHANT_ID, RRN, TERMINAL_ID, TRACE_NO};
-use super::{InputError, InputKind, Problems, Read, read_all};
+use super::{InputError, InputKind, Problems, ProfileChoice, Read, read_all};
 use crate::model::{Origin, Settlement};
 
-const COLUMNS: &[Column] = &[
+pub(super) const COLUMNS: &[Column] = &[
     required("settle_date"),
     required("merchant_id"),
     required("terminal_id"),
@@ -44,7 +44,15 @@ const C_CARD_NO: usize = 13;
 
 /// Reads every bank settlement file; fails with all problems found in all of them.
 pub fn read_settlements(paths: &[PathBuf]) -> Result<Read<Settlement>, InputError> {
-    read_all(paths, InputKind::Bank, COLUMNS, parse_row, |s| {
+    read_settlements_with(paths, &ProfileChoice::default())
+}
+
+/// Reads every bank settlement file, each through its profile in `choice`.
+pub fn read_settlements_with(
+    paths: &[PathBuf],
+    choice: &ProfileChoice,
+) -> Result<Read<Settlement>, InputError> {
+    read_all(paths, InputKind::Bank, COLUMNS, choice, parse_row, |s| {
         Some((s.currency, s.amount))
     })
 }

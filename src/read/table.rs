@@ -42,9 +42,9 @@ pub(crate) const fn optional(name: &'static str) -> Column {
 
 /// Passes bytes through while hashing and counting them (the count feeds
 /// the progress bar).
-struct Hashing<R> {
-    inner: R,
-    hasher: Sha256,
+pub(crate) struct Hashing<R> {
+    pub(crate) inner: R,
+    pub(crate) hasher: Sha256,
 }
 
 impl<R: io::Read> io::Read for Hashing<R> {
@@ -79,35 +79,10 @@ impl Table {
         columns: &'static [Column],
         problems: &mut Problems,
     ) -> Option<Table> {
+        let file = open_file(path, problems)?;
         let file_problem = |problems: &mut Problems, message: String| {
             problems.push(problem(path, None, None, message));
         };
-        let file = match File::open(path) {
-            Ok(file) => file,
-            Err(err) => {
-                file_problem(problems, format!("cannot open the file: {err}"));
-                return None;
-            }
-        };
-        match file.metadata() {
-            Ok(meta) if meta.is_dir() => {
-                file_problem(problems, "is a folder, not a file".into());
-                return None;
-            }
-            Ok(meta) if meta.len() == 0 => {
-                file_problem(
-                    problems,
-                    "the file is empty (0 bytes); even a night with no transactions has a header row"
-                        .into(),
-                );
-                return None;
-            }
-            Ok(_) => {}
-            Err(err) => {
-                file_problem(problems, format!("cannot read the file: {err}"));
-                return None;
-            }
-        }
         let hashing = Hashing {
             inner: file,
             hasher: Sha256::new(),
@@ -240,7 +215,15 @@ impl Table {
                 ));
                 continue;
             }
-            return Some(Row { table: self, line });
+            return Some(Row {
+                path: &self.path,
+                columns: self.columns,
+                line,
+                cells: Cells::Csv {
+                    record: &self.record,
+                    positions: &self.positions,
+                },
+            });
         }
     }
 
@@ -259,6 +242,41 @@ impl Table {
     }
 }
 
+/// Opens an input file, recording a problem when it is missing, a folder or
+/// empty (even a night with no transactions has a header row).
+pub(crate) fn open_file(path: &Path, problems: &mut Problems) -> Option<File> {
+    let file_problem = |problems: &mut Problems, message: String| {
+        problems.push(problem(path, None, None, message));
+    };
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(err) => {
+            file_problem(problems, format!("cannot open the file: {err}"));
+            return None;
+        }
+    };
+    match file.metadata() {
+        Ok(meta) if meta.is_dir() => {
+            file_problem(problems, "is a folder, not a file".into());
+            return None;
+        }
+        Ok(meta) if meta.len() == 0 => {
+            file_problem(
+                problems,
+                "the file is empty (0 bytes); even a night with no transactions has a header row"
+                    .into(),
+            );
+            return None;
+        }
+        Ok(_) => {}
+        Err(err) => {
+            file_problem(problems, format!("cannot read the file: {err}"));
+            return None;
+        }
+    }
+    Some(file)
+}
+
 /// Describes a failure of the CSV reader itself, which stops the file.
 fn read_failure(path: &Path, err: &csv::Error) -> Problem {
     let line = err.position().map(csv::Position::line);
@@ -274,13 +292,41 @@ fn read_failure(path: &Path, err: &csv::Error) -> Problem {
     problem(path, line, None, message)
 }
 
-/// One data row of a [`Table`], borrowed until the next row is read.
+/// One data row, borrowed until the next row is read: either a canonical
+/// CSV record, or the canonical fields a format profile produced.
 pub(crate) struct Row<'t> {
-    table: &'t Table,
+    path: &'t Path,
+    columns: &'static [Column],
     line: u64,
+    cells: Cells<'t>,
 }
 
-impl Row<'_> {
+enum Cells<'t> {
+    Csv {
+        record: &'t csv::StringRecord,
+        positions: &'t [Option<usize>],
+    },
+    /// One cell per wanted column; `None` when converting it failed (that
+    /// problem is recorded already).
+    Converted(&'t [Option<String>]),
+}
+
+impl<'t> Row<'t> {
+    /// A row of canonical fields converted by a format profile.
+    pub(crate) fn converted(
+        path: &'t Path,
+        columns: &'static [Column],
+        line: u64,
+        cells: &'t [Option<String>],
+    ) -> Row<'t> {
+        Row {
+            path,
+            columns,
+            line,
+            cells: Cells::Converted(cells),
+        }
+    }
+
     /// The line this row starts on.
     pub(crate) fn line(&self) -> u64 {
         self.line
@@ -289,9 +335,17 @@ impl Row<'_> {
     /// The trimmed text of wanted column `index`, or `""` when the file has
     /// no such (optional) column.
     pub(crate) fn text(&self, index: usize) -> &str {
-        self.table.positions[index]
-            .and_then(|position| self.table.record.get(position))
-            .map_or("", str::trim)
+        match &self.cells {
+            Cells::Csv { record, positions } => positions[index]
+                .and_then(|position| record.get(position))
+                .map_or("", str::trim),
+            Cells::Converted(cells) => cells[index].as_deref().unwrap_or(""),
+        }
+    }
+
+    /// True when a profile could not convert column `index` (already reported).
+    fn failed(&self, index: usize) -> bool {
+        matches!(&self.cells, Cells::Converted(cells) if cells[index].is_none())
     }
 
     /// Parses a column that must not be empty, recording any problem.
@@ -301,6 +355,9 @@ impl Row<'_> {
         problems: &mut Problems,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
+        if self.failed(index) {
+            return None;
+        }
         match parse(self.text(index)) {
             Ok(value) => Some(value),
             Err(message) => {
@@ -318,6 +375,9 @@ impl Row<'_> {
         problems: &mut Problems,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<Option<T>> {
+        if self.failed(index) {
+            return None;
+        }
         let text = self.text(index);
         if text.is_empty() {
             return Some(None);
@@ -334,9 +394,9 @@ impl Row<'_> {
     /// Records a problem with column `index` of this row.
     pub(crate) fn report(&self, index: usize, message: String, problems: &mut Problems) {
         problems.push(problem(
-            &self.table.path,
+            self.path,
             Some(self.line),
-            Some(self.table.columns[index].name),
+            Some(self.columns[index].name),
             message,
         ));
     }

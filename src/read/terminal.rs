@@ -8,7 +8,7 @@ use super::field::{
     IdShape, parse_amount, parse_card, parse_currency, parse_datetime, parse_id, parse_txn_type,
 };
 use super::table::{Column, Row, optional, required};
-use super::{InputError, InputKind, Problems, Read, read_all};
+use super::{InputError, InputKind, Problems, ProfileChoice, Read, read_all};
 use crate::model::{Id, Origin, TerminalRecord, TxnType};
 
 pub(super) const MERCHANT_ID: IdShape = IdShape::Digits(15);
@@ -18,7 +18,7 @@ pub(super) const TRACE_NO: IdShape = IdShape::Digits(6);
 pub(super) const RRN: IdShape = IdShape::Alnum(12);
 pub(super) const AUTH_CODE: IdShape = IdShape::Alnum(6);
 
-const COLUMNS: &[Column] = &[
+pub(super) const COLUMNS: &[Column] = &[
     required("merchant_id"),
     required("terminal_id"),
     required("batch_no"),
@@ -50,12 +50,21 @@ const C_ORIG_RRN: usize = 12;
 
 /// Reads every terminal batch file; fails with all problems found in all of them.
 pub fn read_terminal_records(paths: &[PathBuf]) -> Result<Read<TerminalRecord>, InputError> {
+    read_terminal_records_with(paths, &ProfileChoice::default())
+}
+
+/// Reads every terminal batch file, each through its profile in `choice`.
+pub fn read_terminal_records_with(
+    paths: &[PathBuf],
+    choice: &ProfileChoice,
+) -> Result<Read<TerminalRecord>, InputError> {
     // Where each terminal + batch + trace was first seen, to name it in the error.
     let mut seen: HashMap<(Id, Id, Id), Origin> = HashMap::new();
     read_all(
         paths,
         InputKind::Terminal,
         COLUMNS,
+        choice,
         |row, origin, problems| {
             let record = parse_row(row, origin, problems)?;
             let key = (

@@ -3,7 +3,6 @@
 //! or any file it wrote (a workbook's cells are read back and scanned too).
 
 use std::fs;
-use std::path::Path;
 
 use crate::support::{all_cases, root, run_case};
 
@@ -61,9 +60,15 @@ fn case_inputs(name: &str) -> Vec<String> {
     let args = fs::read_to_string(root().join("tests/cases").join(name).join("args")).unwrap();
     let mut texts = Vec::new();
     for arg in args.lines() {
-        let path = root().join(arg);
-        if Path::new(arg).extension().is_some() && path.is_file() {
-            texts.push(String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned());
+        // A file may be named PROFILE:FILE, and bank files (UnionPay's
+        // INN…ZM_…) may have no extension.
+        let named = arg.split_once(':').map_or(arg, |(_, file)| file);
+        for candidate in [arg, named] {
+            let path = root().join(candidate);
+            if !candidate.is_empty() && path.is_file() {
+                texts.push(String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned());
+                break;
+            }
         }
     }
     texts

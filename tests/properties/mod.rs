@@ -1035,6 +1035,8 @@ impl Inputs {
             csv_bom: false,
             ledger: None,
             rerun: false,
+            terminal_profiles: Default::default(),
+            bank_profiles: Default::default(),
         };
         let summary = posrecon::reconcile(&config)
             .unwrap_or_else(|err| panic!("the generated night was refused: {err:#}"));

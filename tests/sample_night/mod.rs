@@ -89,6 +89,8 @@ fn run_sample_night(out: &Path) -> Summary {
         csv_bom: false,
         ledger: None,
         rerun: false,
+        terminal_profiles: Default::default(),
+        bank_profiles: Default::default(),
     };
     posrecon::reconcile(&config).unwrap()
 }
