@@ -407,6 +407,68 @@ impl Pairing {
     }
 }
 
+/// A multimap from key to the record indexes pushed under it, in push order,
+/// with no allocation per key: a night has millions of keys, nearly all with
+/// one index, and a `Vec` each was a large share of the run (perf).
+struct Postings<K> {
+    /// First and last index pushed under each key.
+    ends: HashMap<K, (u32, u32)>,
+    /// For each index pushed, the next one under the same key.
+    next: Vec<u32>,
+}
+
+const NO_INDEX: u32 = u32::MAX;
+
+impl<K: std::hash::Hash + Eq> Postings<K> {
+    /// Room for `keys` keys, and indexes below `indexes`.
+    fn with_capacity(keys: usize, indexes: usize) -> Postings<K> {
+        assert!(
+            u32::try_from(indexes).is_ok_and(|n| n < NO_INDEX),
+            "IE: fewer than 2^32 - 1 records"
+        );
+        Postings {
+            ends: HashMap::with_capacity(keys),
+            next: vec![NO_INDEX; indexes],
+        }
+    }
+
+    fn push(&mut self, key: K, index: usize) {
+        let index = index as u32; // below `indexes`, checked in with_capacity
+        match self.ends.entry(key) {
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert((index, index));
+            }
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                let (_, last) = slot.get_mut();
+                self.next[*last as usize] = index;
+                *last = index;
+            }
+        }
+    }
+
+    /// The indexes pushed under `key`, in push order.
+    fn get(&self, key: &K) -> impl Iterator<Item = usize> + '_ {
+        let first = self.ends.get(key).map_or(NO_INDEX, |&(first, _)| first);
+        self.chain(first)
+    }
+
+    /// Every key's indexes, for the keys with more than one.
+    fn shared(&self) -> impl Iterator<Item = impl Iterator<Item = usize> + '_> + '_ {
+        self.ends
+            .values()
+            .filter(|(first, last)| first != last)
+            .map(|&(first, _)| self.chain(first))
+    }
+
+    fn chain(&self, first: u32) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors((first != NO_INDEX).then_some(first), |&i| {
+            let next = self.next[i as usize];
+            (next != NO_INDEX).then_some(next)
+        })
+        .map(|i| i as usize)
+    }
+}
+
 /// Pass 1: same rrn where both sides have one; otherwise merchant + terminal +
 /// trace (+ batch where both have it) on the same date. Further settlements of
 /// a matched transaction are its duplicates.
@@ -417,26 +479,27 @@ fn pair_exact(
     bank_order: &[usize],
     pairing: &mut Pairing,
 ) {
-    let mut by_rrn: HashMap<&str, Vec<usize>> = HashMap::new();
-    let mut by_key: HashMap<(&str, &str, &str, NaiveDate), Vec<usize>> = HashMap::new();
+    let mut by_rrn: Postings<&str> = Postings::with_capacity(bank.len(), bank.len());
+    let mut by_key: Postings<(&str, &str, &str, NaiveDate)> =
+        Postings::with_capacity(bank.len(), bank.len());
     for &b in bank_order {
         let s = &bank[b];
         if let Some(rrn) = s.rrn.as_deref() {
-            by_rrn.entry(rrn).or_default().push(b);
+            by_rrn.push(rrn, b);
         }
-        by_key
-            .entry((
+        by_key.push(
+            (
                 &s.merchant_id,
                 &s.terminal_id,
                 &s.trace_no,
                 s.txn_time.date(),
-            ))
-            .or_default()
-            .push(b);
+            ),
+            b,
+        );
     }
     // An rrn is unique at the acquirer; one that several terminal records
     // share (an offline terminal's placeholder) identifies none of them.
-    let mut terminal_rrns: HashMap<&str, usize> = HashMap::new();
+    let mut terminal_rrns: HashMap<&str, usize> = HashMap::with_capacity(terminal.len());
     for record in terminal.iter().filter(|r| r.txn_type != TxnType::Void) {
         if let Some(rrn) = record.rrn.as_deref() {
             *terminal_rrns.entry(rrn).or_default() += 1;
@@ -459,7 +522,7 @@ fn pair_exact(
         }
         candidates.clear();
         if let Some(rrn) = unique_rrn(t) {
-            for &b in by_rrn.get(rrn).into_iter().flatten() {
+            for b in by_rrn.get(&rrn) {
                 candidates.push((b, Rule::ExactRrn));
             }
         }
@@ -469,7 +532,7 @@ fn pair_exact(
             &*record.trace_no,
             record.txn_time.date(),
         );
-        for &b in by_key.get(&key).into_iter().flatten() {
+        for b in by_key.get(&key) {
             let s = &bank[b];
             let rrn_allows = s.rrn.is_none() || unique_rrn(t).is_none();
             let batch_allows = s
@@ -627,22 +690,26 @@ fn suspected_duplicates(
     voids: &Voids,
     policy: &Policy,
 ) -> Vec<Option<usize>> {
-    let mut groups: HashMap<(&str, &MaskedPan, Amount, Currency), Vec<usize>> = HashMap::new();
+    let mut groups: Postings<(&str, &MaskedPan, Amount, Currency)> =
+        Postings::with_capacity(terminal.len(), terminal.len());
     for (t, record) in terminal.iter().enumerate() {
         if record.txn_type.is_purchase() && voids.voided_by[t].is_none() {
-            groups
-                .entry((
+            groups.push(
+                (
                     &record.terminal_id,
                     &record.card,
                     record.amount,
                     record.currency,
-                ))
-                .or_default()
-                .push(t);
+                ),
+                t,
+            );
         }
     }
     let mut duplicate_of = vec![None; terminal.len()];
-    for list in groups.values_mut().filter(|list| list.len() > 1) {
+    let mut list = Vec::new();
+    for group in groups.shared() {
+        list.clear();
+        list.extend(group);
         list.sort_by(|&a, &b| {
             (
                 terminal[a].txn_time,
