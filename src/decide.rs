@@ -217,7 +217,10 @@ fn action_id(kind: &str, parts: &[&str]) -> String {
 }
 
 impl<'a> Decider<'a> {
-    /// Indexes the night for look-ups by rrn and by terminal + trace.
+    /// Indexes the night for look-ups by rrn and by terminal + trace: only
+    /// the keys something will look up (the requests' rrns and terminal +
+    /// trace, and the rrns REFUND records name), so a night of millions of
+    /// records with a handful of requests indexes a handful.
     ///
     /// Earlier records of `history` get the indexes after tonight's; one that
     /// tonight's files hold again is left to tonight's copy.
@@ -225,16 +228,44 @@ impl<'a> Decider<'a> {
         night: &'a Night<'a>,
         refs: &'a References<'a>,
         history: &'a History,
+        requests: &[CancellationRequest],
         as_of: NaiveDateTime,
     ) -> Self {
+        let wanted_rrns: foldhash::HashSet<&str> = requests
+            .iter()
+            .filter_map(|r| r.rrn.as_deref())
+            .chain(
+                night
+                    .terminal
+                    .iter()
+                    .filter(|r| r.txn_type == TxnType::Refund)
+                    .filter_map(|r| r.orig_rrn.as_deref()),
+            )
+            .collect();
+        let wanted_traces: foldhash::HashSet<(&str, &str)> = requests
+            .iter()
+            .filter_map(|r| Some((r.terminal_id.as_deref()?, r.trace_no.as_deref()?)))
+            .collect();
+        let identity = |r: &'a TerminalRecord| (&*r.terminal_id, &*r.batch_no, &*r.trace_no);
+        let earlier: foldhash::HashSet<(&str, &str, &str)> = history
+            .earlier
+            .iter()
+            .map(|e| identity(&e.record))
+            .collect();
+        let held_tonight: foldhash::HashSet<(&str, &str, &str)> = if earlier.is_empty() {
+            foldhash::HashSet::default()
+        } else {
+            night
+                .terminal
+                .iter()
+                .map(identity)
+                .filter(|key| earlier.contains(key))
+                .collect()
+        };
+
         let mut by_rrn: foldhash::HashMap<&str, Vec<usize>> = foldhash::HashMap::default();
         let mut by_trace: foldhash::HashMap<(&str, &str), Vec<usize>> =
             foldhash::HashMap::default();
-        let tonight: foldhash::HashSet<(&str, &str, &str)> = night
-            .terminal
-            .iter()
-            .map(|r| (&*r.terminal_id, &*r.batch_no, &*r.trace_no))
-            .collect();
         let offset = night.terminal.len();
         let indexed = night.terminal.iter().enumerate().chain(
             history
@@ -245,21 +276,22 @@ impl<'a> Decider<'a> {
                 .map(|(i, r)| (offset + i, r)),
         );
         for (t, record) in indexed {
-            if t >= offset
-                && tonight.contains(&(&*record.terminal_id, &*record.batch_no, &*record.trace_no))
+            if record.txn_type == TxnType::Void
+                || (t >= offset && held_tonight.contains(&identity(record)))
             {
                 continue;
             }
-            if record.txn_type == TxnType::Void {
-                continue;
-            }
-            if let Some(rrn) = record.rrn.as_deref() {
+            if let Some(rrn) = record
+                .rrn
+                .as_deref()
+                .filter(|rrn| wanted_rrns.contains(rrn))
+            {
                 by_rrn.entry(rrn).or_default().push(t);
             }
-            by_trace
-                .entry((&record.terminal_id, &record.trace_no))
-                .or_default()
-                .push(t);
+            let trace = (&*record.terminal_id, &*record.trace_no);
+            if wanted_traces.contains(&trace) {
+                by_trace.entry(trace).or_default().push(t);
+            }
         }
         let mut refunded: HashMap<usize, Amount> = HashMap::new();
         for record in night.terminal {
@@ -642,12 +674,19 @@ pub fn decide_with_history<'a>(
     requests: &[CancellationRequest],
     as_of: NaiveDateTime,
 ) -> (Decisions, Decider<'a>) {
-    let mut decider = Decider::new(night, refs, history, as_of);
+    let mut decider = Decider::new(night, refs, history, requests, as_of);
     let mut decisions = Decisions::default();
 
     // Money the bank took that it should not have comes back first; a request
     // on the same sale then sees that refund.
-    let mut terminal_order: Vec<usize> = (0..night.terminal.len()).collect();
+    let cancel_duplicates = night.policy.suspected_duplicates == DuplicatePolicy::Cancel;
+    let mut terminal_order: Vec<usize> = (0..night.terminal.len())
+        .filter(|&t| match night.result.terminal[t].outcome {
+            Outcome::VoidedButSettled => true,
+            Outcome::SuspectedDuplicate => cancel_duplicates,
+            _ => false,
+        })
+        .collect();
     terminal_order.sort_by(|&a, &b| {
         let (a, b) = (&night.terminal[a], &night.terminal[b]);
         (&a.merchant_id, &a.terminal_id, &a.batch_no, &a.trace_no).cmp(&(
@@ -710,7 +749,7 @@ pub fn decide_with_history<'a>(
             &mut decisions,
         );
     }
-    if night.policy.suspected_duplicates == DuplicatePolicy::Cancel {
+    if cancel_duplicates {
         for &t in &terminal_order {
             if night.result.terminal[t].outcome == Outcome::SuspectedDuplicate {
                 decider.cancel(
