@@ -332,8 +332,16 @@ fn plan_run(
 pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     progress::enter(progress::Stage::Reading);
     refuse_repeated_inputs(&config.terminal, &config.bank, &[])?;
-    let terminal = read::read_terminal_records_with(&config.terminal, &config.terminal_profiles);
-    let bank = read::read_settlements_with(&config.bank, &config.bank_profiles);
+    // The two big inputs are read side by side, one core each.
+    let (terminal, bank) = std::thread::scope(|scope| {
+        let bank = scope.spawn(|| read::read_settlements_with(&config.bank, &config.bank_profiles));
+        let terminal =
+            read::read_terminal_records_with(&config.terminal, &config.terminal_profiles);
+        let bank = bank
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (terminal, bank)
+    });
     let merchants = config.merchants.as_deref().map(read::read_merchants);
     let cards = config.card_status.as_deref().map(read::read_card_statuses);
     let requests = config
