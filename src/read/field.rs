@@ -77,7 +77,21 @@ pub(crate) fn parse_datetime(raw: &str) -> Result<NaiveDateTime, String> {
         return Err(bad());
     }
     let date = parse_date(&raw[..10]).map_err(|_| bad())?;
-    let time = NaiveTime::parse_from_str(&raw[11..], "%H:%M:%S").map_err(|_| bad())?;
+    // chrono's parser interprets its pattern for every call: read the common
+    // `HH:MM:SS` directly, and leave anything else (a leap second, a bad
+    // value) to chrono so that what is accepted stays the same.
+    let b = &raw.as_bytes()[11..];
+    let two = |i: usize| {
+        (b[i].is_ascii_digit() && b[i + 1].is_ascii_digit())
+            .then(|| u32::from(b[i] - b'0') * 10 + u32::from(b[i + 1] - b'0'))
+    };
+    let direct = (b[2] == b':' && b[5] == b':')
+        .then(|| NaiveTime::from_hms_opt(two(0)?, two(3)?, two(6)?))
+        .flatten();
+    let time = match direct {
+        Some(time) => time,
+        None => NaiveTime::parse_from_str(&raw[11..], "%H:%M:%S").map_err(|_| bad())?,
+    };
     Ok(date.and_time(time))
 }
 
@@ -284,6 +298,22 @@ mod tests {
             "6228480012345678",
             Err(r#""622848******5678" is too large for an amount (at most 9999999999.99)"#),
         );
+    }
+
+    /// The direct reading of `HH:MM:SS` accepts and rejects exactly what
+    /// chrono's parser does.
+    #[test]
+    fn parse_datetime_agrees_with_chrono() {
+        for h in ["00", "09", "23", "24", "2x", "-1"] {
+            for m in ["00", "59", "60", "5 "] {
+                for sec in ["00", "59", "60", "61", "+1"] {
+                    let raw = format!("2026-11-23 {h}:{m}:{sec}");
+                    let chrono = NaiveTime::parse_from_str(&raw[11..], "%H:%M:%S")
+                        .map(|t| NaiveDate::from_ymd_opt(2026, 11, 23).unwrap().and_time(t));
+                    assert_eq!(parse_datetime(&raw).ok(), chrono.ok(), "{raw}");
+                }
+            }
+        }
     }
 
     #[test]
