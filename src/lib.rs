@@ -26,6 +26,7 @@ pub mod explain;
 pub mod ledger;
 pub mod matching;
 pub mod model;
+mod order;
 pub mod policy;
 pub mod progress;
 pub mod read;

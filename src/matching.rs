@@ -10,9 +10,10 @@ use std::cmp::Ordering;
 use foldhash::{HashMap, HashMapExt};
 use std::fmt;
 
-use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta};
 
 use crate::model::{Amount, Currency, MaskedPan, Settlement, TerminalRecord, TxnType};
+use crate::order::{self, put_i64};
 use crate::policy::Policy;
 
 /// What happened to one record (SPEC §3's outcome table).
@@ -204,18 +205,38 @@ pub fn reconcile(
     as_of: NaiveDateTime,
 ) -> Reconciliation {
     // Terminal identity (terminal + batch + trace) is unique, so this order is total.
-    let mut terminal_order: Vec<usize> = (0..terminal.len()).collect();
-    terminal_order.sort_by(|&a, &b| {
-        let (a, b) = (&terminal[a], &terminal[b]);
-        (&a.merchant_id, &a.terminal_id, &a.batch_no, &a.trace_no).cmp(&(
-            &b.merchant_id,
-            &b.terminal_id,
-            &b.batch_no,
-            &b.trace_no,
-        ))
-    });
-    let mut bank_order: Vec<usize> = (0..bank.len()).collect();
-    bank_order.sort_by(|&a, &b| settlement_order(&bank[a], &bank[b]));
+    let identity = |t: usize| {
+        let r = &terminal[t];
+        (&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no)
+    };
+    let terminal_order = order::sorted::<40>(
+        terminal.len(),
+        |i, key| {
+            let r = &terminal[i];
+            order::put_text(key, &r.merchant_id, 16)
+                & order::put_text(key, &r.terminal_id, 8)
+                & order::put_text(key, &r.batch_no, 8)
+                & order::put_text(key, &r.trace_no, 8)
+        },
+        |a, b| identity(a).cmp(&identity(b)),
+    );
+    // The key holds settlement_order's first fields.
+    let bank_order = order::sorted::<56>(
+        bank.len(),
+        |i, key| {
+            let s = &bank[i];
+            put_i64(key, i64::from(s.settle_date.num_days_from_ce()));
+            put_i64(key, s.txn_time.and_utc().timestamp());
+            put_i64(
+                key,
+                i64::from(s.txn_time.and_utc().timestamp_subsec_nanos()),
+            );
+            order::put_text(key, &s.merchant_id, 16)
+                & order::put_text(key, &s.terminal_id, 8)
+                & order::put_text(key, &s.trace_no, 8)
+        },
+        |a, b| settlement_order(&bank[a], &bank[b]),
+    );
 
     let voids = pair_voids(terminal, &terminal_order);
     let mut pairing = Pairing::new(terminal.len(), bank.len());

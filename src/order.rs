@@ -1,0 +1,136 @@
+//! Sorting a night's records into the content-derived order matching visits
+//! them in, fast. Pure.
+//!
+//! Comparing two records through their indexes reads both from wherever they
+//! lie in memory; over millions of records that was a sixth of a run (perf).
+//! Here each record's leading sort fields are copied once into a fixed-width
+//! byte key, the keys are sorted side by side, and only records whose keys tie
+//! are compared in full. The result is exactly that of a stable sort by the
+//! full comparison.
+
+use std::cmp::Ordering;
+
+/// Writes `field` into `key` padded with zero bytes to `width`; `false` when
+/// it does not fit or holds a zero byte, where padding would no longer
+/// compare like the text.
+pub(crate) fn put_text(key: &mut Vec<u8>, field: &str, width: usize) -> bool {
+    let bytes = field.as_bytes();
+    if bytes.len() > width || bytes.contains(&0) {
+        return false;
+    }
+    key.extend_from_slice(bytes);
+    key.resize(key.len() + width - bytes.len(), 0);
+    true
+}
+
+/// Writes `value` so that bytes compare like the signed numbers.
+pub(crate) fn put_i64(key: &mut Vec<u8>, value: i64) {
+    key.extend_from_slice(&(value.cast_unsigned() ^ (1 << 63)).to_be_bytes());
+}
+
+/// Sorts `0..count` as a stable sort by `full` would.
+///
+/// `key(i, buffer)` appends record `i`'s `N`-byte key to `buffer`, or returns
+/// `false` when it cannot; then the plain sort is used. A key must be a
+/// coarser form of `full`: key(a) < key(b) only when full(a, b) is `Less`.
+pub(crate) fn sorted<const N: usize>(
+    count: usize,
+    key: impl Fn(usize, &mut Vec<u8>) -> bool,
+    full: impl Fn(usize, usize) -> Ordering,
+) -> Vec<usize> {
+    let plain = || {
+        let mut order: Vec<usize> = (0..count).collect();
+        order.sort_by(|&a, &b| full(a, b));
+        order
+    };
+    let Ok(count32) = u32::try_from(count) else {
+        return plain();
+    };
+    let mut keyed: Vec<([u8; N], u32)> = Vec::with_capacity(count);
+    let mut buffer = Vec::with_capacity(N);
+    for i in 0..count32 {
+        buffer.clear();
+        if !key(i as usize, &mut buffer) {
+            return plain();
+        }
+        let Ok(bytes) = <[u8; N]>::try_from(buffer.as_slice()) else {
+            return plain();
+        };
+        keyed.push((bytes, i));
+    }
+    // Unstable is fine: the index is part of what is sorted.
+    keyed.sort_unstable();
+    let mut order: Vec<usize> = keyed.iter().map(|&(_, i)| i as usize).collect();
+    let mut start = 0;
+    while start < keyed.len() {
+        let end = start
+            + keyed[start..]
+                .iter()
+                .take_while(|(k, _)| *k == keyed[start].0)
+                .count();
+        if end - start > 1 {
+            // Indexes within a run are ascending, so this stable sort breaks
+            // full ties by position, as the plain sort does.
+            order[start..end].sort_by(|&a, &b| full(a, b));
+        }
+        start = end;
+    }
+    order
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Records as (name, number, tiebreak): the key holds name and number,
+    /// the full comparison also the tiebreak.
+    fn check(records: &[(String, i64, u8)], width: usize) {
+        let full = |a: usize, b: usize| records[a].cmp(&records[b]);
+        let mut want: Vec<usize> = (0..records.len()).collect();
+        want.sort_by(|&a, &b| full(a, b));
+        let got = match width {
+            4 => sorted::<12>(
+                records.len(),
+                |i, key| {
+                    let fits = put_text(key, &records[i].0, 4);
+                    put_i64(key, records[i].1);
+                    fits
+                },
+                full,
+            ),
+            _ => unreachable!(),
+        };
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn ties_and_fallback() {
+        let r = |name: &str, n: i64, t: u8| (name.to_string(), n, t);
+        // Prefixes, negative numbers, full ties in file order.
+        check(
+            &[
+                r("ab", 1, 0),
+                r("a", 5, 0),
+                r("abc", -3, 2),
+                r("ab", 1, 0),
+                r("abc", -3, 1),
+                r("", 0, 0),
+            ],
+            4,
+        );
+        // Too long for the key, or a zero byte: the plain sort.
+        check(&[r("abcde", 1, 0), r("abcd", 2, 0)], 4);
+        check(&[r("a\0", 1, 0), r("a", 2, 0)], 4);
+    }
+
+    proptest! {
+        #[test]
+        fn same_order_as_a_stable_sort(
+            records in prop::collection::vec(("[ab\\x00]{0,5}", -3i64..3, 0u8..3), 0..40)
+        ) {
+            check(&records, 4);
+        }
+    }
+}
