@@ -355,7 +355,7 @@ Example:
 
 Exit status:
   0  all reconciled, nothing to act on (PENDING records alone count as clean)
-  1  ran fine, but there are exceptions or actions (with --fail-on never: 0)
+  1  ran fine, but there are exceptions, actions or rows set aside (--fail-on never: 0)
   2  usage error (bad flags or arguments)
   3  bad input: a file is missing, unreadable or malformed; nothing was written
   4  internal or I/O failure (could not write output, or a bug)";
