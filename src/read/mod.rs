@@ -423,11 +423,17 @@ fn read_all<T>(
                 records.push(record);
                 continue;
             }
-            let found = row_problems.take();
-            debug_assert!(
-                !found.is_empty(),
-                "IE: a row parser returned nothing unsaid"
-            );
+            let mut found = row_problems.take();
+            if found.is_empty() {
+                // Every parser says why it refuses a row; never let one
+                // slip through unexplained.
+                found.push(problem(
+                    path,
+                    Some(row.line()),
+                    None,
+                    "could not be read".into(),
+                ));
+            }
             bad_rows += 1;
             row_problem_count += found.len();
             for problem in &found {
