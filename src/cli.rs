@@ -355,7 +355,7 @@ Example:
 
 Exit status:
   0  all reconciled, nothing to act on (PENDING records alone count as clean)
-  1  ran fine, but there are exceptions or actions (with --fail-on never: 0)
+  1  ran fine, but there are exceptions, actions or rows set aside (--fail-on never: 0)
   2  usage error (bad flags or arguments)
   3  bad input: a file is missing, unreadable or malformed; nothing was written
   4  internal or I/O failure (could not write output, or a bug)";
@@ -454,6 +454,12 @@ pub(crate) struct ReconcileArgs {
     #[arg(long, short)]
     pub(crate) quiet: bool,
 
+    /// Set up to N bad terminal or bank rows aside in rejected_rows.csv
+    /// instead of failing the run (exit 1, not 0); more still fail with exit 3
+    /// [default: 0, strict] [config: [input] max_rejects = N].
+    #[arg(long, value_name = "N")]
+    pub(crate) max_rejects: Option<u64>,
+
     /// When to exit 1: when there are exceptions or actions, or never.
     #[arg(long, value_enum, value_name = "WHEN", default_value = "exceptions")]
     pub(crate) fail_on: FailOn,
@@ -519,6 +525,7 @@ impl ReconcileArgs {
         let mut ledger = PathBuf::from(DEFAULT_LEDGER);
         let (mut xlsx, mut csv_bom) = (self.xlsx, self.csv_bom);
         let mut configured = Vec::new();
+        let mut max_rejects = self.max_rejects;
         if let Some(path) = &self.config {
             let settings = posrecon::read::read_config(path)?;
             settings.policy.apply_to(&mut policy);
@@ -528,6 +535,7 @@ impl ReconcileArgs {
             xlsx |= settings.xlsx;
             csv_bom |= settings.csv_bom;
             configured = settings.profiles;
+            max_rejects = max_rejects.or(settings.max_rejects);
         }
         let all = posrecon::read::all_profiles(&configured);
         let (terminal, terminal_profiles) = resolve_inputs(
@@ -584,6 +592,7 @@ impl ReconcileArgs {
                 profiles: bank_profiles,
                 settle_date: self.settle_date,
             },
+            max_rejects: max_rejects.unwrap_or(0),
         })
     }
 }

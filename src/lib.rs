@@ -76,6 +76,9 @@ pub struct Config {
     pub terminal_profiles: read::ProfileChoice,
     /// The format profile of each bank file, and `--settle-date`.
     pub bank_profiles: read::ProfileChoice,
+    /// Bad terminal and bank rows that may be set aside in
+    /// `rejected_rows.csv` instead of failing the run; 0 is strict.
+    pub max_rejects: u64,
 }
 
 impl Config {
@@ -125,6 +128,10 @@ impl Config {
                 "fee_rate": self.policy.fee_rates.default.map(|r| r.to_string()),
             },
         });
+        // Only runs that allow rejects record the limit, so earlier ledgers read the same.
+        if self.max_rejects > 0 {
+            arguments["max_rejects"] = self.max_rejects.into();
+        }
         // Only runs that use profiles record them, so earlier ledgers read the same.
         let used = |choice: &read::ProfileChoice| choice.profiles.iter().any(Option::is_some);
         if used(&self.terminal_profiles) || used(&self.bank_profiles) {
@@ -146,8 +153,8 @@ pub fn check(
 ) -> Result<InputFile, InputError> {
     let paths = [path.to_path_buf()];
     let mut files = match kind {
-        InputKind::Terminal => read::read_terminal_records_with(&paths, choice)?.files,
-        InputKind::Bank => read::read_settlements_with(&paths, choice)?.files,
+        InputKind::Terminal => read::read_terminal_records_with(&paths, choice, 0)?.files,
+        InputKind::Bank => read::read_settlements_with(&paths, choice, 0)?.files,
         InputKind::Merchants => read::read_merchants(path)?.files,
         InputKind::CardStatus => read::read_card_statuses(path)?.files,
         InputKind::Cancellations => read::read_cancellations(path)?.files,
@@ -216,19 +223,32 @@ fn all_problems(errors: impl IntoIterator<Item = Option<InputError>>) -> Result<
     for error in errors.into_iter().flatten() {
         match &mut joined {
             None => joined = Some(error),
-            Some(all) => {
-                for problem in error.problems {
-                    if all.problems.len() < read::LISTED_PROBLEMS {
-                        all.problems.push(problem);
-                    } else {
-                        all.unlisted += 1;
-                    }
-                }
-                all.unlisted += error.unlisted;
-            }
+            Some(all) => all.append(error),
         }
     }
     joined.map_or(Ok(()), Err)
+}
+
+/// The problems of one terminal or bank reader, for the run's error: its
+/// own error, or (when the run fails anyway) the problems of the rows it set
+/// aside, which then are not set aside after all.
+fn reader_problems<T>(
+    read: &Result<read::Read<T>, InputError>,
+    failing: bool,
+) -> Option<InputError> {
+    match read {
+        Err(err) => Some(err.clone()),
+        Ok(read) if failing => read::RejectedRow::to_error(&read.rejected),
+        Ok(_) => None,
+    }
+}
+
+/// Bad rows found by one terminal or bank reader, set aside or not.
+fn bad_rows<T>(read: &Result<read::Read<T>, InputError>) -> u64 {
+    match read {
+        Err(err) => err.bad_rows,
+        Ok(read) => read.rejected.len() as u64,
+    }
 }
 
 /// Aborts the process at a named point when `POSRECON_CRASH_AT` names it:
@@ -333,11 +353,17 @@ fn plan_run(
 pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     progress::enter(progress::Stage::Reading);
     refuse_repeated_inputs(&config.terminal, &config.bank, &[])?;
+    let max_rejects = config.max_rejects;
     // The two big inputs are read side by side, one core each.
     let (terminal, bank) = std::thread::scope(|scope| {
-        let bank = scope.spawn(|| read::read_settlements_with(&config.bank, &config.bank_profiles));
-        let terminal =
-            read::read_terminal_records_with(&config.terminal, &config.terminal_profiles);
+        let bank = scope.spawn(|| {
+            read::read_settlements_with(&config.bank, &config.bank_profiles, max_rejects)
+        });
+        let terminal = read::read_terminal_records_with(
+            &config.terminal,
+            &config.terminal_profiles,
+            max_rejects,
+        );
         let bank = bank
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -349,13 +375,32 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         .cancellations
         .as_deref()
         .map(read::read_cancellations);
+    // The limit is for the night as a whole: every terminal and bank file.
+    let bad = bad_rows(&terminal) + bad_rows(&bank);
+    let over_limit = bad > max_rejects;
+    let failing = over_limit
+        || terminal.is_err()
+        || bank.is_err()
+        || [
+            merchants.as_ref().map(Result::is_err),
+            cards.as_ref().map(Result::is_err),
+            requests.as_ref().map(Result::is_err),
+        ]
+        .contains(&Some(true));
     all_problems([
-        terminal.as_ref().err().cloned(),
-        bank.as_ref().err().cloned(),
+        reader_problems(&terminal, failing),
+        reader_problems(&bank, failing),
         merchants.as_ref().and_then(|m| m.as_ref().err().cloned()),
         cards.as_ref().and_then(|c| c.as_ref().err().cloned()),
         requests.as_ref().and_then(|r| r.as_ref().err().cloned()),
-    ])?;
+    ])
+    .map_err(|mut err| {
+        if over_limit && max_rejects > 0 {
+            err.bad_rows = bad;
+            err.max_rejects = Some(max_rejects);
+        }
+        err
+    })?;
     let (mut terminal, bank) = (terminal?, bank?);
     let nightly: Vec<&InputFile> = terminal.files.iter().chain(&bank.files).collect();
     refuse_repeated_inputs(&config.terminal, &config.bank, &nightly)?;
@@ -395,11 +440,17 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     progress::enter(progress::Stage::Matching);
     let result = matching::reconcile(&terminal.records, &bank.records, &policy, config.as_of);
     let totals = totals::control_totals(
-        &terminal.records,
-        &bank.records,
+        totals::SideInput {
+            records: &terminal.records,
+            files: &terminal.files,
+            rejected: &terminal.rejected,
+        },
+        totals::SideInput {
+            records: &bank.records,
+            files: &bank.files,
+            rejected: &bank.rejected,
+        },
         &result,
-        &terminal.files,
-        &bank.files,
     )?;
     let night = Night {
         terminal: &terminal.records,
@@ -511,6 +562,17 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         write::REJECTED_CANCELLATION_COLUMNS,
         rejections,
     )?;
+    let rejected_rows: Vec<Vec<String>> = terminal
+        .rejected
+        .iter()
+        .chain(&bank.rejected)
+        .map(write::rejected_row)
+        .collect();
+    outputs.csv(
+        "rejected_rows.csv",
+        write::REJECTED_ROW_COLUMNS,
+        &rejected_rows,
+    )?;
     let summary_json = report::summary_json(&summary);
     let json = serde_json::to_string_pretty(&summary_json).context("rendering summary.json")?;
     outputs.file("summary.json", |out| Ok(write::write_text(out, &json)?))?;
@@ -539,6 +601,11 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
                 "rejected_cancellations.csv",
                 write::REJECTED_CANCELLATION_COLUMNS,
                 rejections,
+            ),
+            sheet(
+                "rejected_rows.csv",
+                write::REJECTED_ROW_COLUMNS,
+                &rejected_rows,
             ),
         ]);
         outputs.file(workbook::FILE, |out| {

@@ -69,12 +69,13 @@ fn reconcile(args: cli::ReconcileArgs) -> anyhow::Result<Exit> {
         }
     }
     out.flush()?;
-    let needs_attention = summary.exceptions > 0 || summary.actions.total() > 0;
-    Ok(if needs_attention && fail_on == cli::FailOn::Exceptions {
-        Exit::Exceptions
-    } else {
-        Exit::Clean
-    })
+    Ok(
+        if summary.needs_attention() && fail_on == cli::FailOn::Exceptions {
+            Exit::Exceptions
+        } else {
+            Exit::Clean
+        },
+    )
 }
 
 fn show(args: &cli::ShowArgs) -> anyhow::Result<Exit> {

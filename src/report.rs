@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use crate::ledger::{IssuedAction, RunInfo, SeenRecord};
 use crate::matching::Outcome;
 use crate::read::{InputFile, InputKind, Profile, describe_origin};
-use crate::totals::{ControlTotals, Side, Tally};
+use crate::totals::{ControlTotals, REJECTED_ROW, Side, Tally};
 
 /// True for the kinds of file whose rows carry an amount.
 pub(crate) fn has_amounts(kind: InputKind) -> bool {
@@ -63,6 +63,14 @@ impl ActionCounts {
     }
 }
 
+impl Summary {
+    /// True when a person must look at the night: exceptions, actions, or
+    /// rows set aside by `--max-rejects` (exit status 1).
+    pub fn needs_attention(&self) -> bool {
+        self.exceptions > 0 || self.actions.total() > 0 || self.totals.rejected_rows() > 0
+    }
+}
+
 /// Everything the summary reports about one run.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -99,29 +107,44 @@ pub fn summary_json(summary: &Summary) -> Value {
                 "amount": file.amount().to_string(),
             });
             if let Some(outcomes) = summary.totals.per_file.get(i) {
-                let outcomes: Map<String, Value> = outcomes
+                let mut outcomes: Map<String, Value> = outcomes
                     .iter()
                     .map(|(outcome, tally)| (outcome.as_str().to_string(), tally_json(*tally)))
                     .collect();
+                if let Some(rejected) = summary.totals.rejected_per_file.get(i)
+                    && rejected.count > 0
+                {
+                    outcomes.insert(REJECTED_ROW.to_string(), tally_json(*rejected));
+                }
                 entry["outcomes"] = Value::Object(outcomes);
             }
             entry
         })
         .collect();
-    let outcomes: Map<String, Value> = Outcome::ALL
+    let line = |terminal: Tally, bank: Tally| {
+        let mut both = tally_json(Tally {
+            count: terminal.count + bank.count,
+            amount: terminal.amount + bank.amount,
+        });
+        both["terminal"] = tally_json(terminal);
+        both["bank"] = tally_json(bank);
+        both
+    };
+    let mut outcomes: Map<String, Value> = Outcome::ALL
         .iter()
         .map(|&outcome| {
             let terminal = summary.totals.get(Side::Terminal, outcome);
             let bank = summary.totals.get(Side::Bank, outcome);
-            let mut both = tally_json(Tally {
-                count: terminal.count + bank.count,
-                amount: terminal.amount + bank.amount,
-            });
-            both["terminal"] = tally_json(terminal);
-            both["bank"] = tally_json(bank);
-            (outcome.as_str().to_string(), both)
+            (outcome.as_str().to_string(), line(terminal, bank))
         })
         .collect();
+    outcomes.insert(
+        REJECTED_ROW.to_string(),
+        line(
+            summary.totals.rejected(Side::Terminal),
+            summary.totals.rejected(Side::Bank),
+        ),
+    );
     json!({
         "as_of": summary.as_of.to_string(),
         "business_day": summary.business_day.to_string(),
@@ -158,13 +181,14 @@ pub fn write_summary_table(out: &mut impl Write, summary: &Summary) -> io::Resul
     let count = |side, outcome| summary.totals.get(side, outcome).count;
     let terminal_rows: u64 = summary.totals.terminal.values().map(|t| t.count).sum();
     let bank_rows: u64 = summary.totals.bank.values().map(|t| t.count).sum();
+    let rejected_rows = summary.totals.rejected_rows();
     let pending = count(Side::Terminal, Outcome::Pending);
     writeln!(
         out,
         "posrecon: as of {} (business day {}): {terminal_rows} terminal records, {bank_rows} settlements",
         summary.as_of, summary.business_day
     )?;
-    if summary.exceptions == 0 && summary.actions.total() == 0 {
+    if !summary.needs_attention() {
         return writeln!(
             out,
             "all reconciled, nothing to act on ({pending} PENDING carried to the next run); files in {}",
@@ -203,11 +227,21 @@ pub fn write_summary_table(out: &mut impl Write, summary: &Summary) -> io::Resul
     ]);
     let mut terminal_total = Tally::default();
     let mut bank_total = Tally::default();
-    for outcome in Outcome::ALL {
-        let (terminal, bank) = (
-            summary.totals.get(Side::Terminal, outcome),
-            summary.totals.get(Side::Bank, outcome),
-        );
+    let lines = Outcome::ALL
+        .iter()
+        .map(|&outcome| {
+            (
+                outcome.as_str(),
+                summary.totals.get(Side::Terminal, outcome),
+                summary.totals.get(Side::Bank, outcome),
+            )
+        })
+        .chain([(
+            REJECTED_ROW,
+            summary.totals.rejected(Side::Terminal),
+            summary.totals.rejected(Side::Bank),
+        )]);
+    for (name, terminal, bank) in lines {
         if terminal.count == 0 && bank.count == 0 {
             continue;
         }
@@ -220,7 +254,7 @@ pub fn write_summary_table(out: &mut impl Write, summary: &Summary) -> io::Resul
             amount: bank_total.amount + bank.amount,
         };
         outcomes.add_row(vec![
-            Cell::new(outcome.as_str()),
+            Cell::new(name),
             right(terminal.count),
             right(terminal.amount),
             right(bank.count),
@@ -252,6 +286,13 @@ pub fn write_summary_table(out: &mut impl Write, summary: &Summary) -> io::Resul
     writeln!(out)?;
     if let Some((path, run)) = &summary.ledger {
         writeln!(out, "ledger {}: run {run}", path.display())?;
+    }
+    if rejected_rows > 0 {
+        writeln!(
+            out,
+            "{rejected_rows} bad row{} set aside in rejected_rows.csv (--max-rejects)",
+            if rejected_rows == 1 { "" } else { "s" },
+        )?;
     }
     writeln!(
         out,
@@ -353,9 +394,11 @@ pub fn write_runs_table(out: &mut impl Write, runs: &[RunInfo]) -> io::Result<()
     for run in runs {
         let s = &run.summary;
         let side_count = |side: &str| -> u64 {
+            // Records only: rows set aside (REJECTED_ROW) are no records.
             s["outcomes"].as_object().map_or(0, |o| {
-                o.values()
-                    .map(|v| v[side]["count"].as_u64().unwrap_or(0))
+                o.iter()
+                    .filter(|(name, _)| name.as_str() != REJECTED_ROW)
+                    .map(|(_, v)| v[side]["count"].as_u64().unwrap_or(0))
                     .sum()
             })
         };

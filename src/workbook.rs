@@ -19,7 +19,7 @@ use rust_xlsxwriter::{
 use crate::matching::Outcome;
 use crate::model::Amount;
 use crate::report::{Summary, has_amounts};
-use crate::totals::{Side, Tally};
+use crate::totals::{REJECTED_ROW, Side, Tally};
 use crate::write::neutralise;
 
 /// The workbook's file name in the output folder.
@@ -335,11 +335,19 @@ fn write_summary_sheet(
         sheet.write_string_with_format(r, col(c)?, *header, format)?;
     }
     let mut totals = [Tally::default(), Tally::default()];
-    for outcome in Outcome::ALL {
+    // Rows set aside by --max-rejects are no outcome, but count like one.
+    let lines = Outcome::ALL
+        .iter()
+        .map(|&outcome| (outcome.as_str(), Some(outcome)))
+        .chain([(REJECTED_ROW, None)]);
+    for (name, outcome) in lines {
         r += 1;
-        sheet.write_string(r, 0, outcome.as_str())?;
+        sheet.write_string(r, 0, name)?;
         for (i, side) in [Side::Terminal, Side::Bank].into_iter().enumerate() {
-            let tally = summary.totals.get(side, outcome);
+            let tally = match outcome {
+                Some(outcome) => summary.totals.get(side, outcome),
+                None => summary.totals.rejected(side),
+            };
             totals[i] = Tally {
                 count: totals[i].count + tally.count,
                 amount: totals[i].amount + tally.amount,
@@ -468,6 +476,9 @@ mod tests {
                 per_file: Vec::new(),
                 terminal: Default::default(),
                 bank: Default::default(),
+                rejected_per_file: Vec::new(),
+                rejected_terminal: Default::default(),
+                rejected_bank: Default::default(),
             },
             actions: Default::default(),
             exceptions: 0,

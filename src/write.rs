@@ -15,6 +15,7 @@ use crate::decide::{
 use crate::explain::Night;
 use crate::matching::Outcome;
 use crate::model::CancellationRequest;
+use crate::read::RejectedRow;
 use crate::totals::Side;
 
 /// `exceptions.csv` and `pending.csv` columns; the first 13 are the contract.
@@ -118,6 +119,36 @@ pub const REJECTED_CANCELLATION_COLUMNS: &[&str] = &[
     "amount",
     "reason",
 ];
+
+/// `rejected_rows.csv` columns: one row per row set aside by `--max-rejects`.
+pub const REJECTED_ROW_COLUMNS: &[&str] =
+    &["file", "kind", "line", "field", "problem", "amount", "raw"];
+
+/// One row of `rejected_rows.csv`: where the row is, the fields at fault,
+/// every problem as `field: what is wrong`, the amount counted in the
+/// control totals (empty when it could not be read: counted as 0.00), and
+/// the row as read with card numbers masked.
+pub fn rejected_row(row: &RejectedRow) -> Vec<String> {
+    let mut fields: Vec<&str> = row.problems.iter().filter_map(|p| p.field).collect();
+    fields.dedup();
+    let problems: Vec<String> = row
+        .problems
+        .iter()
+        .map(|p| match p.field {
+            Some(field) => format!("{field}: {}", p.message),
+            None => p.message.clone(),
+        })
+        .collect();
+    vec![
+        row.path.display().to_string(),
+        row.kind.as_str().to_string(),
+        row.line.to_string(),
+        fields.join(";"),
+        problems.join("; "),
+        row.amount.map_or(String::new(), |a| a.to_string()),
+        row.raw.clone(),
+    ]
+}
 
 /// Makes a cell safe to open in a spreadsheet: one that would start a
 /// formula (`=`, `+`, `-`, `@`, tab, carriage return) gets a leading `'`.
@@ -586,5 +617,46 @@ mod tests {
         case("100.00", "100.00");
         case("上海", "上海");
         case("", "");
+    }
+
+    #[test]
+    fn a_rejected_row_lists_its_fields_and_problems() {
+        let problem = |field, message: &str| crate::read::Problem {
+            path: PathBuf::from("batch.csv"),
+            line: Some(7),
+            field,
+            message: message.into(),
+        };
+        let mut row = RejectedRow {
+            file: 0,
+            path: PathBuf::from("batch.csv"),
+            kind: crate::InputKind::Terminal,
+            line: 7,
+            problems: vec![
+                problem(Some("amount"), r#""12.3O" is not a decimal number"#),
+                problem(Some("txn_type"), r#""SALES" is not a transaction type"#),
+            ],
+            raw: "=1,2".into(),
+            amount: None,
+        };
+        assert_eq!(
+            rejected_row(&row),
+            [
+                "batch.csv",
+                "terminal",
+                "7",
+                "amount;txn_type",
+                r#"amount: "12.3O" is not a decimal number; txn_type: "SALES" is not a transaction type"#,
+                "",
+                "=1,2",
+            ]
+        );
+        row.problems = vec![problem(None, "has 12 fields but the header has 13")];
+        row.amount = Some(crate::model::Amount::from_minor(1500));
+        let cells = rejected_row(&row);
+        assert_eq!(
+            cells[3..6],
+            ["", "has 12 fields but the header has 13", "15.00"]
+        );
     }
 }

@@ -99,6 +99,21 @@ fn clean_night() {
 }
 
 #[test]
+fn max_rejects_sets_bad_rows_aside() {
+    check_case("max-rejects-sets-bad-rows-aside");
+}
+
+#[test]
+fn max_rejects_exceeded() {
+    check_case("max-rejects-exceeded");
+}
+
+#[test]
+fn max_rejects_file_problem_still_fails() {
+    check_case("max-rejects-file-problem-still-fails");
+}
+
+#[test]
 fn clean_night_json() {
     check_case("clean-night-json");
 }

@@ -1,6 +1,6 @@
 //! Reads the TOML config file (`--config`): the `[policy]` table, the
-//! per-merchant `[fee_rates]`, the `[ledger]` path, the `[output]` options
-//! and format profiles (`[profiles.NAME]`).
+//! per-merchant `[fee_rates]`, the `[ledger]` path, the `[output]` options,
+//! the `[input]` options and format profiles (`[profiles.NAME]`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -26,6 +26,8 @@ struct FileConfig {
     #[serde(default)]
     output: OutputTable,
     #[serde(default)]
+    input: InputTable,
+    #[serde(default)]
     profiles: BTreeMap<String, toml::Value>,
 }
 
@@ -36,6 +38,12 @@ struct OutputTable {
     xlsx: bool,
     #[serde(default)]
     csv_bom: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputTable {
+    max_rejects: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +64,8 @@ pub struct Settings {
     pub csv_bom: bool,
     /// The format profiles of `[profiles.NAME]` tables.
     pub profiles: Vec<Profile>,
+    /// `[input] max_rejects`: bad rows that may be set aside (under the flag).
+    pub max_rejects: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -147,5 +157,6 @@ pub fn read_config(path: &Path) -> Result<Settings, InputError> {
         xlsx: file.output.xlsx,
         csv_bom: file.output.csv_bom,
         profiles,
+        max_rejects: file.input.max_rejects,
     })
 }

@@ -3,6 +3,9 @@
 //! Every reader is strict: a malformed row is never skipped silently. Problems
 //! are collected for the whole input (so a user fixes them in one go) and
 //! returned as one [`InputError`], which the binary maps to exit status 3.
+//! Terminal and bank readers may instead set up to `max_rejects` bad rows
+//! aside as [`RejectedRow`]s (`--max-rejects`); a problem of a whole file
+//! (missing, empty, wrong encoding, header, trailer) always fails.
 
 mod config;
 mod field;
@@ -16,7 +19,7 @@ mod terminal;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Amount, Currency, Origin};
+use crate::model::{Amount, Currency, Origin, redact_pans};
 use profiled::Profiled;
 use table::{Column, Row, Table};
 
@@ -68,6 +71,10 @@ pub struct InputError {
     pub problems: Vec<Problem>,
     /// How many more problems were found but not kept.
     pub unlisted: usize,
+    /// Rows with a problem of their own (not of their file), listed or not.
+    pub bad_rows: u64,
+    /// Set when the bad rows were more than `--max-rejects` allows: that limit.
+    pub max_rejects: Option<u64>,
 }
 
 impl InputError {
@@ -76,7 +83,22 @@ impl InputError {
         InputError {
             problems: vec![problem],
             unlisted: 0,
+            bad_rows: 0,
+            max_rejects: None,
         }
+    }
+
+    /// Adds the problems of `other` after these, keeping the listing capped.
+    pub fn append(&mut self, other: InputError) {
+        for problem in other.problems {
+            if self.problems.len() < LISTED_PROBLEMS {
+                self.problems.push(problem);
+            } else {
+                self.unlisted += 1;
+            }
+        }
+        self.unlisted += other.unlisted;
+        self.bad_rows += other.bad_rows;
     }
 
     /// Every problem found, listed or not.
@@ -87,12 +109,23 @@ impl InputError {
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let [only] = self.problems.as_slice()
+        if let Some(limit) = self.max_rejects {
+            write!(
+                f,
+                "{} bad rows, more than --max-rejects {limit} allows; ",
+                self.bad_rows
+            )?;
+        } else if let [only] = self.problems.as_slice()
             && self.unlisted == 0
         {
             return write!(f, "{only}");
         }
-        write!(f, "the input has {} problems", self.total())?;
+        let total = self.total();
+        write!(
+            f,
+            "the input has {total} problem{}",
+            if total == 1 { "" } else { "s" }
+        )?;
         for problem in &self.problems {
             write!(f, "\n{problem}")?;
         }
@@ -125,6 +158,12 @@ impl Problems {
         self.listed.is_empty()
     }
 
+    /// Empties the collector, returning the problems it listed.
+    pub(crate) fn take(&mut self) -> Vec<Problem> {
+        self.unlisted = 0;
+        std::mem::take(&mut self.listed)
+    }
+
     /// Every problem found so far, listed or not.
     pub(crate) fn count(&self) -> usize {
         self.listed.len() + self.unlisted
@@ -138,6 +177,8 @@ impl Problems {
             Err(InputError {
                 problems: self.listed,
                 unlisted: self.unlisted,
+                bad_rows: 0,
+                max_rejects: None,
             })
         }
     }
@@ -214,6 +255,50 @@ impl InputFile {
 pub struct Read<T> {
     pub records: Vec<T>,
     pub files: Vec<InputFile>,
+    /// Bad rows set aside (`--max-rejects`), in file and line order. Each
+    /// counts in its file's `rows`, and its amount (where it could be read)
+    /// in the file's `amounts`.
+    pub rejected: Vec<RejectedRow>,
+}
+
+/// A row set aside by `--max-rejects` instead of failing the run: it takes
+/// no part in matching or decisions, and is written to `rejected_rows.csv`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedRow {
+    /// Index of its file among the files of its reader (as in [`Origin`]).
+    pub file: u32,
+    /// The file as the user named it.
+    pub path: PathBuf,
+    pub kind: InputKind,
+    /// 1-based line the row starts on.
+    pub line: u64,
+    /// Everything wrong with the row (at least one).
+    pub problems: Vec<Problem>,
+    /// The row as read, with anything that looks like a card number masked.
+    pub raw: String,
+    /// Its `amount` where that could be read, for the control totals.
+    pub amount: Option<Amount>,
+}
+
+impl RejectedRow {
+    /// The row's problems as one error, as strict mode would list them.
+    pub fn to_error(rows: &[RejectedRow]) -> Option<InputError> {
+        let mut problems = Problems::default();
+        for row in rows {
+            for problem in &row.problems {
+                problems.push(problem.clone());
+            }
+        }
+        problems.into_result().err().map(|mut err| {
+            err.bad_rows = rows.len() as u64;
+            err
+        })
+    }
+
+    /// The amount counted for it in the control totals: 0.00 when unreadable.
+    pub fn counted_amount(&self) -> Amount {
+        self.amount.unwrap_or(Amount::ZERO)
+    }
 }
 
 /// Adds `amount` to the running total of its currency.
@@ -249,10 +334,14 @@ enum Opened {
 }
 
 impl Opened {
-    fn next_row(&mut self, problems: &mut Problems) -> Option<Row<'_>> {
+    fn next_row(
+        &mut self,
+        problems: &mut Problems,
+        row_problems: &mut Problems,
+    ) -> Option<Row<'_>> {
         match self {
-            Opened::Canonical(table) => table.next_row(problems),
-            Opened::Profiled(profiled) => profiled.next_row(problems),
+            Opened::Canonical(table) => table.next_row(problems, row_problems),
+            Opened::Profiled(profiled) => profiled.next_row(problems, row_problems),
         }
     }
 
@@ -274,20 +363,29 @@ impl Opened {
 /// Reads every file in `paths` with one row parser, collecting problems from
 /// all of them, and the control totals of each file. A file with a profile in
 /// `choice` is read through it; the row parser sees canonical fields either way.
+///
+/// A row with problems of its own is set aside as a [`RejectedRow`] while
+/// there are at most `max_rejects` of them; beyond that, or after any problem
+/// of a whole file, every problem found is returned as one error.
 fn read_all<T>(
     paths: &[PathBuf],
     kind: InputKind,
     columns: &'static [Column],
     choice: &ProfileChoice,
+    max_rejects: u64,
     mut parse: impl FnMut(&Row<'_>, Origin, &mut Problems) -> Option<T>,
     money: impl Fn(&T) -> Option<(Currency, Amount)>,
 ) -> Result<Read<T>, InputError> {
     let mut problems = Problems::default();
+    let mut row_problems = Problems::default();
     let mut records = Vec::new();
+    let mut rejected = Vec::new();
     let mut files = Vec::with_capacity(paths.len());
+    let mut bad_rows: u64 = 0;
+    let mut file_problems = 0;
     for (index, path) in paths.iter().enumerate() {
         let file = u32::try_from(index).expect("IE: fewer than 2^32 input files");
-        let before = problems.count();
+        let (before, bad_before) = (problems.count(), bad_rows);
         let opened = match choice.for_file(index) {
             None => Table::open(path, columns, &mut problems).map(Opened::Canonical),
             Some(profile) => Profiled::open(
@@ -300,29 +398,80 @@ fn read_all<T>(
             .map(Opened::Profiled),
         };
         let Some(mut table) = opened else {
+            file_problems += problems.count() - before;
             continue;
         };
         let mut amounts = Vec::new();
-        while let Some(row) = table.next_row(&mut problems) {
+        let mut row_problem_count = 0;
+        let mut amounts_read = true;
+        while let Some(row) = table.next_row(&mut problems, &mut row_problems) {
             let origin = Origin {
                 file,
                 line: row.line(),
             };
-            if let Some(record) = parse(&row, origin, &mut problems) {
+            let record = if row.is_usable() {
+                parse(&row, origin, &mut row_problems)
+            } else {
+                None
+            };
+            if row_problems.is_empty()
+                && let Some(record) = record
+            {
                 if let Some((currency, amount)) = money(&record) {
                     add_amount(&mut amounts, currency, amount);
                 }
                 records.push(record);
+                continue;
+            }
+            let mut found = row_problems.take();
+            if found.is_empty() {
+                // Every parser says why it refuses a row; never let one
+                // slip through unexplained.
+                found.push(problem(
+                    path,
+                    Some(row.line()),
+                    None,
+                    "could not be read".into(),
+                ));
+            }
+            bad_rows += 1;
+            row_problem_count += found.len();
+            for problem in &found {
+                problems.push(problem.clone());
+            }
+            if bad_rows <= max_rejects {
+                let amount = row.text_of("amount").and_then(|t| parse_amount(t).ok());
+                if let Some(amount) = amount {
+                    let currency = row
+                        .text_of("currency")
+                        .and_then(|t| field::parse_currency(t).ok())
+                        .unwrap_or(Currency::CNY);
+                    add_amount(&mut amounts, currency, amount);
+                } else {
+                    amounts_read = false;
+                }
+                rejected.push(RejectedRow {
+                    file,
+                    path: path.clone(),
+                    kind,
+                    line: row.line(),
+                    problems: found,
+                    raw: redact_pans(&row.raw()).into_owned(),
+                    amount,
+                });
             }
         }
         let rows = table.rows();
-        // A trailer is compared only with a file read cleanly: otherwise its
-        // figures differ for a reason already listed.
+        // A trailer is compared only with a file whose rows were all read or
+        // set aside: otherwise its figures differ for a reason already listed.
+        let file_clean = problems.count() - before == row_problem_count;
+        let set_aside = bad_rows == bad_before || bad_rows <= max_rejects;
         if let Opened::Profiled(profiled) = &table
-            && problems.count() == before
+            && file_clean
+            && set_aside
         {
             let total = amounts.iter().map(|(_, amount)| *amount).sum();
-            for problem in profiled.trailer_problems(rows, total) {
+            for problem in profiled.trailer_problems(rows, amounts_read.then_some(total)) {
                 problems.push(problem);
             }
         }
@@ -341,7 +490,215 @@ fn read_all<T>(
                 format!("cannot read the file: {err}"),
             )),
         }
+        file_problems += problems.count() - before - row_problem_count;
     }
-    problems.into_result()?;
-    Ok(Read { records, files })
+    if file_problems > 0 || bad_rows > max_rejects {
+        let mut err = problems
+            .into_result()
+            .expect_err("IE: problems were counted");
+        err.bad_rows = bad_rows;
+        return Err(err);
+    }
+    Ok(Read {
+        records,
+        files,
+        rejected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::fs;
+    use std::sync::Arc;
+
+    use super::*;
+
+    const TERMINAL_HEADER: &str = "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,currency,card_no,orig_trace_no";
+
+    fn sale(trace: &str, amount: &str) -> String {
+        format!(
+            "898310058120001,10000101,000231,{trace},,,SALE,2026-11-23 09:15:02,{amount},CNY,6228480012345671,"
+        )
+    }
+
+    fn write(dir: &tempfile::TempDir, name: &str, lines: &[String]) -> PathBuf {
+        let path = dir.path().join(name);
+        fs::write(&path, lines.join("\n") + "\n").unwrap();
+        path
+    }
+
+    fn terminal_file(dir: &tempfile::TempDir, rows: &[String]) -> PathBuf {
+        let mut lines = vec![TERMINAL_HEADER.to_string()];
+        lines.extend_from_slice(rows);
+        write(dir, "batch.csv", &lines)
+    }
+
+    #[test]
+    fn bad_rows_within_the_limit_are_set_aside_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = terminal_file(
+            &dir,
+            &[
+                sale("000001", "10.00"),
+                sale("000002", "12.3O"),
+                sale("000001", "7.00"),
+                "898310058120001,10000101,000231,000004,6228480012345671".to_string(),
+                sale("000005", "1.50"),
+            ],
+        );
+        let read = read_terminal_records_with(&[path], &ProfileChoice::default(), 3).unwrap();
+        let lines: Vec<u64> = read.records.iter().map(|r| r.origin.line).collect();
+        assert_eq!(
+            lines,
+            [2, 6],
+            "the good rows, the first of a duplicate kept"
+        );
+        let rejected: Vec<(u64, Option<String>)> = read
+            .rejected
+            .iter()
+            .map(|r| (r.line, r.amount.map(|a| a.to_string())))
+            .collect();
+        assert_eq!(
+            rejected,
+            [(3, None), (4, Some("7.00".to_string())), (5, None),]
+        );
+        assert_eq!(
+            read.rejected[2].raw,
+            "898310*****0001,10000101,000231,000004,622848******5671"
+        );
+        assert!(
+            read.rejected
+                .iter()
+                .all(|r| !r.raw.contains("6228480012345671"))
+        );
+        let file = &read.files[0];
+        assert_eq!(file.rows, 5, "rows set aside still count");
+        assert_eq!(
+            file.amount().to_string(),
+            "18.50",
+            "10.00 + 1.50 + 7.00 read from a bad row"
+        );
+    }
+
+    #[test]
+    fn one_bad_row_more_than_allowed_fails_with_every_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = terminal_file(
+            &dir,
+            &[
+                sale("000001", "x"),
+                sale("000002", "y"),
+                sale("000003", "3.00"),
+            ],
+        );
+        let err =
+            read_terminal_records_with(std::slice::from_ref(&path), &ProfileChoice::default(), 1)
+                .unwrap_err();
+        assert_eq!(err.bad_rows, 2);
+        assert_eq!(err.total(), 2);
+        // Strict (0) is what the readers always were.
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 0).unwrap_err();
+        assert_eq!(err.bad_rows, 2);
+    }
+
+    #[test]
+    fn a_problem_of_the_file_fails_whatever_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(&dir, "batch.csv", &["merchant_id,terminal_id".to_string()]);
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 100).unwrap_err();
+        assert_eq!((err.total(), err.bad_rows), (1, 0));
+    }
+
+    #[test]
+    fn a_profiled_file_sets_aside_unsplittable_lines_and_still_checks_its_trailer() {
+        let dir = tempfile::tempdir().unwrap();
+        let toml: BTreeMap<String, toml::Value> = toml::from_str(
+            r#"
+            [pipes]
+            kind = "terminal"
+            delimiter = "|"
+            [pipes.fields]
+            merchant_id = "merchant_id"
+            terminal_id = "terminal_id"
+            batch_no = "batch_no"
+            trace_no = "trace_no"
+            txn_type = "txn_type"
+            txn_time = "txn_time"
+            amount = "amount"
+            card_no = "card_no"
+            [pipes.trailer]
+            prefix = "TOTAL"
+            count_field = 2
+            amount_field = 3
+            "#,
+        )
+        .unwrap();
+        let profile = Arc::new(
+            profile::profiles_from_toml(&toml, Path::new("posrecon.toml"))
+                .unwrap()
+                .remove(0),
+        );
+        let choice = ProfileChoice {
+            profiles: vec![Some(profile)],
+            settle_date: None,
+        };
+        let row = |trace: &str, amount: &str| {
+            format!(
+                "898310058120001|10000101|000231|{trace}|SALE|2026-11-23 09:15:02|{amount}|6228480012345671"
+            )
+        };
+        let header = "merchant_id|terminal_id|batch_no|trace_no|txn_type|txn_time|amount|card_no";
+        let file = |trailer: &str| {
+            write(
+                &dir,
+                "pipes.txt",
+                &[
+                    header.to_string(),
+                    row("000001", "10.00"),
+                    row("000002", "-5.00"),
+                    "898310058120001|10000101|6228480012345671".to_string(),
+                    trailer.to_string(),
+                ],
+            )
+        };
+        let read = read_terminal_records_with(&[file("TOTAL|3|10.00")], &choice, 2).unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.rejected.len(), 2);
+        assert_eq!(
+            read.rejected[1].raw,
+            "898310*****0001|10000101|622848******5671"
+        );
+        assert_eq!(read.files[0].rows, 3);
+        // The count still has to agree; the total cannot be checked once a
+        // row's amount could not be read.
+        let err = read_terminal_records_with(&[file("TOTAL|4|10.00")], &choice, 2).unwrap_err();
+        assert_eq!((err.total(), err.bad_rows), (3, 2));
+        assert!(
+            err.problems[2].message.contains("states 4 records"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn an_error_over_the_limit_says_so_first() {
+        let problem = |line| Problem {
+            path: PathBuf::from("batch.csv"),
+            line: Some(line),
+            field: Some("amount"),
+            message: "is empty; an amount is required".into(),
+        };
+        let err = InputError {
+            problems: vec![problem(2), problem(3)],
+            unlisted: 0,
+            bad_rows: 2,
+            max_rejects: Some(1),
+        };
+        assert_eq!(
+            err.to_string(),
+            "2 bad rows, more than --max-rejects 1 allows; the input has 2 problems\n\
+             batch.csv:2: amount: is empty; an amount is required\n\
+             batch.csv:3: amount: is empty; an amount is required"
+        );
+    }
 }

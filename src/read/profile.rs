@@ -56,6 +56,12 @@ impl Encoding {
             Encoding::Gb18030 => encoding_rs::GB18030,
         }
     }
+
+    /// `bytes` as text, with anything not valid in this encoding replaced
+    /// by U+FFFD: for showing a line, never for reading its fields.
+    pub(crate) fn decode_lossy(self, bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+        self.codec().decode_without_bom_handling(bytes).0
+    }
 }
 
 /// How a profiled file splits a line into fields.

@@ -85,6 +85,8 @@ pub(crate) struct Profiled {
     trailer_prefix: Option<Vec<u8>>,
     trailer: Option<TrailerFigures>,
     encoding_checked: bool,
+    /// The bytes of the data line last handed out, for [`Row::raw`].
+    current: Vec<u8>,
 }
 
 impl Profiled {
@@ -185,6 +187,7 @@ impl Profiled {
             trailer_prefix,
             trailer: None,
             encoding_checked: false,
+            current: Vec::new(),
             profile,
         })
     }
@@ -302,11 +305,17 @@ impl Profiled {
         }
     }
 
-    /// Reads the next data row and converts it to canonical fields.
+    /// Reads the next data row and converts it to canonical fields. A
+    /// problem of the row itself goes to `row_problems` (a line that cannot
+    /// be split is returned unusable); one of the file to `problems`.
     ///
     /// Returns `None` at the end of the file, or after a problem that makes
     /// the rest of the file unreadable.
-    pub(crate) fn next_row(&mut self, problems: &mut Problems) -> Option<Row<'_>> {
+    pub(crate) fn next_row(
+        &mut self,
+        problems: &mut Problems,
+        row_problems: &mut Problems,
+    ) -> Option<Row<'_>> {
         loop {
             if self.stopped {
                 return None;
@@ -362,9 +371,20 @@ impl Profiled {
                 continue;
             }
             self.rows += 1;
-            if self.convert(line, &bytes, problems) {
-                return Some(Row::converted(&self.path, self.columns, line, &self.cells));
+            let usable = self.convert(line, &bytes, problems, row_problems);
+            if self.stopped {
+                // The line could not be decoded: a problem of the file.
+                return None;
             }
+            self.current = bytes;
+            return Some(Row::converted(
+                &self.path,
+                self.columns,
+                line,
+                usable,
+                &self.cells,
+                (&self.current, self.profile.encoding),
+            ));
         }
     }
 
@@ -456,15 +476,22 @@ impl Profiled {
     }
 
     /// Splits a data line into source fields and converts every wanted
-    /// column. `false` when the line as a whole is unusable (recorded).
-    fn convert(&mut self, line: u64, bytes: &[u8], problems: &mut Problems) -> bool {
+    /// column. `false` when the line as a whole is unusable (recorded in
+    /// `row_problems`, or in `problems` when it stops the file).
+    fn convert(
+        &mut self,
+        line: u64,
+        bytes: &[u8],
+        problems: &mut Problems,
+        row_problems: &mut Problems,
+    ) -> bool {
         let fixed = matches!(self.profile.layout, Layout::FixedWidth { .. });
         if fixed {
             if !self.check_not_utf8(line, bytes, problems) {
                 return false;
             }
             if bytes.len() < self.min_len {
-                problems.push(self.problem(
+                row_problems.push(self.problem(
                     Some(line),
                     None,
                     format!(
@@ -491,7 +518,7 @@ impl Profiled {
             let split = split_delimited(&text, delimiter, q, &mut source);
             self.source = source;
             if let Err(message) = split {
-                problems.push(self.problem(Some(line), None, message));
+                row_problems.push(self.problem(Some(line), None, message));
                 return false;
             }
             let count = self.source.len();
@@ -506,13 +533,13 @@ impl Profiled {
                 _ => None,
             };
             if let Some(message) = wrong {
-                problems.push(self.problem(Some(line), None, message));
+                row_problems.push(self.problem(Some(line), None, message));
                 return false;
             }
         }
         let order = std::mem::take(&mut self.order);
         for &index in &order {
-            let cell = self.convert_cell(index, line, bytes, problems);
+            let cell = self.convert_cell(index, line, bytes, row_problems);
             self.cells[index] = cell;
         }
         self.order = order;
@@ -760,7 +787,9 @@ impl Profiled {
 
     /// Compares the trailer's figures with what was read: `rows` data rows
     /// whose `amount` column totals `amount`.
-    pub(crate) fn trailer_problems(&self, rows: u64, amount: Amount) -> Vec<Problem> {
+    /// `amount` is `None` when some row's amount could not be read (a row
+    /// set aside by `--max-rejects`): then only the count is compared.
+    pub(crate) fn trailer_problems(&self, rows: u64, amount: Option<Amount>) -> Vec<Problem> {
         let Some(expected) = &self.profile.trailer else {
             return Vec::new();
         };
@@ -794,6 +823,7 @@ impl Profiled {
             ));
         }
         if let Some(total) = trailer.amount
+            && let Some(amount) = amount
             && total != amount
         {
             found.push(problem(

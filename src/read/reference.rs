@@ -41,6 +41,7 @@ pub fn read_merchants(path: &Path) -> Result<Read<Merchant>, InputError> {
         InputKind::Merchants,
         MERCHANT_COLUMNS,
         &ProfileChoice::default(),
+        0,
         |row, origin, problems| {
             let merchant_id = row.required(0, problems, |s| parse_id(s, MERCHANT_ID));
             let merchant_name = row.required(1, problems, free_text);
@@ -84,6 +85,7 @@ pub fn read_card_statuses(path: &Path) -> Result<Read<CardStatus>, InputError> {
         InputKind::CardStatus,
         CARD_STATUS_COLUMNS,
         &ProfileChoice::default(),
+        0,
         |row, origin, problems| {
             let card = row.required(0, problems, parse_card);
             let state = row.required(1, problems, parse_card_state);
@@ -138,6 +140,7 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
         InputKind::Cancellations,
         CANCELLATION_COLUMNS,
         &ProfileChoice::default(),
+        0,
         |row, origin, problems| {
             let request_ref = row.required(0, problems, |s| parse_id(s, IdShape::Text(40)));
             let merchant_id = row.required(1, problems, |s| parse_id(s, MERCHANT_ID));

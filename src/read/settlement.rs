@@ -44,17 +44,25 @@ const C_CARD_NO: usize = 13;
 
 /// Reads every bank settlement file; fails with all problems found in all of them.
 pub fn read_settlements(paths: &[PathBuf]) -> Result<Read<Settlement>, InputError> {
-    read_settlements_with(paths, &ProfileChoice::default())
+    read_settlements_with(paths, &ProfileChoice::default(), 0)
 }
 
-/// Reads every bank settlement file, each through its profile in `choice`.
+/// Reads every bank settlement file, each through its profile in `choice`,
+/// setting up to `max_rejects` bad rows aside.
 pub fn read_settlements_with(
     paths: &[PathBuf],
     choice: &ProfileChoice,
+    max_rejects: u64,
 ) -> Result<Read<Settlement>, InputError> {
-    read_all(paths, InputKind::Bank, COLUMNS, choice, parse_row, |s| {
-        Some((s.currency, s.amount))
-    })
+    read_all(
+        paths,
+        InputKind::Bank,
+        COLUMNS,
+        choice,
+        max_rejects,
+        parse_row,
+        |s| Some((s.currency, s.amount)),
+    )
 }
 
 fn parse_row(row: &Row<'_>, origin: Origin, problems: &mut Problems) -> Option<Settlement> {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::profile::Encoding;
 use super::{Problem, Problems, problem};
 
 /// Whether a column must be in the header.
@@ -183,11 +184,17 @@ impl Table {
     }
 
     /// Reads the next data row. Blank lines are skipped; a row whose field
-    /// count differs from the header's is recorded as a problem and skipped.
+    /// count differs from the header's is recorded in `row_problems` and
+    /// returned unusable (so `--max-rejects` can set it aside).
     ///
     /// Returns `None` at the end of the file, or after a problem that makes
-    /// the rest of the file unreadable (bad encoding, broken quoting).
-    pub(crate) fn next_row(&mut self, problems: &mut Problems) -> Option<Row<'_>> {
+    /// the rest of the file unreadable (bad encoding, broken quoting), which
+    /// goes to `problems`.
+    pub(crate) fn next_row(
+        &mut self,
+        problems: &mut Problems,
+        row_problems: &mut Problems,
+    ) -> Option<Row<'_>> {
         loop {
             match self.reader.read_record(&mut self.record) {
                 Ok(false) => return None,
@@ -202,8 +209,9 @@ impl Table {
                 continue;
             }
             self.rows += 1;
-            if self.record.len() != self.width {
-                problems.push(problem(
+            let usable = self.record.len() == self.width;
+            if !usable {
+                row_problems.push(problem(
                     &self.path,
                     Some(line),
                     None,
@@ -213,12 +221,12 @@ impl Table {
                         self.width
                     ),
                 ));
-                continue;
             }
             return Some(Row {
                 path: &self.path,
                 columns: self.columns,
                 line,
+                usable,
                 cells: Cells::Csv {
                     record: &self.record,
                     positions: &self.positions,
@@ -292,12 +300,34 @@ fn read_failure(path: &Path, err: &csv::Error) -> Problem {
     problem(path, line, None, message)
 }
 
+/// A CSV record's fields joined with commas, each quoted when it holds a
+/// comma, a quote or a line break (quotes doubled), as a CSV writer would.
+fn join_csv(record: &csv::StringRecord) -> String {
+    let mut line = String::new();
+    for (i, field) in record.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        if field.contains([',', '"', '\n', '\r']) {
+            line.push('"');
+            line.push_str(&field.replace('"', "\"\""));
+            line.push('"');
+        } else {
+            line.push_str(field);
+        }
+    }
+    line
+}
+
 /// One data row, borrowed until the next row is read: either a canonical
 /// CSV record, or the canonical fields a format profile produced.
 pub(crate) struct Row<'t> {
     path: &'t Path,
     columns: &'static [Column],
     line: u64,
+    /// False when the line as a whole could not be split into fields (the
+    /// problem is recorded already): no field of it can be trusted.
+    usable: bool,
     cells: Cells<'t>,
 }
 
@@ -307,29 +337,72 @@ enum Cells<'t> {
         positions: &'t [Option<usize>],
     },
     /// One cell per wanted column; `None` when converting it failed (that
-    /// problem is recorded already).
-    Converted(&'t [Option<String>]),
+    /// problem is recorded already). The line's bytes come along for
+    /// [`Row::raw`].
+    Converted {
+        cells: &'t [Option<String>],
+        bytes: &'t [u8],
+        encoding: Encoding,
+    },
 }
 
 impl<'t> Row<'t> {
-    /// A row of canonical fields converted by a format profile.
+    /// A row of canonical fields converted by a format profile, from the
+    /// line `bytes`; not `usable` when the line could not be split.
     pub(crate) fn converted(
         path: &'t Path,
         columns: &'static [Column],
         line: u64,
+        usable: bool,
         cells: &'t [Option<String>],
+        (bytes, encoding): (&'t [u8], Encoding),
     ) -> Row<'t> {
         Row {
             path,
             columns,
             line,
-            cells: Cells::Converted(cells),
+            usable,
+            cells: Cells::Converted {
+                cells,
+                bytes,
+                encoding,
+            },
         }
     }
 
     /// The line this row starts on.
     pub(crate) fn line(&self) -> u64 {
         self.line
+    }
+
+    /// False when the line could not be split into its fields (recorded).
+    pub(crate) fn is_usable(&self) -> bool {
+        self.usable
+    }
+
+    /// The row as it was read, for `rejected_rows.csv`: a CSV record's
+    /// fields joined again (quoted where needed), or a profiled file's line
+    /// decoded (undecodable bytes replaced). Not masked: callers mask it.
+    pub(crate) fn raw(&self) -> String {
+        match &self.cells {
+            Cells::Csv { record, .. } => join_csv(record),
+            Cells::Converted {
+                bytes, encoding, ..
+            } => encoding
+                .decode_lossy(bytes)
+                .trim_end_matches(['\r', '\n'])
+                .to_string(),
+        }
+    }
+
+    /// The trimmed text of column `name`, when the row is usable and the
+    /// file has that column.
+    pub(crate) fn text_of(&self, name: &str) -> Option<&str> {
+        if !self.usable {
+            return None;
+        }
+        let index = self.columns.iter().position(|c| c.name == name)?;
+        (!self.failed(index)).then(|| self.text(index))
     }
 
     /// The trimmed text of wanted column `index`, or `""` when the file has
@@ -339,13 +412,13 @@ impl<'t> Row<'t> {
             Cells::Csv { record, positions } => positions[index]
                 .and_then(|position| record.get(position))
                 .map_or("", str::trim),
-            Cells::Converted(cells) => cells[index].as_deref().unwrap_or(""),
+            Cells::Converted { cells, .. } => cells[index].as_deref().unwrap_or(""),
         }
     }
 
     /// True when a profile could not convert column `index` (already reported).
     fn failed(&self, index: usize) -> bool {
-        matches!(&self.cells, Cells::Converted(cells) if cells[index].is_none())
+        matches!(&self.cells, Cells::Converted { cells, .. } if cells[index].is_none())
     }
 
     /// Parses a column that must not be empty, recording any problem.
@@ -399,5 +472,22 @@ impl<'t> Row<'t> {
             Some(self.columns[index].name),
             message,
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_csv_cases() {
+        #[track_caller]
+        fn case(fields: &[&str], want: &str) {
+            assert_eq!(join_csv(&csv::StringRecord::from(fields.to_vec())), want);
+        }
+        case(&["a", "b", ""], "a,b,");
+        case(&["上海, 浦东", "x"], "\"上海, 浦东\",x");
+        case(&["say \"hi\""], "\"say \"\"hi\"\"\"");
+        case(&[" 12.30 "], " 12.30 ");
     }
 }

@@ -50,13 +50,19 @@ const C_ORIG_RRN: usize = 12;
 
 /// Reads every terminal batch file; fails with all problems found in all of them.
 pub fn read_terminal_records(paths: &[PathBuf]) -> Result<Read<TerminalRecord>, InputError> {
-    read_terminal_records_with(paths, &ProfileChoice::default())
+    read_terminal_records_with(paths, &ProfileChoice::default(), 0)
 }
 
-/// Reads every terminal batch file, each through its profile in `choice`.
+/// Reads every terminal batch file, each through its profile in `choice`,
+/// setting up to `max_rejects` bad rows aside.
+///
+/// A row that repeats an earlier row's terminal + batch + trace is the bad
+/// one: the first stays. A first row set aside for another problem holds no
+/// identity, so a later row with the same one is read normally.
 pub fn read_terminal_records_with(
     paths: &[PathBuf],
     choice: &ProfileChoice,
+    max_rejects: u64,
 ) -> Result<Read<TerminalRecord>, InputError> {
     // Where each terminal + batch + trace was first seen, to name it in the error.
     let mut seen: HashMap<(Id, Id, Id), Origin> = HashMap::new();
@@ -65,6 +71,7 @@ pub fn read_terminal_records_with(
         InputKind::Terminal,
         COLUMNS,
         choice,
+        max_rejects,
         |row, origin, problems| {
             let record = parse_row(row, origin, problems)?;
             let key = (

@@ -387,3 +387,79 @@ fn the_ledger_holds_no_full_card_number() {
     }
     assert!(scanned > 0);
 }
+
+/// Rows set aside by `--max-rejects` are no records: the ledger holds the
+/// good rows and the count in the run's summary; correcting the file and
+/// re-running the night with `--rerun` replaces the run, the rows included.
+#[test]
+fn rows_set_aside_are_counted_not_recorded_and_come_back_with_rerun() {
+    let books = Books::new();
+    let case = root().join("tests/cases/max-rejects-sets-bad-rows-aside");
+    let batch = books.out("batch.csv");
+    let bank = books.out("bank.csv");
+    fs::copy(case.join("batch.csv"), &batch).unwrap();
+    fs::copy(case.join("bank.csv"), &bank).unwrap();
+    let run = |extra: &[&str]| {
+        Command::new(BIN)
+            .arg("reconcile")
+            .arg("--terminal")
+            .arg(&batch)
+            .arg("--bank")
+            .arg(&bank)
+            .args(["--max-rejects", "6", "--as-of", "2026-11-24 08:00"])
+            .arg("--ledger")
+            .arg(books.ledger())
+            .arg("--out")
+            .arg(books.out("out"))
+            .args(extra)
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap()
+    };
+    let ledger_state = || {
+        let conn = rusqlite::Connection::open(books.ledger()).unwrap();
+        let records: Vec<(i64, String, i64)> = conn
+            .prepare("SELECT run_id, side, COUNT(*) FROM records GROUP BY run_id, side ORDER BY run_id, side")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let summary: String = conn
+            .query_row("SELECT summary FROM runs", [], |row| row.get(0))
+            .unwrap();
+        let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+        (
+            records,
+            summary["outcomes"]["REJECTED_ROW"]["count"].clone(),
+        )
+    };
+
+    assert_status(&run(&[]), 1);
+    assert_eq!(
+        ledger_state(),
+        (
+            vec![(1, "bank".into(), 3), (1, "terminal".into(), 4)],
+            serde_json::json!(6)
+        )
+    );
+
+    // The accountant corrects the terminal rows (the bank row stays bad).
+    let text = fs::read_to_string(&batch).unwrap();
+    let corrected: Vec<&str> = text.lines().take(6).collect();
+    fs::write(
+        &batch,
+        corrected.join("\n").replace("12.3O", "12.30") + "\n",
+    )
+    .unwrap();
+    assert_status(&run(&[]), 3);
+    assert_status(&run(&["--rerun"]), 1);
+    assert_eq!(
+        ledger_state(),
+        (
+            vec![(1, "bank".into(), 3), (1, "terminal".into(), 5)],
+            serde_json::json!(1)
+        )
+    );
+    assert_eq!(books.read("out", "rejected_rows.csv").lines().count(), 2);
+}

@@ -51,7 +51,7 @@ const CLUSTERS: [&str; 3] = [
 ];
 const AS_OF: &str = "2026-11-24 22:00:00";
 /// Every file a run writes besides `summary.json`.
-const CSV_OUTPUTS: [&str; 7] = [
+const CSV_OUTPUTS: [&str; 8] = [
     "exceptions.csv",
     "pending.csv",
     "matches.csv",
@@ -59,6 +59,7 @@ const CSV_OUTPUTS: [&str; 7] = [
     "refund_instructions.csv",
     "disputes.csv",
     "rejected_cancellations.csv",
+    "rejected_rows.csv",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -1037,6 +1038,7 @@ impl Inputs {
             rerun: false,
             terminal_profiles: Default::default(),
             bank_profiles: Default::default(),
+            max_rejects: 0,
         };
         let summary = posrecon::reconcile(&config)
             .unwrap_or_else(|err| panic!("the generated night was refused: {err:#}"));
@@ -1297,8 +1299,8 @@ fn check_control_totals_balance(terminal: &[TerminalRow], bank: &[BankRow], out:
         let outcomes = json["outcomes"].as_object().unwrap();
         assert_eq!(
             outcomes.len(),
-            Outcome::ALL.len(),
-            "every outcome is listed"
+            Outcome::ALL.len() + 1,
+            "every outcome is listed, and REJECTED_ROW"
         );
         let out_rows: u64 = outcomes.values().map(|o| number(&o[side]["count"])).sum();
         let out_amount: i64 = outcomes.values().map(|o| amount(&o[side]["amount"])).sum();

@@ -91,6 +91,7 @@ fn run_sample_night(out: &Path) -> Summary {
         rerun: false,
         terminal_profiles: Default::default(),
         bank_profiles: Default::default(),
+        max_rejects: 0,
     };
     posrecon::reconcile(&config).unwrap()
 }

@@ -58,6 +58,7 @@ fn workbook_has_the_summary_and_one_sheet_per_csv() {
         "refund_instructions",
         "disputes",
         "rejected_cancellations",
+        "rejected_rows",
     ];
     let mut want = vec!["Summary".to_string()];
     want.extend(files.iter().map(|f| f.to_string()));
