@@ -597,7 +597,7 @@ pub(crate) fn profile_from_toml(
         Some(toml::Value::Table(t)) => Some(trailer_from_toml(t, &at("trailer"))?),
         Some(_) => return Err(format!("{}: must be a table", at("trailer"))),
     };
-    Ok(Profile {
+    let profile = Profile {
         name: name.to_string(),
         description: text("description")?.unwrap_or("").to_string(),
         kind,
@@ -612,7 +612,74 @@ pub(crate) fn profile_from_toml(
         fields,
         txn_types,
         trailer,
-    })
+    };
+    // A constant is converted like a cell of its field, so a mistake in it
+    // is one error naming the key, not one per row.
+    for (field, spec) in &profile.fields {
+        if matches!(spec.source, FieldSource::Value(_)) {
+            convert_constant(field, spec, &profile)
+                .map_err(|e| format!("{}: {e}", at(&format!("fields.{field}.value"))))?;
+        }
+    }
+    Ok(profile)
+}
+
+/// A constant (`value = "…"`) converted as a cell of its field would be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Constant {
+    /// The canonical text, the same on every row.
+    Canonical(String),
+    /// Source text that is converted on each row like a cell, because its
+    /// conversion depends on the row: a C/D amount (its letter is checked
+    /// against the row's `txn_type`) or a time without a year (the year
+    /// comes from the row's settlement date). Already checked to convert.
+    PerRow(String),
+}
+
+/// Converts the constant of canonical field `name` with the same code as a
+/// cell of that field: its `style`, its `format` and the profile's
+/// `txn_types` apply. `fee = { value = "000000000038", style = "fen" }` is
+/// 0.38, not 38.00.
+pub(crate) fn convert_constant(
+    name: &str,
+    spec: &FieldSpec,
+    profile: &Profile,
+) -> Result<Constant, String> {
+    let FieldSource::Value(value) = &spec.source else {
+        return Err(format!("{name} is not a constant"));
+    };
+    let raw = clean(value, &profile.strip_leading);
+    let canonical = match (name, spec.format.as_deref()) {
+        ("txn_type", _) if !profile.txn_types.is_empty() => {
+            map_txn_type(raw, profile)?.as_str().to_string()
+        }
+        ("settle_date", Some(format)) => date_text(convert_date(raw, format)?),
+        ("txn_time", Some(format)) if has_year(format) => convert_datetime(raw, format, None)?
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string(),
+        ("txn_time", Some(format)) => {
+            // Any leap year reads every month and day; the row gives the year.
+            let with_year = format!("%Y|{format}");
+            NaiveDateTime::parse_from_str(&format!("2000|{raw}"), &with_year).map_err(|_| {
+                format!(
+                    "{} is not a date-time in the format {format} (like {})",
+                    quote(raw),
+                    example(format)
+                )
+            })?;
+            return Ok(Constant::PerRow(value.clone()));
+        }
+        _ if AMOUNT_FIELDS.contains(&name) => match spec.style {
+            AmountStyle::Yuan => raw.to_string(),
+            AmountStyle::Fen => parse_fen(raw)?.to_string(),
+            AmountStyle::CdYuan | AmountStyle::CdFen => {
+                convert_amount(raw, spec.style, name, None)?;
+                return Ok(Constant::PerRow(value.clone()));
+            }
+        },
+        _ => raw.to_string(),
+    };
+    Ok(Constant::Canonical(canonical))
 }
 
 fn as_count(value: &toml::Value) -> Option<usize> {
@@ -1465,6 +1532,93 @@ mod tests {
             Sale,
             Err(
                 r#""C0000000000A8" is not a C or D followed by an amount in fen (like C000000001230)"#,
+            ),
+        );
+    }
+
+    #[test]
+    fn constants_convert_like_cells() {
+        #[track_caller]
+        fn case(field: &str, toml_spec: &str, want: Result<Constant, &str>) {
+            let text = "kind = \"bank\"\nstrip_leading = \"`\"\n[txn_types]\n\"消费\" = \"SALE\"\n\
+                 [fields]\nsettle_date = \"d\"\nmerchant_id = \"m\"\nterminal_id = \"t\"\n\
+                 trace_no = \"n\"\ntxn_type = \"y\"\ntxn_time = \"h\"\namount = \"a\"\n\
+                 fee = \"f\"\nnet_amount = \"e\"\ncard_no = \"c\"\n";
+            let mut parsed: toml::Table = toml::from_str(text).unwrap();
+            let spec: toml::Value = toml::from_str::<toml::Table>(&format!("x = {toml_spec}"))
+                .unwrap()
+                .remove("x")
+                .unwrap();
+            parsed["fields"]
+                .as_table_mut()
+                .unwrap()
+                .insert(field.into(), spec);
+            let got = profile_from_toml("x", &parsed, ProfileOrigin::BuiltIn).and_then(|p| {
+                let spec = &p.fields.iter().find(|(n, _)| *n == field).unwrap().1;
+                convert_constant(field, spec, &p)
+            });
+            assert_eq!(
+                got.as_ref().map_err(String::as_str),
+                want.as_ref().map_err(|e| *e)
+            );
+        }
+        use Constant::*;
+        let canonical = |s: &str| Canonical(s.to_string());
+        case(
+            "fee",
+            r#"{ value = "000000000038", style = "fen" }"#,
+            Ok(canonical("0.38")),
+        );
+        case("fee", r#"{ value = "0.38" }"#, Ok(canonical("0.38")));
+        case("fee", r#"{ value = "`0.38" }"#, Ok(canonical("0.38")));
+        case(
+            "fee",
+            r#"{ value = "D000000000038", style = "cd-fen" }"#,
+            Ok(PerRow("D000000000038".into())),
+        );
+        case(
+            "settle_date",
+            r#"{ value = "20261124", format = "%Y%m%d" }"#,
+            Ok(canonical("2026-11-24")),
+        );
+        case(
+            "txn_time",
+            r#"{ value = "20261123140509", format = "%Y%m%d%H%M%S" }"#,
+            Ok(canonical("2026-11-23 14:05:09")),
+        );
+        case(
+            "txn_time",
+            r#"{ value = "0229140509", format = "%m%d%H%M%S" }"#,
+            Ok(PerRow("0229140509".into())),
+        );
+        case("txn_type", r#"{ value = "消费" }"#, Ok(canonical("SALE")));
+        case("currency", r#"{ value = "CNY" }"#, Ok(canonical("CNY")));
+        case(
+            "fee",
+            r#"{ value = "0.38", style = "fen" }"#,
+            Err(
+                r#"profiles.x.fields.fee.value: "0.38" is not an amount in fen (digits only, like 000000001230 for 12.30)"#,
+            ),
+        );
+        case(
+            "fee",
+            r#"{ value = "X38", style = "cd-fen" }"#,
+            Err(
+                r#"profiles.x.fields.fee.value: "X38" does not start with C (credit) or D (debit)"#,
+            ),
+        );
+        case(
+            "txn_type",
+            r#"{ value = "退货" }"#,
+            Err(
+                r#"profiles.x.fields.txn_type.value: "退货" is not a transaction code of profile "x" (消费)"#,
+            ),
+        );
+        case(
+            "txn_time",
+            r#"{ value = "1332140509", format = "%m%d%H%M%S" }"#,
+            Err(
+                r#"profiles.x.fields.txn_time.value: "1332140509" is not a date-time in the format %m%d%H%M%S (like 1123140509)"#,
             ),
         );
     }

@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 
 use super::field::{parse_amount, parse_date, parse_txn_type, quote};
 use super::profile::{
-    AmountStyle, Encoding, FieldSource, Layout, Profile, clean, convert_amount, convert_date,
-    convert_datetime, date_from_file_name, date_text, map_txn_type, parse_fen, split_delimited,
+    AmountStyle, Constant, Encoding, FieldSource, Layout, Profile, clean, convert_amount,
+    convert_constant, convert_date, convert_datetime, date_from_file_name, date_text, map_txn_type,
+    parse_fen, split_delimited,
 };
 use super::table::{Column, Hashing, Row, open_file};
 use super::{Problem, Problems, problem};
@@ -33,8 +34,11 @@ enum Plan {
     Column(String),
     /// The 0-based source field.
     Source(usize),
-    /// The same text on every row (already canonical for dates).
+    /// The same canonical text on every row (a converted constant).
     Value(String),
+    /// A constant whose conversion depends on the row (a C/D amount, a
+    /// year-less time): converted on each row like a cell.
+    Constant(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,15 +118,15 @@ impl Profiled {
                     needed = needed.max(*n);
                     Plan::Source(n - 1)
                 }
-                FieldSource::Value(value) => match &spec.format {
-                    Some(format) if *name == "settle_date" => match convert_date(value, format) {
-                        Ok(date) => Plan::Value(date_text(date)),
-                        Err(message) => {
-                            problems.push(problem(path, None, Some(columns[index].name), message));
-                            return None;
-                        }
-                    },
-                    _ => Plan::Value(value.clone()),
+                FieldSource::Value(_) => match convert_constant(name, spec, &profile) {
+                    Ok(Constant::Canonical(text)) => Plan::Value(text),
+                    Ok(Constant::PerRow(raw)) => Plan::Constant(raw),
+                    // Checked when the profile was read; a profile built in
+                    // code gets the same message.
+                    Err(message) => {
+                        problems.push(problem(path, None, Some(columns[index].name), message));
+                        return None;
+                    }
                 },
                 FieldSource::FileName(prefix) => {
                     let format = spec.format.as_deref().unwrap_or("%Y%m%d");
@@ -563,6 +567,7 @@ impl Profiled {
             None => return Some(String::new()),
             Some(Plan::Value(value)) => return Some(value.clone()),
             Some(Plan::Column(_)) => return Some(String::new()),
+            Some(Plan::Constant(raw)) => Cow::Borrowed(raw.as_str()),
             Some(Plan::Source(field)) => {
                 if let Some(&(start, end)) = self.offsets.get(*field) {
                     match decode(self.profile.encoding, &bytes[start..end]) {

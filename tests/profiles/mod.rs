@@ -716,3 +716,78 @@ fn trailer_figures_from_a_summary_file() {
         "posrecon: error: bank.csv.sum:1: trailer: states 3 records, but bank.csv holds 2\n"
     );
 }
+
+/// A constant goes through its field's style like a cell: a fee of
+/// `000000000038` fen is 0.38, and `net_amount = amount - fee` holds.
+#[test]
+fn a_constant_in_fen_is_read_as_fen() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fs::write(
+        dir.join("posrecon.toml"),
+        r#"
+[profiles.flat-fee]
+kind = "bank"
+
+[profiles.flat-fee.fields]
+settle_date = { value = "20261124", format = "%Y%m%d" }
+merchant_id = "mid"
+terminal_id = "tid"
+trace_no = "trace"
+txn_type = "type"
+txn_time = "time"
+amount = "amount"
+fee = { value = "000000000038", style = "fen" }
+net_amount = "net"
+card_no = "card"
+"#,
+    )
+    .unwrap();
+    fs::write(
+        dir.join("bank.csv"),
+        "mid,tid,trace,type,time,amount,net,card\n\
+         898310058120001,31000101,000101,SALE,2026-11-23 14:05:09,100.00,99.62,622848******5671\n",
+    )
+    .unwrap();
+    let output = run(
+        dir,
+        &[
+            "check",
+            "bank.csv",
+            "--config",
+            "posrecon.toml",
+            "--profile",
+            "flat-fee",
+        ],
+    );
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        stdout(&output),
+        "bank.csv: valid bank settlement file: 1 row, amount 100.00 CNY\n"
+    );
+
+    // A constant that its style cannot read is one error naming the key.
+    let config = fs::read_to_string(dir.join("posrecon.toml"))
+        .unwrap()
+        .replace("\"000000000038\"", "\"0.38\"");
+    fs::write(dir.join("posrecon.toml"), config).unwrap();
+    let output = run(
+        dir,
+        &[
+            "check",
+            "bank.csv",
+            "--config",
+            "posrecon.toml",
+            "--profile",
+            "flat-fee",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        stderr(&output).contains(
+            "profiles.flat-fee.fields.fee.value: \"0.38\" is not an amount in fen (digits only, like 000000001230 for 12.30)"
+        ),
+        "{}",
+        stderr(&output)
+    );
+}
