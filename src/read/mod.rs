@@ -20,7 +20,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::model::{Amount, Currency, Origin, redact_pans};
-use profiled::Profiled;
+use profiled::{Profiled, RowTotals};
 use table::{Column, Row, Table};
 
 pub use config::{Settings, read_config};
@@ -404,10 +404,21 @@ fn read_all<T>(
         let mut amounts = Vec::new();
         let mut row_problem_count = 0;
         let mut amounts_read = true;
+        // Purchases less refunds and voids, for a trailer whose total is a
+        // C/D net; `None` once a row's amount or type could not be read.
+        let mut net = Some(Amount::ZERO);
         while let Some(row) = table.next_row(&mut problems, &mut row_problems) {
             let origin = Origin {
                 file,
                 line: row.line(),
+            };
+            let direction = row
+                .text_of("txn_type")
+                .and_then(|t| field::parse_txn_type(t).ok());
+            let signed = |amount: Amount| match direction {
+                Some(t) if t.is_purchase() => Some(amount),
+                Some(_) => Some(Amount::ZERO - amount),
+                None => None,
             };
             let record = if row.is_usable() {
                 parse(&row, origin, &mut row_problems)
@@ -419,6 +430,7 @@ fn read_all<T>(
             {
                 if let Some((currency, amount)) = money(&record) {
                     add_amount(&mut amounts, currency, amount);
+                    net = net.zip(signed(amount)).map(|(net, amount)| net + amount);
                 }
                 records.push(record);
                 continue;
@@ -447,8 +459,10 @@ fn read_all<T>(
                         .and_then(|t| field::parse_currency(t).ok())
                         .unwrap_or(Currency::CNY);
                     add_amount(&mut amounts, currency, amount);
+                    net = net.zip(signed(amount)).map(|(net, amount)| net + amount);
                 } else {
                     amounts_read = false;
+                    net = None;
                 }
                 rejected.push(RejectedRow {
                     file,
@@ -471,7 +485,12 @@ fn read_all<T>(
             && set_aside
         {
             let total = amounts.iter().map(|(_, amount)| *amount).sum();
-            for problem in profiled.trailer_problems(rows, amounts_read.then_some(total)) {
+            let totals = RowTotals {
+                rows,
+                gross: amounts_read.then_some(total),
+                net,
+            };
+            for problem in profiled.trailer_problems(totals) {
                 problems.push(problem);
             }
         }

@@ -1149,20 +1149,51 @@ pub(crate) fn convert_amount(
     field: &str,
     txn_type: Option<TxnType>,
 ) -> Result<Option<Amount>, String> {
-    let (letter, digits) = match style {
+    let (letter, amount) = match style {
         AmountStyle::Yuan => return Ok(None),
         AmountStyle::Fen => return parse_fen(raw).map(Some),
-        AmountStyle::CdYuan | AmountStyle::CdFen => match raw.as_bytes().first() {
-            Some(b'C' | b'c') => (Letter::Credit, &raw[1..]),
-            Some(b'D' | b'd') => (Letter::Debit, &raw[1..]),
-            None => return Err("is empty; an amount is required".into()),
-            Some(_) => {
-                return Err(format!(
-                    "{} does not start with C (credit) or D (debit)",
-                    quote(raw)
-                ));
-            }
+        AmountStyle::CdYuan | AmountStyle::CdFen => parse_cd(raw, style)?,
+    };
+    if let Some(txn_type) = txn_type {
+        let expected = expected_letter(field, txn_type);
+        if letter != expected && amount != Amount::ZERO {
+            return Err(format!(
+                "{} is {}, but the {field} of a {txn_type} is {} for the merchant",
+                quote(raw),
+                letter.name(),
+                expected.name()
+            ));
+        }
+    }
+    Ok(Some(amount))
+}
+
+/// An amount in `style` with its sign: a credit (`C`) is positive, a debit
+/// (`D`) negative; `yuan` and `fen` have no letter and are positive. For a
+/// trailer's total, which is a net of credits and debits.
+pub(crate) fn parse_signed_amount(raw: &str, style: AmountStyle) -> Result<Amount, String> {
+    match style {
+        AmountStyle::Yuan => super::field::parse_amount(raw),
+        AmountStyle::Fen => parse_fen(raw),
+        AmountStyle::CdYuan | AmountStyle::CdFen => match parse_cd(raw, style)? {
+            (Letter::Credit, amount) => Ok(amount),
+            (Letter::Debit, amount) => Ok(Amount::ZERO - amount),
         },
+    }
+}
+
+/// Splits a C/D amount into its letter and its (unsigned) amount.
+fn parse_cd(raw: &str, style: AmountStyle) -> Result<(Letter, Amount), String> {
+    let (letter, digits) = match raw.as_bytes().first() {
+        Some(b'C' | b'c') => (Letter::Credit, &raw[1..]),
+        Some(b'D' | b'd') => (Letter::Debit, &raw[1..]),
+        None => return Err("is empty; an amount is required".into()),
+        Some(_) => {
+            return Err(format!(
+                "{} does not start with C (credit) or D (debit)",
+                quote(raw)
+            ));
+        }
     };
     let amount = if style == AmountStyle::CdFen {
         parse_fen(digits)
@@ -1180,18 +1211,7 @@ pub(crate) fn convert_amount(
             }
         )
     })?;
-    if let Some(txn_type) = txn_type {
-        let expected = expected_letter(field, txn_type);
-        if letter != expected && amount != Amount::ZERO {
-            return Err(format!(
-                "{} is {}, but the {field} of a {txn_type} is {} for the merchant",
-                quote(raw),
-                letter.name(),
-                expected.name()
-            ));
-        }
-    }
-    Ok(Some(amount))
+    Ok((letter, amount))
 }
 
 /// Maps a source transaction code to its canonical type.
@@ -1620,6 +1640,27 @@ mod tests {
             Err(
                 r#"profiles.x.fields.txn_time.value: "1332140509" is not a date-time in the format %m%d%H%M%S (like 1123140509)"#,
             ),
+        );
+    }
+
+    #[test]
+    fn signed_amount_cases() {
+        #[track_caller]
+        fn case(raw: &str, style: AmountStyle, want: Result<&str, &str>) {
+            let got = parse_signed_amount(raw, style).map(|a| a.to_string());
+            assert_eq!(got.as_deref().map_err(String::as_str), want);
+        }
+        use AmountStyle::*;
+        case("C100.00", CdYuan, Ok("100.00"));
+        case("D100.00", CdYuan, Ok("-100.00"));
+        case("d000000010000", CdFen, Ok("-100.00"));
+        case("D000000000000", CdFen, Ok("0.00"));
+        case("150.00", Yuan, Ok("150.00"));
+        case("15000", Fen, Ok("150.00"));
+        case(
+            "100.00",
+            CdYuan,
+            Err(r#""100.00" does not start with C (credit) or D (debit)"#),
         );
     }
 

@@ -17,11 +17,11 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use super::field::{parse_amount, parse_date, parse_txn_type, quote};
+use super::field::{parse_date, parse_txn_type, quote};
 use super::profile::{
     AmountStyle, Constant, Encoding, FieldSource, Layout, Profile, clean, convert_amount,
     convert_constant, convert_date, convert_datetime, date_from_file_name, date_text, map_txn_type,
-    parse_fen, split_delimited,
+    parse_signed_amount, split_delimited,
 };
 use super::table::{Column, Hashing, Row, open_file};
 use super::{Problem, Problems, problem};
@@ -58,6 +58,23 @@ struct TrailerFigures {
     line: u64,
     count: Option<u64>,
     amount: Option<Amount>,
+    /// The total carries a C/D letter: it is a net (credits less debits),
+    /// compared with purchases less refunds and voids.
+    is_net: bool,
+    /// The total as written, for messages.
+    amount_text: String,
+}
+
+/// What the rows of a file add up to, for its trailer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowTotals {
+    /// Data rows seen, set aside or not.
+    pub(crate) rows: u64,
+    /// The sum of `amount`; `None` when some row's amount could not be read.
+    pub(crate) gross: Option<Amount>,
+    /// Purchases less refunds and voids; `None` when some row's amount or
+    /// `txn_type` could not be read.
+    pub(crate) net: Option<Amount>,
 }
 
 /// An open file read through a profile.
@@ -757,6 +774,11 @@ impl Profiled {
             line,
             count: None,
             amount: None,
+            is_net: matches!(
+                trailer.amount_style,
+                AmountStyle::CdYuan | AmountStyle::CdFen
+            ),
+            amount_text: String::new(),
         };
         let mut bad = Vec::new();
         if let Some(n) = trailer.count_field {
@@ -770,14 +792,11 @@ impl Profiled {
         }
         if let Some(n) = trailer.amount_field {
             let amount = field(n).and_then(|raw| {
-                let parsed = match trailer.amount_style {
-                    AmountStyle::Yuan => parse_amount(raw),
-                    AmountStyle::Fen => parse_fen(raw),
-                    style => {
-                        convert_amount(raw, style, "amount", None).map(|a| a.unwrap_or_default())
-                    }
-                };
-                parsed.map_err(|message| format!("total: {message}"))
+                figures.amount_text = raw.to_string();
+                // A C/D letter is the total's sign, never dropped: D100.00
+                // is -100.00.
+                parse_signed_amount(raw, trailer.amount_style)
+                    .map_err(|message| format!("total: {message}"))
             });
             match amount {
                 Ok(amount) => figures.amount = Some(amount),
@@ -790,11 +809,11 @@ impl Profiled {
         self.trailer = Some(figures);
     }
 
-    /// Compares the trailer's figures with what was read: `rows` data rows
-    /// whose `amount` column totals `amount`.
-    /// `amount` is `None` when some row's amount could not be read (a row
-    /// set aside by `--max-rejects`): then only the count is compared.
-    pub(crate) fn trailer_problems(&self, rows: u64, amount: Option<Amount>) -> Vec<Problem> {
+    /// Compares the trailer's figures with what was read. A total that
+    /// `totals` cannot give (some row's amount or type could not be read, in
+    /// a row set aside by `--max-rejects`) is not compared: only the count.
+    pub(crate) fn trailer_problems(&self, totals: RowTotals) -> Vec<Problem> {
+        let rows = totals.rows;
         let Some(expected) = &self.profile.trailer else {
             return Vec::new();
         };
@@ -827,15 +846,27 @@ impl Profiled {
                 format!("states {count} records, but {held} {rows}"),
             ));
         }
-        if let Some(total) = trailer.amount
-            && let Some(amount) = amount
-            && total != amount
-        {
+        let message = match (trailer.amount, trailer.is_net) {
+            (Some(total), false) => totals
+                .gross
+                .filter(|amount| *amount != total)
+                .map(|amount| {
+                    format!("states a total of {total}, but the amounts {read} total {amount}")
+                }),
+            (Some(total), true) => totals.net.filter(|net| *net != total).map(|net| {
+                format!(
+                    "states a net total of {} ({total}), but the amounts {read} net {net} (purchases less refunds and voids)",
+                    quote(&trailer.amount_text)
+                )
+            }),
+            (None, _) => None,
+        };
+        if let Some(message) = message {
             found.push(problem(
                 &trailer.path,
                 Some(trailer.line),
                 Some("trailer"),
-                format!("states a total of {total}, but the amounts {read} total {amount}"),
+                message,
             ));
         }
         found

@@ -791,3 +791,61 @@ card_no = "card"
         stderr(&output)
     );
 }
+
+/// A trailer total with a C/D letter is a net: purchases less refunds and
+/// voids, its letter the sign. `D` and `C` of the same figure differ.
+#[test]
+fn a_cd_trailer_total_is_a_signed_net() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let config = ACQUIRER_CONFIG.replace(
+        "amount_field = 3",
+        "amount_field = 3\namount_style = \"cd-yuan\"",
+    );
+    fs::write(dir.join("posrecon.toml"), config).unwrap();
+    let check = |trailer: &str| {
+        fs::write(
+            dir.join("bank.csv"),
+            acquirer_csv(&[ACQUIRER_ROW_1, ACQUIRER_ROW_2], trailer),
+        )
+        .unwrap();
+        run(
+            dir,
+            &[
+                "check",
+                "bank.csv",
+                "--config",
+                "posrecon.toml",
+                "--profile",
+                "acquirer",
+            ],
+        )
+    };
+    // A sale of 100.00 and a refund of 50.00: a net credit of 50.00.
+    let agrees = check("合计,2,C50.00");
+    assert_eq!(stderr(&agrees), "");
+    assert_eq!(agrees.status.code(), Some(0));
+
+    let debit = check("合计,2,D50.00");
+    assert_eq!(debit.status.code(), Some(3));
+    assert_eq!(
+        stderr(&debit),
+        "posrecon: error: bank.csv:6: trailer: states a net total of \"D50.00\" (-50.00), \
+         but the amounts read net 50.00 (purchases less refunds and voids)\n"
+    );
+
+    let gross = check("合计,2,C150.00");
+    assert_eq!(gross.status.code(), Some(3));
+    assert_eq!(
+        stderr(&gross),
+        "posrecon: error: bank.csv:6: trailer: states a net total of \"C150.00\" (150.00), \
+         but the amounts read net 50.00 (purchases less refunds and voids)\n"
+    );
+
+    let no_letter = check("合计,2,50.00");
+    assert_eq!(no_letter.status.code(), Some(3));
+    assert_eq!(
+        stderr(&no_letter),
+        "posrecon: error: bank.csv:6: trailer: total: \"50.00\" does not start with C (credit) or D (debit)\n"
+    );
+}
