@@ -17,7 +17,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use sha2::{Digest, Sha256};
 
-use super::field::{parse_date, parse_txn_type, quote};
+use super::field::{parse_amount, parse_date, parse_datetime, parse_txn_type, quote};
 use super::profile::{
     AmountStyle, Constant, Encoding, FieldSource, Layout, Profile, clean, convert_amount,
     convert_constant, convert_date, convert_datetime, date_from_file_name, date_text, map_txn_type,
@@ -417,6 +417,25 @@ impl Profiled {
                 && Self::starts_with(&bytes, prefix)
             {
                 self.read_trailer(line, &bytes, problems);
+            } else if self.looks_like_row(line, &bytes) {
+                // A footer line is dropped unseen: on a day the source
+                // leaves its footer out, that would be the last real row.
+                problems.push(self.problem(
+                    Some(line),
+                    None,
+                    format!(
+                        "looks like a data row, not a footer: profile {:?} drops the last {} \
+                         non-blank line{} (footer_lines), but this one has the data's fields and \
+                         a valid txn_type, txn_time and amount; is the file's footer missing?",
+                        self.profile.name,
+                        self.profile.footer_lines,
+                        if self.profile.footer_lines == 1 {
+                            ""
+                        } else {
+                            "s"
+                        },
+                    ),
+                ));
             }
         }
         if self.state == State::Preamble && self.profile.header {
@@ -426,6 +445,34 @@ impl Profiled {
         if let Some(file) = self.profile.trailer.as_ref().and_then(|t| t.file.clone()) {
             self.read_summary_file(&file, problems);
         }
+    }
+
+    /// Whether a footer line would read as a data row: it splits into the
+    /// data's fields, converts without a problem, and its canonical
+    /// `txn_type`, `txn_time` and `amount` are valid. Records nothing.
+    fn looks_like_row(&mut self, line: u64, bytes: &[u8]) -> bool {
+        if self.skip.iter().any(|p| Self::starts_with(bytes, p))
+            || (self.profile.header && self.width.is_none())
+        {
+            return false;
+        }
+        let (stopped, checked) = (self.stopped, self.encoding_checked);
+        let (mut file, mut row) = (Problems::default(), Problems::default());
+        let usable = self.convert(line, bytes, &mut file, &mut row);
+        (self.stopped, self.encoding_checked) = (stopped, checked);
+        let valid = |name: &str, parse: fn(&str) -> bool| {
+            self.columns
+                .iter()
+                .position(|c| c.name == name)
+                .and_then(|at| self.cells[at].as_deref())
+                .is_some_and(parse)
+        };
+        usable
+            && file.is_empty()
+            && row.is_empty()
+            && valid("txn_type", |t| parse_txn_type(t).is_ok())
+            && valid("txn_time", |t| parse_datetime(t).is_ok())
+            && valid("amount", |t| parse_amount(t).is_ok())
     }
 
     /// Matches the header row to the profile's column names.

@@ -556,13 +556,7 @@ fn profile_names_are_checked_and_other_colons_are_paths() {
     );
 }
 
-#[test]
-fn headerless_terminal_profile_with_fen_amounts() {
-    let dir = tempfile::tempdir().unwrap();
-    let dir = dir.path();
-    fs::write(
-        dir.join("posrecon.toml"),
-        r#"
+const POS_EXPORT_CONFIG: &str = r#"
 [profiles.pos-export]
 kind = "terminal"
 delimiter = "|"
@@ -580,9 +574,13 @@ txn_time = { field = 6, format = "%Y%m%d%H%M%S" }
 amount = { field = 7, style = "fen" }
 card_no = { field = 8 }
 currency = { value = "CNY" }
-"#,
-    )
-    .unwrap();
+"#;
+
+#[test]
+fn headerless_terminal_profile_with_fen_amounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fs::write(dir.join("posrecon.toml"), POS_EXPORT_CONFIG).unwrap();
     fs::write(
         dir.join("pos.txt"),
         "EXPORT v2\n\
@@ -848,4 +846,40 @@ fn a_cd_trailer_total_is_a_signed_net() {
         stderr(&no_letter),
         "posrecon: error: bank.csv:6: trailer: total: \"50.00\" does not start with C (credit) or D (debit)\n"
     );
+}
+
+/// `footer_lines` drops the last lines unseen; on a day the source leaves
+/// its footer out, the last of them is a real row, and that is an error
+/// rather than a transaction lost.
+#[test]
+fn a_footer_line_that_reads_as_a_row_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fs::write(dir.join("posrecon.toml"), POS_EXPORT_CONFIG).unwrap();
+    fs::write(
+        dir.join("pos.txt"),
+        "EXPORT v2\n\
+         898310058120001|31000101|000001|000101|SALE|20261123140509|10000|6228480012345671\n\
+         898310058120001|31000101|000001|000102|SALE|20261123140609|1|6228480012345671\n",
+    )
+    .unwrap();
+    let output = run(
+        dir,
+        &[
+            "check",
+            "pos.txt",
+            "--config",
+            "posrecon.toml",
+            "--profile",
+            "pos-export",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        "posrecon: error: pos.txt:3: looks like a data row, not a footer: profile \"pos-export\" \
+         drops the last 1 non-blank line (footer_lines), but this one has the data's fields and a \
+         valid txn_type, txn_time and amount; is the file's footer missing?\n"
+    );
+    assert!(!stderr(&output).contains("6228480012345671"));
 }
