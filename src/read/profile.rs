@@ -1015,8 +1015,9 @@ fn example(format: &str) -> String {
 }
 
 /// Parses a date-time in a profile's format. A format without a year takes
-/// the latest year that puts the transaction on or before `settle_date`, so a
-/// December transaction settled in January belongs to the previous year.
+/// the year of `settle_date`, or the one before when that would put the
+/// transaction after it (a December transaction settled in January), and
+/// the time must then be at most 31 days before `settle_date`.
 pub(crate) fn convert_datetime(
     raw: &str,
     format: &str,
@@ -1039,17 +1040,35 @@ pub(crate) fn convert_datetime(
         )
     })?;
     let with_year = format!("%Y|{format}");
-    let year = settle_date.year();
-    // Feb 29 exists only in some years; a date after settlement is last year's.
-    for year in [year, year - 1, year - 2, year - 3, year - 4] {
-        if let Ok(time) = NaiveDateTime::parse_from_str(&format!("{year}|{raw}"), &with_year)
-            && time.date() <= settle_date
-        {
-            return Ok(time);
-        }
+    let in_year = |year: i32| NaiveDateTime::parse_from_str(&format!("{year}|{raw}"), &with_year);
+    let this_year = in_year(settle_date.year());
+    let last_year = in_year(settle_date.year() - 1);
+    if this_year.is_err() && last_year.is_err() {
+        return Err(bad());
     }
-    Err(bad())
+    // The settlement year, or the one before for a December transaction
+    // settled in January; never a date after settlement, never a guess
+    // further back than a settlement lag can explain.
+    let time = [&this_year, &last_year]
+        .into_iter()
+        .flatten()
+        .find(|t| t.date() <= settle_date)
+        .filter(|t| (settle_date - t.date()).num_days() <= YEARLESS_DAYS_BEFORE);
+    time.copied().ok_or_else(|| {
+        let when = match this_year {
+            Ok(t) if t.date() > settle_date => "after".to_string(),
+            _ => format!("more than {YEARLESS_DAYS_BEFORE} days before"),
+        };
+        format!(
+            "{} has no year and is {when} the settlement date {settle_date}; a time without a year \
+             must be on the settlement date or at most {YEARLESS_DAYS_BEFORE} days before it",
+            quote(raw)
+        )
+    })
 }
+
+/// How far before its settlement date a year-less time may be.
+const YEARLESS_DAYS_BEFORE: i64 = 31;
 
 /// Parses a date in a profile's format.
 pub(crate) fn convert_date(raw: &str, format: &str) -> Result<NaiveDate, String> {
@@ -1416,12 +1435,50 @@ mod tests {
             Some("2027-01-02"),
             Ok("2027-01-02 08:00:00"),
         );
-        // Feb 29 goes back to the last leap year that is not after settlement.
+        // Feb 29 is never moved back to the last leap year.
+        case(
+            "0229120000",
+            "%m%d%H%M%S",
+            Some("2028-03-01"),
+            Ok("2028-02-29 12:00:00"),
+        );
         case(
             "0229120000",
             "%m%d%H%M%S",
             Some("2029-03-01"),
-            Ok("2028-02-29 12:00:00"),
+            Err(
+                r#""0229120000" has no year and is more than 31 days before the settlement date 2029-03-01; a time without a year must be on the settlement date or at most 31 days before it"#,
+            ),
+        );
+        // A date after its settlement is not last year's.
+        case(
+            "1125140509",
+            "%m%d%H%M%S",
+            Some("2026-11-24"),
+            Err(
+                r#""1125140509" has no year and is after the settlement date 2026-11-24; a time without a year must be on the settlement date or at most 31 days before it"#,
+            ),
+        );
+        case(
+            "1023140509",
+            "%m%d%H%M%S",
+            Some("2026-11-24"),
+            Err(
+                r#""1023140509" has no year and is more than 31 days before the settlement date 2026-11-24; a time without a year must be on the settlement date or at most 31 days before it"#,
+            ),
+        );
+        case(
+            "1024140509",
+            "%m%d%H%M%S",
+            Some("2026-11-24"),
+            Ok("2026-10-24 14:05:09"),
+        );
+        // December settled in January, at the far edge of the window.
+        case(
+            "1202000000",
+            "%m%d%H%M%S",
+            Some("2027-01-02"),
+            Ok("2026-12-02 00:00:00"),
         );
         case(
             "1332120000",

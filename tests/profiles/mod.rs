@@ -883,3 +883,48 @@ fn a_footer_line_that_reads_as_a_row_is_an_error() {
     );
     assert!(!stderr(&output).contains("6228480012345671"));
 }
+
+/// A year-less time after its settlement date is a problem of the row, not
+/// last year's transaction; a December one settled in January is last year's.
+#[test]
+fn a_yearless_time_after_settlement_is_a_row_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let zm = zm_file(&[
+        zm_txn(
+            "000101",
+            "1231235959",
+            "622848******5671",
+            "000000010000",
+            "D000000000038",
+            "C000000009962",
+            "01",
+        ),
+        zm_txn(
+            "000102",
+            "0103080000",
+            "622848******5671",
+            "000000010000",
+            "D000000000038",
+            "C000000009962",
+            "01",
+        ),
+    ]);
+    fs::write(dir.join("INN27010201ZM_898310058120001"), zm).unwrap();
+    let output = run(
+        dir,
+        &[
+            "check",
+            "INN27010201ZM_898310058120001",
+            "--profile",
+            "unionpay-zm",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        "posrecon: error: INN27010201ZM_898310058120001:2: txn_time: \"0103080000\" has no year and \
+         is after the settlement date 2027-01-02; a time without a year must be on the settlement \
+         date or at most 31 days before it\n"
+    );
+}
