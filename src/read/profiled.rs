@@ -23,7 +23,7 @@ use super::profile::{
     convert_constant, convert_date, convert_datetime, date_from_file_name, date_text, map_txn_type,
     parse_signed_amount, split_delimited,
 };
-use super::table::{Column, Hashing, Row, open_file};
+use super::table::{Column, Hashing, IfEmpty, Row, open_file};
 use super::{Problem, Problems, problem};
 use crate::model::{Amount, redact_pans};
 
@@ -120,7 +120,12 @@ impl Profiled {
         settle_date: Option<NaiveDate>,
         problems: &mut Problems,
     ) -> Option<Profiled> {
-        let file = open_file(path, problems)?;
+        let if_empty = if profile.header {
+            IfEmpty::Refuse
+        } else {
+            IfEmpty::NoRows
+        };
+        let file = open_file(path, problems, if_empty)?;
         let mut plans = vec![None; columns.len()];
         let mut specs = vec![None; columns.len()];
         let mut needed = 0;

@@ -80,7 +80,7 @@ impl Table {
         columns: &'static [Column],
         problems: &mut Problems,
     ) -> Option<Table> {
-        let file = open_file(path, problems)?;
+        let file = open_file(path, problems, IfEmpty::Refuse)?;
         let file_problem = |problems: &mut Problems, message: String| {
             problems.push(problem(path, None, None, message));
         };
@@ -250,9 +250,20 @@ impl Table {
     }
 }
 
+/// What a zero-byte input file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IfEmpty {
+    /// An error: the format has a header row, which even a night with no
+    /// transactions has.
+    Refuse,
+    /// A night with no rows: the format has no header row (a headerless
+    /// profile), so an empty file is what a quiet night looks like.
+    NoRows,
+}
+
 /// Opens an input file, recording a problem when it is missing, a folder or
-/// empty (even a night with no transactions has a header row).
-pub(crate) fn open_file(path: &Path, problems: &mut Problems) -> Option<File> {
+/// (unless `if_empty` allows it) empty.
+pub(crate) fn open_file(path: &Path, problems: &mut Problems, if_empty: IfEmpty) -> Option<File> {
     let file_problem = |problems: &mut Problems, message: String| {
         problems.push(problem(path, None, None, message));
     };
@@ -268,7 +279,7 @@ pub(crate) fn open_file(path: &Path, problems: &mut Problems) -> Option<File> {
             file_problem(problems, "is a folder, not a file".into());
             return None;
         }
-        Ok(meta) if meta.len() == 0 => {
+        Ok(meta) if meta.len() == 0 && if_empty == IfEmpty::Refuse => {
             file_problem(
                 problems,
                 "the file is empty (0 bytes); even a night with no transactions has a header row"

@@ -928,3 +928,70 @@ fn a_yearless_time_after_settlement_is_a_row_problem() {
          date or at most 31 days before it\n"
     );
 }
+
+/// A headerless format has nothing to write on a quiet night: a zero-byte
+/// file is a night with no rows, not an error (a file with a header row
+/// still has one when empty, so there it stays an error).
+#[test]
+fn a_zero_byte_file_of_a_headerless_profile_is_an_empty_night() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    fs::write(dir.join("INN26112401ZM_898310058120001"), b"").unwrap();
+    let output = run(
+        dir,
+        &[
+            "check",
+            "INN26112401ZM_898310058120001",
+            "--profile",
+            "unionpay-zm",
+        ],
+    );
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        stdout(&output),
+        "INN26112401ZM_898310058120001: valid bank settlement file: 0 rows, amount 0.00\n"
+    );
+
+    // A headerless profile that expects a trailer still needs it.
+    let config = POS_EXPORT_CONFIG.replace("footer_lines = 1\n", "")
+        + "\n[profiles.pos-export.trailer]\nprefix = \"END\"\ncount_field = 2\n";
+    fs::write(dir.join("posrecon.toml"), config).unwrap();
+    fs::write(dir.join("pos.txt"), b"").unwrap();
+    let output = run(
+        dir,
+        &[
+            "check",
+            "pos.txt",
+            "--config",
+            "posrecon.toml",
+            "--profile",
+            "pos-export",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        "posrecon: error: pos.txt: trailer: there is no trailer line starting with \"END\", \
+         which profile \"pos-export\" expects after the data\n"
+    );
+
+    // The acquirer's CSV has a header row: empty, it is still refused.
+    fs::write(dir.join("acquirer.toml"), ACQUIRER_CONFIG).unwrap();
+    fs::write(dir.join("bank.csv"), b"").unwrap();
+    let output = run(
+        dir,
+        &[
+            "check",
+            "bank.csv",
+            "--config",
+            "acquirer.toml",
+            "--profile",
+            "acquirer",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(
+        stderr(&output),
+        "posrecon: error: bank.csv: the file is empty (0 bytes); even a night with no transactions has a header row\n"
+    );
+}
