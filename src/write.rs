@@ -159,6 +159,22 @@ pub fn neutralise(cell: &str) -> Cow<'_, str> {
     }
 }
 
+/// Every file a run may write to `--out`. These names, and no others, are
+/// removed at commit when this run did not write them (`matches.csv` or
+/// `report.xlsx` left by an earlier run with `--write-matches` or `--xlsx`).
+pub const OUTPUT_FILES: &[&str] = &[
+    "exceptions.csv",
+    "pending.csv",
+    "matches.csv",
+    "void_requests.csv",
+    "refund_instructions.csv",
+    "disputes.csv",
+    "rejected_cancellations.csv",
+    "rejected_rows.csv",
+    "summary.json",
+    crate::workbook::FILE,
+];
+
 /// A set of output files that appear together or not at all.
 ///
 /// Each file is written to a hidden temp file beside its final name; only
@@ -252,9 +268,32 @@ impl Outputs {
         })
     }
 
-    /// Moves every written file into place, calling `after_each` with each
-    /// file's name once it is there.
+    /// Removes the outputs of an earlier run that this run does not write,
+    /// then moves every written file into place, calling `after_each` with
+    /// each file's name once it is there.
+    ///
+    /// The stale files go first: a crash in between leaves the earlier
+    /// night's files without its extras, never tonight's files beside last
+    /// night's workbook.
     pub fn commit(mut self, after_each: impl Fn(&str)) -> anyhow::Result<()> {
+        for name in OUTPUT_FILES {
+            let target = self.dir.join(name);
+            if self.pending.iter().any(|(_, written)| *written == target) {
+                continue;
+            }
+            match fs::remove_file(&target) {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => {
+                    return Err(err).with_context(|| {
+                        format!(
+                            "removing {}, left by an earlier run and not written by this one",
+                            target.display()
+                        )
+                    });
+                }
+            }
+        }
         for (temp, target) in &self.pending {
             fs::rename(temp, target).with_context(|| format!("writing {}", target.display()))?;
             after_each(

@@ -183,3 +183,76 @@ fn a_run_that_fails_writes_no_workbook() {
     assert!(!out.join("report.xlsx").exists());
     assert!(!out.join("exceptions.csv").exists());
 }
+
+/// A run without `--xlsx` and `--write-matches` removes the `report.xlsx` and
+/// `matches.csv` an earlier run left in the same folder (an accountant would
+/// open last night's workbook), and leaves every other file alone.
+#[test]
+fn a_run_removes_the_outputs_it_does_not_write_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let night = |extra: &[&str]| {
+        let mut args = vec![
+            "reconcile",
+            "--terminal",
+            "sample-data/terminal-2026-11-23.csv",
+            "--bank",
+            "sample-data/bank-2026-11-24.csv",
+            "--as-of",
+            "2026-11-24 22:00",
+            "--no-ledger",
+            "--fail-on",
+            "never",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(extra);
+        let output = std::process::Command::new(BIN)
+            .args(&args)
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{output:?}");
+    };
+    let listing = || {
+        let mut names: Vec<String> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    night(&["--xlsx", "--write-matches"]);
+    // The list of names a run may remove is exactly what a run can write.
+    let mut every = posrecon::write::OUTPUT_FILES.to_vec();
+    every.sort_unstable();
+    assert_eq!(listing(), every);
+    fs::write(out.join("notes.txt"), "mine").unwrap();
+    fs::write(out.join("report-copy.xlsx"), "mine").unwrap();
+
+    night(&[]);
+    assert!(!out.join("report.xlsx").exists());
+    assert!(!out.join("matches.csv").exists());
+    assert!(out.join("exceptions.csv").exists());
+    assert_eq!(fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(
+        fs::read_to_string(out.join("report-copy.xlsx")).unwrap(),
+        "mine"
+    );
+    assert_eq!(
+        listing(),
+        [
+            "disputes.csv",
+            "exceptions.csv",
+            "notes.txt",
+            "pending.csv",
+            "refund_instructions.csv",
+            "rejected_cancellations.csv",
+            "rejected_rows.csv",
+            "report-copy.xlsx",
+            "summary.json",
+            "void_requests.csv",
+        ]
+    );
+}
