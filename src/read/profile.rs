@@ -247,6 +247,19 @@ pub(crate) fn canonical_fields(kind: InputKind) -> Vec<&'static str> {
     columns.iter().map(|c| c.name).collect()
 }
 
+/// The canonical fields of a kind whose column a file may lack.
+fn optional_columns(kind: InputKind) -> Vec<&'static str> {
+    let columns = match kind {
+        InputKind::Terminal => terminal::COLUMNS,
+        _ => settlement::COLUMNS,
+    };
+    columns
+        .iter()
+        .filter(|c| c.need == super::table::Need::Optional)
+        .map(|c| c.name)
+        .collect()
+}
+
 /// The names of the built-in profiles.
 pub const BUILT_IN: [&str; 3] = ["terminal", "bank", "unionpay-zm"];
 
@@ -956,7 +969,14 @@ pub fn profile_to_toml(profile: &Profile) -> String {
         if spec.style != AmountStyle::Yuan {
             parts.push(format!("style = {}", toml_str(spec.style.as_str())));
         }
-        let _ = writeln!(w, "{field} = {{ {} }}", parts.join(", "));
+        let optional = matches!(spec.source, FieldSource::Column(_))
+            && optional_columns(profile.kind).contains(field);
+        let note = if optional {
+            "  # optional: the file may lack this column"
+        } else {
+            ""
+        };
+        let _ = writeln!(w, "{field} = {{ {} }}{note}", parts.join(", "));
     }
     if !profile.txn_types.is_empty() {
         let _ = writeln!(w, "\n[profiles.{name}.txn_types]");

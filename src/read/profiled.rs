@@ -23,7 +23,7 @@ use super::profile::{
     convert_constant, convert_date, convert_datetime, date_from_file_name, date_text, map_txn_type,
     parse_signed_amount, split_delimited,
 };
-use super::table::{Column, Hashing, IfEmpty, Row, open_file};
+use super::table::{Column, Hashing, IfEmpty, Need, Row, open_file};
 use super::{Problem, Problems, problem};
 use crate::model::{Amount, redact_pans};
 
@@ -516,6 +516,9 @@ impl Profiled {
                 .collect();
             match found.as_slice() {
                 [one] => *plan = Some(Plan::Source(*one)),
+                // As in the canonical file, an optional column (orig_rrn)
+                // may be missing: its field is then empty.
+                [] if self.columns[index].need == Need::Optional => *plan = None,
                 [] => missing.push(format!("{wanted:?} ({})", self.columns[index].name)),
                 _ => {
                     problems.push(problem(

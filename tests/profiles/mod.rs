@@ -995,3 +995,48 @@ fn a_zero_byte_file_of_a_headerless_profile_is_an_empty_night() {
         "posrecon: error: bank.csv: the file is empty (0 bytes); even a night with no transactions has a header row\n"
     );
 }
+
+/// `profiles show terminal`, copied under another name, reads a terminal
+/// file without the `orig_rrn` column, as the canonical reader does.
+#[test]
+fn a_copied_terminal_profile_accepts_a_file_without_orig_rrn() {
+    let dir = tempfile::tempdir().unwrap();
+    let dir = dir.path();
+    let shown = stdout(&run(dir, &["profiles", "show", "terminal"]));
+    assert!(
+        shown.contains(
+            "orig_rrn = { column = \"orig_rrn\" }  # optional: the file may lack this column"
+        ),
+        "{shown}"
+    );
+    fs::write(
+        dir.join("posrecon.toml"),
+        shown.replace("[profiles.terminal", "[profiles.pos"),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("terminal.csv"),
+        "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,currency,card_no,orig_trace_no\n\
+         898310058120001,31000101,000001,000101,,,SALE,2026-11-23 14:05:09,100.00,CNY,622848******5671,\n",
+    )
+    .unwrap();
+    for profile in ["pos", "terminal"] {
+        let output = run(
+            dir,
+            &[
+                "check",
+                "terminal.csv",
+                "--config",
+                "posrecon.toml",
+                "--profile",
+                profile,
+            ],
+        );
+        assert_eq!(stderr(&output), "", "{profile}");
+        assert_eq!(
+            stdout(&output),
+            "terminal.csv: valid terminal batch file: 1 row, amount 100.00 CNY\n",
+            "{profile}"
+        );
+    }
+}
