@@ -552,6 +552,7 @@ impl ReconcileArgs {
             InputKind::Bank,
             "--bank",
         )?;
+        settle_date_is_used(self.settle_date, &bank_profiles)?;
         PolicyOverrides {
             cutoff: self.cutoff,
             settlement_lag_days: self.settlement_lag_days,
@@ -646,6 +647,7 @@ impl CheckArgs {
         let kind = self.kind.map(InputKind::from);
         let Some(name) = &self.profile else {
             let kind = kind.expect("IE: clap requires --kind without --profile");
+            settle_date_is_used(self.settle_date, &[])?;
             return Ok((kind, ProfileChoice::default()));
         };
         if let Some(kind) = kind
@@ -659,14 +661,39 @@ impl CheckArgs {
         }
         let all = known_profiles(self.config.as_ref())?;
         let profile = named_profile(&all, name, kind, "--profile")?;
+        let kind = profile.kind;
+        let profiles = vec![Some(profile)];
+        settle_date_is_used(self.settle_date, &profiles)?;
         Ok((
-            profile.kind,
+            kind,
             ProfileChoice {
-                profiles: vec![Some(profile)],
+                profiles,
                 settle_date: self.settle_date,
             },
         ))
     }
+}
+
+/// Refuses `--settle-date` when no file is read through a profile that
+/// takes its settlement date from the file name: it would change nothing,
+/// and a date the user means to apply must not be silently ignored.
+fn settle_date_is_used(
+    settle_date: Option<NaiveDate>,
+    profiles: &[Option<std::sync::Arc<posrecon::read::Profile>>],
+) -> anyhow::Result<()> {
+    let used = profiles
+        .iter()
+        .flatten()
+        .any(|p| p.takes_settle_date_from_file_name());
+    if settle_date.is_some() && !used {
+        return Err(UsageError(
+            "--settle-date: no bank file is read through a profile that takes its settlement \
+             date from the file name (like unionpay-zm), so it would change nothing; leave it out"
+                .into(),
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The kinds of input file, as spelled on the command line.

@@ -364,3 +364,8 @@ fn sample_day_acquirer_gbk() {
 fn check_acquirer_gbk() {
     check_case("check-acquirer-gbk");
 }
+
+#[test]
+fn usage_settle_date_unused() {
+    check_case("usage-settle-date-unused");
+}

@@ -211,6 +211,16 @@ pub struct Profile {
     pub trailer: Option<Trailer>,
 }
 
+impl Profile {
+    /// Whether the profile takes the settlement date from the file name,
+    /// the only date `--settle-date` replaces.
+    pub fn takes_settle_date_from_file_name(&self) -> bool {
+        self.fields.iter().any(|(name, spec)| {
+            *name == "settle_date" && matches!(spec.source, FieldSource::FileName(_))
+        })
+    }
+}
+
 /// Fields a terminal profile must provide (the others may be empty).
 const TERMINAL_NEEDS: &[&str] = &[
     "merchant_id",
