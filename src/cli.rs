@@ -117,7 +117,9 @@ pub(crate) fn write_man(
     command: Option<&str>,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
-    let mut program = Cli::command();
+    // `posrecon help COMMAND` is clap's alias for `COMMAND --help`, with no
+    // page of its own: the pages neither list nor offer one.
+    let mut program = Cli::command().disable_help_subcommand(true);
     program.build();
     let page = match command {
         None => clap_mangen::Man::new(program),

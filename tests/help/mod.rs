@@ -124,6 +124,16 @@ fn man_pages_generate() {
         );
     }
     assert!(stdout_of(&["man", "reconcile"]).contains("\\-\\-xlsx"));
+    // Every page a man page names can be printed: no posrecon-help(1),
+    // which `posrecon man help` would refuse.
+    for command in &COMMANDS[1..] {
+        let page = stdout_of(&["man", command]);
+        assert!(
+            !page.contains("help("),
+            "posrecon man {command} names a help page"
+        );
+    }
+    assert!(!page.contains("help("), "posrecon(1) names a help page");
 }
 
 #[test]
