@@ -267,8 +267,6 @@ impl Profiled {
         bytes[start..].starts_with(prefix)
     }
 
-    /// Decodes a whole line; `None` after recording a problem (which stops
-    /// the file, as an undecodable line in a canonical file does).
     /// UTF-8 Chinese text often decodes as valid (but meaningless) GBK:
     /// the first non-ASCII line of a GBK or GB18030 file must not be UTF-8.
     /// `false` after recording that problem, which stops the file.
@@ -310,24 +308,29 @@ impl Profiled {
         match decode(self.profile.encoding, bytes) {
             Some(text) => Some(text),
             None => {
-                let message = if self.profile.encoding == Encoding::Utf8 {
-                    format!(
-                        "is not UTF-8 text, but profile {:?} declares encoding \"utf-8\". \
-                         Chinese bank files are often GBK-encoded: set encoding = \"gbk\" in the profile",
-                        self.profile.name
-                    )
-                } else {
-                    format!(
-                        "is not {} text (profile {:?} declares encoding {:?}); check the file's encoding",
-                        self.profile.encoding.as_str().to_uppercase(),
-                        self.profile.name,
-                        self.profile.encoding.as_str()
-                    )
-                };
-                problems.push(self.problem(Some(line), None, message));
+                problems.push(self.problem(Some(line), None, self.not_in_encoding()));
                 self.stopped = true;
                 None
             }
+        }
+    }
+
+    /// Why bytes that do not decode in the profile's encoding are refused:
+    /// one message for data lines and summary files alike.
+    fn not_in_encoding(&self) -> String {
+        if self.profile.encoding == Encoding::Utf8 {
+            format!(
+                "is not UTF-8 text, but profile {:?} declares encoding \"utf-8\". \
+                 Chinese bank files are often GBK-encoded: set encoding = \"gbk\" in the profile",
+                self.profile.name
+            )
+        } else {
+            format!(
+                "is not {} text (profile {:?} declares encoding {:?}); check the file's encoding",
+                self.profile.encoding.as_str().to_uppercase(),
+                self.profile.name,
+                self.profile.encoding.as_str()
+            )
         }
     }
 
@@ -764,12 +767,7 @@ impl Profiled {
                 &summary,
                 None,
                 Some("trailer"),
-                format!(
-                    "is not {} text (profile {:?} declares encoding {:?})",
-                    self.profile.encoding.as_str().to_uppercase(),
-                    self.profile.name,
-                    self.profile.encoding.as_str()
-                ),
+                self.not_in_encoding(),
             ));
             return;
         };
