@@ -91,7 +91,13 @@ pub(crate) struct Profiled {
     cells: Vec<Option<String>>,
     source: Vec<String>,
     offsets: Vec<(usize, usize)>,
+    /// The shortest fixed-width record: through the last field read.
     min_len: usize,
+    /// A fixed-width record through every width: shorter ones (their
+    /// trailing blanks stripped) are padded with blanks to this length.
+    full_len: usize,
+    /// The 1-based number of the last fixed-width field read, for messages.
+    last_field: usize,
     /// Fields in the header row, when there is one.
     width: Option<usize>,
     /// Fields a headerless delimited row must have at least.
@@ -173,9 +179,23 @@ impl Profiled {
             .collect();
         let rest: Vec<usize> = (0..columns.len()).filter(|i| !order.contains(i)).collect();
         order.extend(rest);
-        let (offsets, min_len) = match &profile.layout {
+        let (offsets, full_len) = match &profile.layout {
             Layout::FixedWidth { widths, separator } => Layout::offsets(widths, *separator),
             _ => (Vec::new(), 0),
+        };
+        // Some exports strip a record's trailing blanks: what matters is
+        // that it reaches the end of the last field read (ending inside a
+        // field could silently shorten an amount, so that stays an error).
+        let last_read = plans
+            .iter()
+            .filter_map(|plan| match plan {
+                Some(Plan::Source(field)) => Some(*field),
+                _ => None,
+            })
+            .max();
+        let (min_len, last_field) = match last_read.and_then(|f| offsets.get(f)) {
+            Some(&(_, end)) => (end, last_read.map_or(0, |f| f + 1)),
+            None => (full_len, offsets.len()),
         };
         let codec = profile.encoding.codec();
         let encode = |text: &str| -> Vec<u8> { codec.encode(text).0.into_owned() };
@@ -201,6 +221,8 @@ impl Profiled {
             source: Vec::new(),
             offsets,
             min_len,
+            full_len,
+            last_field,
             width: None,
             needed,
             line: 0,
@@ -574,13 +596,20 @@ impl Profiled {
                     Some(line),
                     None,
                     format!(
-                        "is {} bytes long, but a record of profile {:?} is at least {} bytes",
+                        "is {} bytes long, but a record of profile {:?} is at least {} bytes \
+                         (through field {}, the last it reads)",
                         bytes.len(),
                         self.profile.name,
-                        self.min_len
+                        self.min_len,
+                        self.last_field
                     ),
                 ));
                 return false;
+            }
+            if bytes.len() < self.full_len {
+                let mut padded = bytes.to_vec();
+                padded.resize(self.full_len, b' ');
+                return self.convert_fields(line, &padded, row_problems);
             }
         } else {
             let Some(text) = self.decode(line, bytes, problems) else {
@@ -616,6 +645,11 @@ impl Profiled {
                 return false;
             }
         }
+        self.convert_fields(line, bytes, row_problems)
+    }
+
+    /// Converts every wanted column of a line that splits.
+    fn convert_fields(&mut self, line: u64, bytes: &[u8], row_problems: &mut Problems) -> bool {
         let order = std::mem::take(&mut self.order);
         for &index in &order {
             let cell = self.convert_cell(index, line, bytes, row_problems);
