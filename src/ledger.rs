@@ -211,7 +211,11 @@ pub struct ActionRow {
 
 fn time_text(time: NaiveDateTime) -> String {
     use chrono::{Datelike, Timelike};
+    if !(0..=9999).contains(&time.year()) {
+        return time.format("%Y-%m-%d %H:%M:%S").to_string();
+    }
     // chrono's format parses its pattern on every call; a run writes millions.
+    // A leap second is second 59 with a nanosecond count past one second.
     format!(
         "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
         time.year(),
@@ -219,7 +223,7 @@ fn time_text(time: NaiveDateTime) -> String {
         time.day(),
         time.hour(),
         time.minute(),
-        time.second()
+        time.second() + time.nanosecond() / 1_000_000_000
     )
 }
 
@@ -924,4 +928,40 @@ pub fn run_rows<'a>(
 /// Maps the ledger's stored keys for quick membership tests.
 pub fn keys_of(records: &[TerminalRecord]) -> HashSet<TxnKey> {
     records.iter().map(txn_key).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, NaiveTime};
+
+    use super::*;
+
+    /// The ledger's time text is what chrono's `%Y-%m-%d %H:%M:%S` writes,
+    /// and reads back as the same time.
+    #[test]
+    fn time_text_matches_chrono_and_round_trips() {
+        let leap = NaiveTime::from_hms_nano_opt(23, 59, 59, 1_000_000_000).unwrap();
+        let times = [
+            NaiveDate::from_ymd_opt(2026, 11, 23)
+                .unwrap()
+                .and_hms_opt(9, 5, 7)
+                .unwrap(),
+            NaiveDate::from_ymd_opt(2026, 12, 31)
+                .unwrap()
+                .and_time(leap),
+            NaiveDate::from_ymd_opt(1, 1, 1)
+                .unwrap()
+                .and_hms_opt(0, 0, 0)
+                .unwrap(),
+            NaiveDate::from_ymd_opt(12345, 6, 7)
+                .unwrap()
+                .and_hms_opt(1, 2, 3)
+                .unwrap(),
+        ];
+        for time in times {
+            let text = time_text(time);
+            assert_eq!(text, time.format("%Y-%m-%d %H:%M:%S").to_string());
+            assert_eq!(parse_stored_time(&text).unwrap(), time, "{text}");
+        }
+    }
 }
