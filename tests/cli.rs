@@ -1,5 +1,6 @@
 #![allow(clippy::unwrap_used)] // clippy's allow-unwrap-in-tests does not cover tests/ (rust-clippy#13981)
 
+mod bench;
 mod help;
 mod ledger;
 mod pan_leak;
