@@ -22,7 +22,8 @@ use crate::model::{
 };
 
 /// Each entry upgrades the schema by one version; never edit a released one.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     run_id    INTEGER PRIMARY KEY,
     as_of     TEXT NOT NULL,
@@ -99,7 +100,14 @@ CREATE TABLE actions (
     payload     TEXT NOT NULL
 );
 CREATE INDEX actions_by_txn ON actions(terminal_id, trace_no);
-"#];
+"#,
+    r#"
+-- A MATCHED settlement identical to its terminal record but for the batch is
+-- kept on the terminal record's row: half the rows and index entries.
+ALTER TABLE records ADD COLUMN bank_folded INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE records ADD COLUMN bank_batch_no TEXT;
+"#,
+];
 
 /// SQLite's page cache for the ledger, in KiB.
 const LEDGER_CACHE_KIB: i64 = 64 * 1024;
@@ -194,6 +202,9 @@ pub struct RecordRow<'a> {
     pub rule: Option<&'static str>,
     pub void_trace: Option<&'a str>,
     pub explanation: String,
+    /// On a terminal record: its MATCHED settlement, when that differs from
+    /// it in nothing the ledger keeps but the batch (which it carries here).
+    pub folded_bank: Option<Option<&'a str>>,
 }
 
 /// An action issued by the run.
@@ -547,8 +558,8 @@ impl Ledger {
             let mut record = tx.prepare(
                 "INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code,
                     txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, settle_date,
-                    outcome, rule, void_trace, explanation)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                    outcome, rule, void_trace, explanation, bank_folded, bank_batch_no)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             )?;
             for (side, list) in [("terminal", &rows.terminal), ("bank", &rows.bank)] {
                 for r in list.iter() {
@@ -572,7 +583,9 @@ impl Ledger {
                         r.outcome.as_str(),
                         r.rule,
                         r.void_trace,
-                        r.explanation
+                        r.explanation,
+                        r.folded_bank.is_some(),
+                        r.folded_bank.flatten()
                     ])?;
                 }
             }
@@ -664,7 +677,14 @@ impl Ledger {
              FROM records r JOIN runs USING (run_id)
              WHERE (?1 IS NOT NULL AND r.rrn = ?1)
                 OR (?2 IS NOT NULL AND r.terminal_id = ?2 AND r.trace_no = ?3 AND (?4 IS NULL OR r.batch_no = ?4))
-             ORDER BY r.run_id, r.side DESC, r.txn_time",
+             UNION ALL
+             SELECT r.run_id, runs.as_of, 'bank', r.merchant_id, r.terminal_id, r.bank_batch_no, r.trace_no, r.rrn,
+                    r.txn_type, r.txn_time, r.amount, r.card_no, r.settle_date, r.outcome, r.rule, ''
+             FROM records r JOIN runs USING (run_id)
+             WHERE r.bank_folded = 1
+               AND ((?1 IS NOT NULL AND r.rrn = ?1)
+                OR (?2 IS NOT NULL AND r.terminal_id = ?2 AND r.trace_no = ?3 AND (?4 IS NULL OR r.bank_batch_no = ?4)))
+             ORDER BY 1, 3 DESC, 10, 14, 6, 7",
         )?;
         let (tid, trace, batch) =
             terminal_trace.map_or((None, None, None), |(t, tr, b)| (Some(t), Some(tr), b));
@@ -748,6 +768,25 @@ fn remove_run(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
+/// Whether settlement `b`, paired with terminal record `t`, is kept on the
+/// terminal record's row: both MATCHED, and alike in every column the ledger
+/// keeps for a settlement but the batch.
+fn folds(night: &Night<'_>, t: usize, b: usize) -> bool {
+    let (r, s) = (&night.terminal[t], &night.bank[b]);
+    night.result.terminal[t].outcome == Outcome::Matched
+        && night.result.bank[b].outcome == Outcome::Matched
+        && r.merchant_id == s.merchant_id
+        && r.terminal_id == s.terminal_id
+        && r.trace_no == s.trace_no
+        && r.rrn == s.rrn
+        && r.auth_code == s.auth_code
+        && r.txn_type == s.txn_type
+        && r.txn_time == s.txn_time
+        && r.amount == s.amount
+        && r.currency == s.currency
+        && r.card == s.card
+}
+
 /// Builds a run's ledger rows: every record with its outcome, and every
 /// action (and rejection) with its output row as the payload.
 pub fn run_rows<'a>(
@@ -793,6 +832,10 @@ pub fn run_rows<'a>(
                     .map(|v| night.terminal[v].trace_no.as_str()),
             },
             explanation: explain(result.outcome, &|| night.terminal(t)),
+            folded_bank: result
+                .settlement
+                .filter(|&(b, _)| folds(night, t, b))
+                .map(|(b, _)| night.bank[b].batch_no.as_deref()),
         })
         .collect();
     let bank = night
@@ -800,6 +843,7 @@ pub fn run_rows<'a>(
         .iter()
         .zip(&night.result.bank)
         .enumerate()
+        .filter(|&(b, (_, result))| !result.terminal.is_some_and(|(t, _)| folds(night, t, b)))
         .map(|(b, (s, result))| RecordRow {
             merchant_id: &s.merchant_id,
             terminal_id: &s.terminal_id,
@@ -819,6 +863,7 @@ pub fn run_rows<'a>(
             rule: result.terminal.map(|(_, rule)| rule.as_str()),
             void_trace: None,
             explanation: explain(result.outcome, &|| night.bank(b)),
+            folded_bank: None,
         })
         .collect();
 

@@ -419,7 +419,13 @@ fn rows_set_aside_are_counted_not_recorded_and_come_back_with_rerun() {
     let ledger_state = || {
         let conn = rusqlite::Connection::open(books.ledger()).unwrap();
         let records: Vec<(i64, String, i64)> = conn
-            .prepare("SELECT run_id, side, COUNT(*) FROM records GROUP BY run_id, side ORDER BY run_id, side")
+            // A MATCHED settlement may be kept on its terminal record's row.
+            .prepare(
+                "SELECT run_id, side, COUNT(*) FROM (
+                     SELECT run_id, side FROM records
+                     UNION ALL SELECT run_id, 'bank' FROM records WHERE bank_folded = 1)
+                 GROUP BY run_id, side ORDER BY run_id, side",
+            )
             .unwrap()
             .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
             .unwrap()
@@ -462,4 +468,99 @@ fn rows_set_aside_are_counted_not_recorded_and_come_back_with_rerun() {
         )
     );
     assert_eq!(books.read("out", "rejected_rows.csv").lines().count(), 2);
+}
+
+/// A MATCHED settlement kept on its terminal record's row still shows as its
+/// own record, with its own batch, and every settlement read is accounted for.
+#[test]
+fn a_matched_pair_shows_both_records() {
+    let books = Books::new();
+    let sample = root().join("sample-data");
+    let output = Command::new(BIN)
+        .arg("reconcile")
+        .arg("--terminal")
+        .arg(sample.join("terminal-2026-11-23.csv"))
+        .arg("--terminal")
+        .arg(sample.join("terminal-2026-11-24.csv"))
+        .arg("--bank")
+        .arg(sample.join("bank-2026-11-24.csv"))
+        .args(["--as-of", "2026-11-24 22:00", "--ledger"])
+        .arg(books.ledger())
+        .arg("--out")
+        .arg(books.out("out"))
+        .output()
+        .unwrap();
+    assert_status(&output, 1);
+
+    let records = |args: &[&str]| -> Vec<serde_json::Value> {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        let show = books.show(&all);
+        assert_status(&show, 0);
+        let shown: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+        shown["records"].as_array().unwrap().clone()
+    };
+    let pick = |r: &serde_json::Value| {
+        [
+            "side",
+            "batch_no",
+            "trace_no",
+            "rrn",
+            "outcome",
+            "rule",
+            "settle_date",
+            "amount",
+        ]
+        .map(|k| r[k].as_str().unwrap_or("").to_string())
+    };
+    let by_rrn: Vec<[String; 8]> = records(&["--rrn", "632709392331"])
+        .iter()
+        .map(pick)
+        .collect();
+    let want = |side: &str| {
+        [
+            side,
+            "000309",
+            "015530",
+            "632709392331",
+            "MATCHED",
+            "exact:rrn",
+            "2026-11-24",
+            "10.29",
+        ]
+        .map(String::from)
+    };
+    assert_eq!(by_rrn, [want("terminal"), want("bank")]);
+    let by_trace: Vec<[String; 8]> = records(&[
+        "--terminal",
+        "11000301",
+        "--trace",
+        "015530",
+        "--batch",
+        "000309",
+    ])
+    .iter()
+    .map(pick)
+    .collect();
+    assert_eq!(by_trace, by_rrn);
+
+    let conn = rusqlite::Connection::open(books.ledger()).unwrap();
+    let bank_records: i64 = conn
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM records WHERE side = 'bank')
+                  + (SELECT COUNT(*) FROM records WHERE bank_folded = 1)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(bank_records, 130);
+    let folded: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM records WHERE bank_folded = 1",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    // The 124 MATCHED pairs, but for those whose two sides differ.
+    assert!((100..=124).contains(&folded), "{folded}");
 }
