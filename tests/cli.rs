@@ -113,6 +113,13 @@ fn max_rejects_file_problem_still_fails() {
     check_case("max-rejects-file-problem-still-fails");
 }
 
+/// An unclosed quote swallowed eight later rows into one record, which was
+/// set aside as a single bad row while the totals still balanced.
+#[test]
+fn max_rejects_unclosed_quote_fails() {
+    check_case("max-rejects-unclosed-quote-fails");
+}
+
 #[test]
 fn clean_night_json() {
     check_case("clean-night-json");

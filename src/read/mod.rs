@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{Amount, Currency, Origin, redact_pans};
 use profiled::{Profiled, RowTotals};
-use table::{Column, Row, Table};
+use table::{Column, LineBreaks, Row, Table};
 
 pub use config::{Settings, read_config};
 pub use field::{parse_amount, parse_fee_rate};
@@ -387,7 +387,13 @@ fn read_all<T>(
         let file = u32::try_from(index).expect("IE: fewer than 2^32 input files");
         let (before, bad_before) = (problems.count(), bad_rows);
         let opened = match choice.for_file(index) {
-            None => Table::open(path, columns, &mut problems).map(Opened::Canonical),
+            None => {
+                let line_breaks = match kind {
+                    InputKind::Terminal | InputKind::Bank => LineBreaks::Refuse,
+                    _ => LineBreaks::Allow,
+                };
+                Table::open(path, columns, line_breaks, &mut problems).map(Opened::Canonical)
+            }
             Some(profile) => Profiled::open(
                 path,
                 profile.clone(),
@@ -627,6 +633,48 @@ mod tests {
         let path = write(&dir, "batch.csv", &["merchant_id,terminal_id".to_string()]);
         let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 100).unwrap_err();
         assert_eq!((err.total(), err.bad_rows), (1, 0));
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_a_problem_of_the_file_never_a_row_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows: Vec<String> = (1..=9)
+            .map(|i| sale(&format!("{i:06}"), &format!("{i}.00")))
+            .collect();
+        rows[1] = sale("000002", "\"12.00");
+        let path = terminal_file(&dir, &rows);
+        for max_rejects in [0, 1, 100] {
+            let err = read_terminal_records_with(
+                std::slice::from_ref(&path),
+                &ProfileChoice::default(),
+                max_rejects,
+            )
+            .unwrap_err();
+            assert_eq!((err.total(), err.bad_rows), (1, 0), "{err}");
+            let problem = &err.problems[0];
+            assert_eq!(problem.line, Some(3));
+            assert!(
+                problem.message.starts_with(
+                    "amount: a quoted value runs over 8 lines, to line 10: \
+                     a quote is probably not closed"
+                ),
+                "{problem}"
+            );
+        }
+        // A quoted value holding a line break is refused the same way.
+        let mut rows = vec![sale("000001", "1.00")];
+        rows.push(
+            "898310058120001,10000101,000231,000002,,,SALE,2026-11-23 09:15:02,2.00,CNY,\"6228\n4800\",".into(),
+        );
+        let path = terminal_file(&dir, &rows);
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 5).unwrap_err();
+        assert_eq!(err.problems[0].line, Some(3), "{err}");
+        assert!(
+            err.problems[0]
+                .message
+                .starts_with("card_no: a quoted value runs over 2 lines, to line 4"),
+            "{err}"
+        );
     }
 
     #[test]

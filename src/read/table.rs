@@ -41,6 +41,17 @@ pub(crate) const fn optional(name: &'static str) -> Column {
     }
 }
 
+/// Whether a record may run over several lines (a quoted value holding a
+/// line break).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineBreaks {
+    /// Free text may hold one (a cancellation's reason).
+    Allow,
+    /// A terminal or bank row never does, so one is a quote left open that
+    /// swallowed the lines after it: a problem of the file.
+    Refuse,
+}
+
 /// Passes bytes through while hashing and counting them (the count feeds
 /// the progress bar).
 pub(crate) struct Hashing<R> {
@@ -65,7 +76,9 @@ pub(crate) struct Table {
     /// index in the file, if present.
     positions: Vec<Option<usize>>,
     columns: &'static [Column],
-    width: usize,
+    /// The header's column names, to name the field a broken quote starts in.
+    names: Vec<String>,
+    line_breaks: LineBreaks,
     record: csv::StringRecord,
     rows: u64,
 }
@@ -78,6 +91,7 @@ impl Table {
     pub(crate) fn open(
         path: &Path,
         columns: &'static [Column],
+        line_breaks: LineBreaks,
         problems: &mut Problems,
     ) -> Option<Table> {
         let file = open_file(path, problems, IfEmpty::Refuse)?;
@@ -177,7 +191,8 @@ impl Table {
             reader,
             positions,
             columns,
-            width: names.len(),
+            names: names.iter().map(|name| (*name).to_string()).collect(),
+            line_breaks,
             record: csv::StringRecord::new(),
             rows: 0,
         })
@@ -189,7 +204,10 @@ impl Table {
     ///
     /// Returns `None` at the end of the file, or after a problem that makes
     /// the rest of the file unreadable (bad encoding, broken quoting), which
-    /// goes to `problems`.
+    /// goes to `problems`. With [`LineBreaks::Refuse`], a record that runs
+    /// over more than one line is such a problem: an unclosed quote swallows
+    /// every later line into one record, which must never pass for a single
+    /// bad row.
     pub(crate) fn next_row(
         &mut self,
         problems: &mut Problems,
@@ -208,8 +226,14 @@ impl Table {
             if self.record.len() == 1 && self.record[0].trim().is_empty() {
                 continue;
             }
+            if self.line_breaks == LineBreaks::Refuse
+                && let Some(broken) = self.line_break_in_record(line)
+            {
+                problems.push(broken);
+                return None;
+            }
             self.rows += 1;
-            let usable = self.record.len() == self.width;
+            let usable = self.record.len() == self.names.len();
             if !usable {
                 row_problems.push(problem(
                     &self.path,
@@ -218,7 +242,7 @@ impl Table {
                     format!(
                         "has {} fields but the header has {}",
                         self.record.len(),
-                        self.width
+                        self.names.len()
                     ),
                 ));
             }
@@ -233,6 +257,45 @@ impl Table {
                 },
             });
         }
+    }
+
+    /// The problem of a record starting on `line` that holds a line break
+    /// in a field, naming the first such field and the line the record ends on.
+    fn line_break_in_record(&self, line: u64) -> Option<Problem> {
+        let index = self
+            .record
+            .iter()
+            .position(|field| field.contains(['\n', '\r']))?;
+        // A quote left open on the last line swallows that line's end too.
+        let last = self.record.len() - 1;
+        let breaks: u64 = self
+            .record
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                let field = if i == last {
+                    field.trim_end_matches(['\r', '\n'])
+                } else {
+                    field
+                };
+                count_line_breaks(field)
+            })
+            .sum();
+        let field = self.names.get(index).map_or_else(
+            || format!("field {} (beyond the header)", index + 1),
+            Clone::clone,
+        );
+        Some(problem(
+            &self.path,
+            Some(line),
+            None,
+            format!(
+                "{field}: a quoted value runs over {} lines, to line {}: a quote is probably \
+                 not closed (a terminal or bank row never holds a line break)",
+                breaks + 1,
+                line + breaks
+            ),
+        ))
     }
 
     /// Data rows seen so far, malformed ones included.
@@ -309,6 +372,13 @@ fn read_failure(path: &Path, err: &csv::Error) -> Problem {
         _ => "cannot be read as CSV (check its quoting)".to_string(),
     };
     problem(path, line, None, message)
+}
+
+/// How many line breaks `text` holds (`\r\n` counts once).
+fn count_line_breaks(text: &str) -> u64 {
+    let crlf = text.matches("\r\n").count();
+    let breaks = text.matches(['\n', '\r']).count() - crlf;
+    breaks as u64
 }
 
 /// A CSV record's fields joined with commas, each quoted when it holds a
