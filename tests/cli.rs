@@ -120,6 +120,13 @@ fn max_rejects_unclosed_quote_fails() {
     check_case("max-rejects-unclosed-quote-fails");
 }
 
+/// A 12-digit card, one grouped by dots and one by double spaces showed in
+/// full in `rejected_rows.csv`'s `raw` column.
+#[test]
+fn max_rejects_card_numbers_masked_in_raw() {
+    check_case("max-rejects-card-numbers-masked-in-raw");
+}
+
 #[test]
 fn clean_night_json() {
     check_case("clean-night-json");

@@ -19,7 +19,7 @@ mod terminal;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Amount, Currency, Origin, redact_pans};
+use crate::model::{Amount, Currency, Origin};
 use profiled::{Profiled, RowTotals};
 use table::{Column, LineBreaks, Row, Table};
 
@@ -274,7 +274,8 @@ pub struct RejectedRow {
     pub line: u64,
     /// Everything wrong with the row (at least one).
     pub problems: Vec<Problem>,
-    /// The row as read, with anything that looks like a card number masked.
+    /// The row as read, its card number masked, and anything else that looks
+    /// like one too.
     pub raw: String,
     /// Its `amount` where that could be read, for the control totals.
     pub amount: Option<Amount>,
@@ -476,7 +477,7 @@ fn read_all<T>(
                     kind,
                     line: row.line(),
                     problems: found,
-                    raw: redact_pans(&row.raw()).into_owned(),
+                    raw: row.raw_masked(),
                     amount,
                 });
             }

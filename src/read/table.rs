@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::profile::Encoding;
 use super::{Problem, Problems, problem};
+use crate::model::{mask_card_cell, redact_all_card_lengths, redact_pans};
 
 /// Whether a column must be in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -181,7 +182,7 @@ impl Table {
                     "header lacks the required column{} {}; the header is: {}",
                     if missing.len() == 1 { "" } else { "s" },
                     missing.join(", "),
-                    crate::model::redact_pans(&names.join(","))
+                    redact_pans(&names.join(","))
                 ),
             ));
             return None;
@@ -383,9 +384,9 @@ fn count_line_breaks(text: &str) -> u64 {
 
 /// A CSV record's fields joined with commas, each quoted when it holds a
 /// comma, a quote or a line break (quotes doubled), as a CSV writer would.
-fn join_csv(record: &csv::StringRecord) -> String {
+fn join_csv<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
     let mut line = String::new();
-    for (i, field) in record.iter().enumerate() {
+    for (i, field) in fields.into_iter().enumerate() {
         if i > 0 {
             line.push(',');
         }
@@ -463,16 +464,58 @@ impl<'t> Row<'t> {
 
     /// The row as it was read, for `rejected_rows.csv`: a CSV record's
     /// fields joined again (quoted where needed), or a profiled file's line
-    /// decoded (undecodable bytes replaced). Not masked: callers mask it.
-    pub(crate) fn raw(&self) -> String {
+    /// decoded (undecodable bytes replaced), with card numbers masked.
+    ///
+    /// The `card_no` cell is masked by [`mask_card_cell`], whatever its
+    /// length or separators; every other cell goes through [`redact_pans`].
+    /// In a line that could not be split into its columns (or whose card
+    /// cell a profile could not convert), where the card may sit anywhere,
+    /// every run of 12 or more digits is masked.
+    pub(crate) fn raw_masked(&self) -> String {
+        let card = self.columns.iter().position(|c| c.name == "card_no");
         match &self.cells {
-            Cells::Csv { record, .. } => join_csv(record),
+            Cells::Csv { record, positions } => {
+                let card = card.and_then(|index| positions[index]);
+                let fields: Vec<String> = record
+                    .iter()
+                    .enumerate()
+                    .map(|(i, field)| {
+                        if Some(i) == card && self.usable {
+                            mask_card_cell(field)
+                        } else if self.usable {
+                            redact_pans(field).into_owned()
+                        } else {
+                            redact_all_card_lengths(field).into_owned()
+                        }
+                    })
+                    .collect();
+                join_csv(fields.iter().map(String::as_str))
+            }
             Cells::Converted {
-                bytes, encoding, ..
-            } => encoding
-                .decode_lossy(bytes)
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
+                cells,
+                bytes,
+                encoding,
+            } => {
+                let line = encoding.decode_lossy(bytes);
+                let mut line = line.trim_end_matches(['\r', '\n']).to_string();
+                // The converted cell is the source's text, at most trimmed of
+                // blanks or a quoting mark, so it is found in the line.
+                let card = card.and_then(|index| cells.get(index));
+                if let Some(text) = card
+                    .and_then(|cell| cell.as_deref())
+                    .map(str::trim)
+                    .filter(|text| !text.is_empty())
+                {
+                    line = line.replace(text, &mask_card_cell(text));
+                }
+                // A card cell the profile could not convert is not known.
+                let card_found = card.is_some_and(Option::is_some);
+                if self.usable && card_found {
+                    redact_pans(&line).into_owned()
+                } else {
+                    redact_all_card_lengths(&line).into_owned()
+                }
+            }
         }
     }
 
@@ -564,7 +607,7 @@ mod tests {
     fn join_csv_cases() {
         #[track_caller]
         fn case(fields: &[&str], want: &str) {
-            assert_eq!(join_csv(&csv::StringRecord::from(fields.to_vec())), want);
+            assert_eq!(join_csv(fields.iter().copied()), want);
         }
         case(&["a", "b", ""], "a,b,");
         case(&["上海, 浦东", "x"], "\"上海, 浦东\",x");
