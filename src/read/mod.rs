@@ -16,6 +16,7 @@ mod settlement;
 mod table;
 mod terminal;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -361,6 +362,66 @@ impl Opened {
     }
 }
 
+/// Opens input `index` of `paths`: canonical, or through its profile.
+fn open_input(
+    path: &Path,
+    index: usize,
+    kind: InputKind,
+    columns: &'static [Column],
+    choice: &ProfileChoice,
+    problems: &mut Problems,
+) -> Option<Opened> {
+    match choice.for_file(index) {
+        None => {
+            let line_breaks = match kind {
+                InputKind::Terminal | InputKind::Bank => LineBreaks::Refuse,
+                _ => LineBreaks::Allow,
+            };
+            Table::open(path, columns, line_breaks, problems).map(Opened::Canonical)
+        }
+        Some(profile) => {
+            Profiled::open(path, profile.clone(), columns, choice.settle_date, problems)
+                .map(Opened::Profiled)
+        }
+    }
+}
+
+/// The rows at `wanted` (file index and line) as [`Row::raw_masked`] gives
+/// them, read again from files that were read cleanly once already. For a
+/// row found bad only once every file was read (a repeated identity).
+fn raw_rows(
+    paths: &[PathBuf],
+    kind: InputKind,
+    columns: &'static [Column],
+    choice: &ProfileChoice,
+    wanted: &BTreeSet<Origin>,
+) -> BTreeMap<Origin, String> {
+    let mut raw = BTreeMap::new();
+    for (index, path) in paths.iter().enumerate() {
+        let file = u32::try_from(index).expect("IE: fewer than 2^32 input files");
+        if !wanted.iter().any(|origin| origin.file == file) {
+            continue;
+        }
+        // The file read cleanly a moment ago; problems seen now are not new.
+        let mut ignored = Problems::default();
+        let Some(mut table) = open_input(path, index, kind, columns, choice, &mut ignored) else {
+            continue;
+        };
+        let mut ignored_rows = Problems::default();
+        while let Some(row) = table.next_row(&mut ignored, &mut ignored_rows) {
+            let origin = Origin {
+                file,
+                line: row.line(),
+            };
+            if wanted.contains(&origin) {
+                raw.insert(origin, row.raw_masked());
+            }
+            ignored_rows.take();
+        }
+    }
+    raw
+}
+
 /// Reads every file in `paths` with one row parser, collecting problems from
 /// all of them, and the control totals of each file. A file with a profile in
 /// `choice` is read through it; the row parser sees canonical fields either way.
@@ -387,23 +448,7 @@ fn read_all<T>(
     for (index, path) in paths.iter().enumerate() {
         let file = u32::try_from(index).expect("IE: fewer than 2^32 input files");
         let (before, bad_before) = (problems.count(), bad_rows);
-        let opened = match choice.for_file(index) {
-            None => {
-                let line_breaks = match kind {
-                    InputKind::Terminal | InputKind::Bank => LineBreaks::Refuse,
-                    _ => LineBreaks::Allow,
-                };
-                Table::open(path, columns, line_breaks, &mut problems).map(Opened::Canonical)
-            }
-            Some(profile) => Profiled::open(
-                path,
-                profile.clone(),
-                columns,
-                choice.settle_date,
-                &mut problems,
-            )
-            .map(Opened::Profiled),
-        };
+        let opened = open_input(path, index, kind, columns, choice, &mut problems);
         let Some(mut table) = opened else {
             file_problems += problems.count() - before;
             continue;
@@ -573,13 +618,13 @@ mod tests {
                 sale("000005", "1.50"),
             ],
         );
-        let read = read_terminal_records_with(&[path], &ProfileChoice::default(), 3).unwrap();
+        let err =
+            read_terminal_records_with(std::slice::from_ref(&path), &ProfileChoice::default(), 3)
+                .unwrap_err();
+        assert_eq!(err.bad_rows, 4, "both rows of a duplicate count: {err}");
+        let read = read_terminal_records_with(&[path], &ProfileChoice::default(), 4).unwrap();
         let lines: Vec<u64> = read.records.iter().map(|r| r.origin.line).collect();
-        assert_eq!(
-            lines,
-            [2, 6],
-            "the good rows, the first of a duplicate kept"
-        );
+        assert_eq!(lines, [6], "the good row; no row of a duplicate kept");
         let rejected: Vec<(u64, Option<String>)> = read
             .rejected
             .iter()
@@ -587,10 +632,19 @@ mod tests {
             .collect();
         assert_eq!(
             rejected,
-            [(3, None), (4, Some("7.00".to_string())), (5, None),]
+            [
+                (2, Some("10.00".to_string())),
+                (3, None),
+                (4, Some("7.00".to_string())),
+                (5, None),
+            ]
         );
         assert_eq!(
-            read.rejected[2].raw,
+            read.rejected[0].problems[0].message, read.rejected[2].problems[0].message,
+            "both rows of a duplicate say the same"
+        );
+        assert_eq!(
+            read.rejected[3].raw,
             "898310*****0001,10000101,000231,000004,622848******5671"
         );
         assert!(
@@ -603,7 +657,7 @@ mod tests {
         assert_eq!(
             file.amount().to_string(),
             "18.50",
-            "10.00 + 1.50 + 7.00 read from a bad row"
+            "10.00 + 1.50 + 7.00, read from rows set aside too"
         );
     }
 
@@ -626,6 +680,33 @@ mod tests {
         // Strict (0) is what the readers always were.
         let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 0).unwrap_err();
         assert_eq!(err.bad_rows, 2);
+    }
+
+    #[test]
+    fn failing_anyway_lists_every_row_of_a_repeated_identity_in_line_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = terminal_file(
+            &dir,
+            &[
+                sale("000001", "1.00"),
+                sale("000002", "x"),
+                sale("000001", "3.00"),
+                sale("000004", "y"),
+            ],
+        );
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 1).unwrap_err();
+        assert_eq!(err.bad_rows, 4, "{err}");
+        let lines: Vec<(Option<u64>, Option<&str>)> =
+            err.problems.iter().map(|p| (p.line, p.field)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Some(2), Some("trace_no")),
+                (Some(3), Some("amount")),
+                (Some(4), Some("trace_no")),
+                (Some(5), Some("amount")),
+            ]
+        );
     }
 
     #[test]
