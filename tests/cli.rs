@@ -179,6 +179,13 @@ fn max_rejects_duplicate_either_order_gives_the_same_results() {
     assert_eq!(rows, rejected(&ba));
 }
 
+/// A bank file whose date format changed had every row set aside under a
+/// standing allowance, leaving every sale of the night unsettled.
+#[test]
+fn max_rejects_every_row_of_a_file_bad() {
+    check_case("max-rejects-every-row-of-a-file-bad");
+}
+
 /// A 12-digit card, one grouped by dots and one by double spaces showed in
 /// full in `rejected_rows.csv`'s `raw` column.
 #[test]

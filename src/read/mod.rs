@@ -570,11 +570,55 @@ fn read_all<T>(
         err.bad_rows = bad_rows;
         return Err(err);
     }
-    Ok(Read {
+    refuse_files_wholly_set_aside(Read {
         records,
         files,
         rejected,
     })
+}
+
+/// Fails when every data row of a file with more than one was set aside:
+/// that is a file of the wrong format (a bank that changed its date format,
+/// the wrong profile), not a night of bad rows, and setting it aside would
+/// leave the other side all unmatched.
+fn refuse_files_wholly_set_aside<T>(read: Read<T>) -> Result<Read<T>, InputError> {
+    let mut problems = Problems::default();
+    for (index, file) in read.files.iter().enumerate() {
+        let set_aside = read
+            .rejected
+            .iter()
+            .filter(|row| row.file as usize == index)
+            .count() as u64;
+        if file.rows > 1 && set_aside == file.rows {
+            problems.push(problem(
+                &file.path,
+                None,
+                None,
+                format!(
+                    "every row of this {} is bad ({} rows): is it the right format, or the \
+                     right profile? Nothing was set aside",
+                    file.kind.description(),
+                    file.rows
+                ),
+            ));
+            for row in read
+                .rejected
+                .iter()
+                .filter(|row| row.file as usize == index)
+            {
+                for found in &row.problems {
+                    problems.push(found.clone());
+                }
+            }
+        }
+    }
+    match problems.into_result() {
+        Ok(()) => Ok(read),
+        Err(mut err) => {
+            err.bad_rows = read.rejected.len() as u64;
+            Err(err)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -707,6 +751,28 @@ mod tests {
                 (Some(5), Some("amount")),
             ]
         );
+    }
+
+    #[test]
+    fn a_file_of_bad_rows_fails_unless_it_has_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = terminal_file(&dir, &[sale("000001", "x"), sale("000002", "y")]);
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 10).unwrap_err();
+        assert_eq!((err.total(), err.bad_rows), (3, 2), "{err}");
+        assert_eq!(err.problems[0].line, None);
+        assert!(
+            err.problems[0]
+                .message
+                .starts_with("every row of this terminal batch file is bad")
+        );
+        // Both rows of a repeated identity are all the file has: the same.
+        let path = terminal_file(&dir, &[sale("000001", "1.00"), sale("000001", "2.00")]);
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 10).unwrap_err();
+        assert_eq!(err.total(), 3, "{err}");
+        // One bad row is a bad row, even alone in its file.
+        let path = terminal_file(&dir, &[sale("000001", "x")]);
+        let read = read_terminal_records_with(&[path], &ProfileChoice::default(), 10).unwrap();
+        assert_eq!(read.rejected.len(), 1);
     }
 
     #[test]

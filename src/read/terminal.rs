@@ -10,6 +10,7 @@ use super::field::{
 use super::table::{Column, Row, optional, required};
 use super::{
     InputError, InputKind, Problem, Problems, ProfileChoice, Read, RejectedRow, raw_rows, read_all,
+    refuse_files_wholly_set_aside,
 };
 use crate::model::{Id, Origin, TerminalRecord, TxnType};
 
@@ -185,7 +186,7 @@ pub fn read_terminal_records_with(
         return Err(RejectedRow::to_error(&read.rejected)
             .expect("IE: rows were set aside, each with its problems"));
     }
-    Ok(read)
+    refuse_files_wholly_set_aside(read)
 }
 
 fn parse_row(row: &Row<'_>, origin: Origin, problems: &mut Problems) -> Option<TerminalRecord> {
