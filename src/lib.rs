@@ -267,6 +267,7 @@ fn plan_run(
     ledger: &ledger::Ledger,
     files: &[InputFile],
     rerun: bool,
+    as_of: NaiveDateTime,
 ) -> anyhow::Result<(i64, bool)> {
     // A header-only file (a quiet night) looks the same every time, and holds
     // nothing that could be counted twice.
@@ -306,7 +307,32 @@ fn plan_run(
             .find(|(_, _, sha)| *sha == f.sha256)
             .map(|(run, path, _)| (f, *run, path))
     }) else {
-        return Ok((next, false));
+        if !rerun {
+            return Ok((next, false));
+        }
+        // Every file that has rows was corrected since the night was run, so
+        // no hash names it: the as-of does. Never take --rerun for a new
+        // night, which would record that night's records a second time.
+        let as_of = as_of.format("%Y-%m-%d %H:%M:%S").to_string();
+        return match latest {
+            Some(latest) if latest.as_of == as_of => Ok((latest.run_id, true)),
+            Some(latest) => Err(refuse(
+                ledger.path(),
+                format!(
+                    "--rerun redoes the latest run, run {} (as of {}), but none of these files \
+                     was read by it and this run is as of {as_of}; nothing was written. To redo \
+                     run {} with corrected files, give --as-of \"{}\"; for a new night, leave \
+                     out --rerun",
+                    latest.run_id, latest.as_of, latest.run_id, latest.as_of
+                ),
+            )),
+            None => Err(refuse(
+                ledger.path(),
+                "--rerun redoes the latest run, but the ledger holds no run yet; \
+                 nothing was written. Leave out --rerun"
+                    .into(),
+            )),
+        };
     };
     if runs.len() > 1 {
         return Err(refuse(
@@ -420,7 +446,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     if let Some(ledger) = &ledger {
         let mut nightly: Vec<InputFile> = terminal.files.clone();
         nightly.extend(bank.files.iter().cloned());
-        plan = plan_run(ledger, &nightly, config.rerun)?;
+        plan = plan_run(ledger, &nightly, config.rerun, config.as_of)?;
         carry_in(&mut terminal, ledger.carried(plan.0)?);
         let keys = ledger::keys_of(&terminal.records);
         history = ledger.history(plan.0, request_list, &keys)?;

@@ -13,7 +13,7 @@ use compact_str::CompactString;
 use rust_decimal::Decimal;
 
 pub use amount::Amount;
-pub use pan::{MaskedPan, quoted, redact_pans};
+pub use pan::{MaskedPan, mask_card_cell, quoted, redact_all_card_lengths, redact_pans};
 
 /// A short identifier as it appears in the file (MID, TID, batch, trace, rrn).
 pub type Id = CompactString;

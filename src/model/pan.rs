@@ -89,6 +89,19 @@ impl fmt::Debug for MaskedPan {
     }
 }
 
+/// A card number cell as it may be shown: its [`MaskedPan`] when it is one,
+/// else the text with every digit but the first 6 and last 4 hidden (a
+/// malformed card field may be a full PAN with a typo or an odd separator).
+///
+/// Unlike [`redact_pans`], it masks whatever the length of the number, so a
+/// 12-digit card or one grouped by dots never shows in full.
+pub fn mask_card_cell(raw: &str) -> String {
+    match MaskedPan::mask(raw.trim()) {
+        Ok(pan) => pan.to_string(),
+        Err(_) => mask_all_digits_but_edges(raw),
+    }
+}
+
 /// Hides all digits of `raw` except its first 6 and last 4 digits.
 ///
 /// Used to quote a malformed card field, which may be a full PAN with a typo.
@@ -117,11 +130,27 @@ pub fn quoted(raw: &str) -> String {
 }
 
 /// Masks anything in free text that looks like a card number: a run of 13 to
-/// 19 digits, possibly grouped by single spaces or dashes.
+/// 19 digits, possibly grouped by spaces or dashes (any number of them, as
+/// [`MaskedPan::mask`] accepts). Shorter runs are left alone: a 12-digit run is
+/// more often an rrn than a card, and the card column has its own guard,
+/// [`mask_card_cell`].
 ///
 /// Applied on ingest to every free-text field (names, reasons) and to every
 /// value an error message quotes.
 pub fn redact_pans(text: &str) -> Cow<'_, str> {
+    redact_runs(text, *PAN_RUN_IN_TEXT.start())
+}
+
+/// Like [`redact_pans`], but masks runs from 12 digits, as short as a card
+/// number may be: for a line that could not be split into its fields, where
+/// a 12-digit card cannot be told from a 12-digit rrn, which is masked too.
+pub fn redact_all_card_lengths(text: &str) -> Cow<'_, str> {
+    redact_runs(text, *PAN_LENGTHS.start())
+}
+
+/// Masks every run of at least `shortest` digits, possibly grouped by spaces
+/// or dashes.
+fn redact_runs(text: &str, shortest: usize) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut spans: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
@@ -139,15 +168,21 @@ pub fn redact_pans(text: &str) -> Cow<'_, str> {
                 digits += 1;
                 j += 1;
                 end = j;
-            } else if matches!(bytes[j], b' ' | b'-')
-                && bytes.get(j + 1).is_some_and(u8::is_ascii_digit)
-            {
-                j += 1;
+            } else if matches!(bytes[j], b' ' | b'-') {
+                // Spaces and dashes between digit groups, however many.
+                let gap = bytes[j..]
+                    .iter()
+                    .take_while(|b| matches!(b, b' ' | b'-'))
+                    .count();
+                if !bytes.get(j + gap).is_some_and(u8::is_ascii_digit) {
+                    break;
+                }
+                j += gap;
             } else {
                 break;
             }
         }
-        if PAN_RUN_IN_TEXT.contains(&digits) || digits > *PAN_RUN_IN_TEXT.end() {
+        if digits >= shortest {
             spans.push((start, end, digits));
         }
         i = end.max(i + 1);
@@ -249,5 +284,43 @@ mod tests {
         );
         case("", "");
         case("上海 6228480012345678", "上海 622848******5678");
+        // Grouped however MaskedPan::mask accepts it.
+        case("card 6228  4800  1234  5671", "card 6228  48**  ****  5671");
+        case(
+            "card 6228 - 4800 - 1234 - 5671",
+            "card 6228 - 48** - **** - 5671",
+        );
+        // A dash or space with no digits after it ends the run.
+        case("6228480012345678 - ok", "622848******5678 - ok");
+        // Dates and times stay readable.
+        case("2026-11-23 09:15:02", "2026-11-23 09:15:02");
+    }
+
+    #[test]
+    fn redact_all_card_lengths_cases() {
+        #[track_caller]
+        fn case(text: &str, want: &str) {
+            assert_eq!(redact_all_card_lengths(text), want);
+        }
+        case("a|622848001234|b", "a|622848**1234|b");
+        case("a|6228  4800  1234|b", "a|6228  48**  1234|b");
+        case("a|62284800123|b", "a|62284800123|b");
+        case("a|6228480012345671|b", "a|622848******5671|b");
+    }
+
+    #[test]
+    fn mask_card_cell_cases() {
+        #[track_caller]
+        fn case(raw: &str, want: &str) {
+            assert_eq!(mask_card_cell(raw), want);
+        }
+        case("6228480012345671", "622848******5671");
+        case("622848001234", "622848******1234");
+        case("6228  4800  1234  5671", "622848******5671");
+        case(" 6228-4800-1234-5671 ", "622848******5671");
+        case("6228.4800.1234.5671", "6228.48**.****.5671");
+        case("622848******1234", "622848******1234");
+        case("", "");
+        case("n/a", "n/a");
     }
 }

@@ -16,12 +16,13 @@ mod settlement;
 mod table;
 mod terminal;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Amount, Currency, Origin, redact_pans};
+use crate::model::{Amount, Currency, Origin};
 use profiled::{Profiled, RowTotals};
-use table::{Column, Row, Table};
+use table::{Column, LineBreaks, Row, Table};
 
 pub use config::{Settings, read_config};
 pub use field::{parse_amount, parse_fee_rate};
@@ -274,7 +275,8 @@ pub struct RejectedRow {
     pub line: u64,
     /// Everything wrong with the row (at least one).
     pub problems: Vec<Problem>,
-    /// The row as read, with anything that looks like a card number masked.
+    /// The row as read, its card number masked, and anything else that looks
+    /// like one too.
     pub raw: String,
     /// Its `amount` where that could be read, for the control totals.
     pub amount: Option<Amount>,
@@ -360,6 +362,66 @@ impl Opened {
     }
 }
 
+/// Opens input `index` of `paths`: canonical, or through its profile.
+fn open_input(
+    path: &Path,
+    index: usize,
+    kind: InputKind,
+    columns: &'static [Column],
+    choice: &ProfileChoice,
+    problems: &mut Problems,
+) -> Option<Opened> {
+    match choice.for_file(index) {
+        None => {
+            let line_breaks = match kind {
+                InputKind::Terminal | InputKind::Bank => LineBreaks::Refuse,
+                _ => LineBreaks::Allow,
+            };
+            Table::open(path, columns, line_breaks, problems).map(Opened::Canonical)
+        }
+        Some(profile) => {
+            Profiled::open(path, profile.clone(), columns, choice.settle_date, problems)
+                .map(Opened::Profiled)
+        }
+    }
+}
+
+/// The rows at `wanted` (file index and line) as [`Row::raw_masked`] gives
+/// them, read again from files that were read cleanly once already. For a
+/// row found bad only once every file was read (a repeated identity).
+fn raw_rows(
+    paths: &[PathBuf],
+    kind: InputKind,
+    columns: &'static [Column],
+    choice: &ProfileChoice,
+    wanted: &BTreeSet<Origin>,
+) -> BTreeMap<Origin, String> {
+    let mut raw = BTreeMap::new();
+    for (index, path) in paths.iter().enumerate() {
+        let file = u32::try_from(index).expect("IE: fewer than 2^32 input files");
+        if !wanted.iter().any(|origin| origin.file == file) {
+            continue;
+        }
+        // The file read cleanly a moment ago; problems seen now are not new.
+        let mut ignored = Problems::default();
+        let Some(mut table) = open_input(path, index, kind, columns, choice, &mut ignored) else {
+            continue;
+        };
+        let mut ignored_rows = Problems::default();
+        while let Some(row) = table.next_row(&mut ignored, &mut ignored_rows) {
+            let origin = Origin {
+                file,
+                line: row.line(),
+            };
+            if wanted.contains(&origin) {
+                raw.insert(origin, row.raw_masked());
+            }
+            ignored_rows.take();
+        }
+    }
+    raw
+}
+
 /// Reads every file in `paths` with one row parser, collecting problems from
 /// all of them, and the control totals of each file. A file with a profile in
 /// `choice` is read through it; the row parser sees canonical fields either way.
@@ -386,17 +448,7 @@ fn read_all<T>(
     for (index, path) in paths.iter().enumerate() {
         let file = u32::try_from(index).expect("IE: fewer than 2^32 input files");
         let (before, bad_before) = (problems.count(), bad_rows);
-        let opened = match choice.for_file(index) {
-            None => Table::open(path, columns, &mut problems).map(Opened::Canonical),
-            Some(profile) => Profiled::open(
-                path,
-                profile.clone(),
-                columns,
-                choice.settle_date,
-                &mut problems,
-            )
-            .map(Opened::Profiled),
-        };
+        let opened = open_input(path, index, kind, columns, choice, &mut problems);
         let Some(mut table) = opened else {
             file_problems += problems.count() - before;
             continue;
@@ -470,7 +522,7 @@ fn read_all<T>(
                     kind,
                     line: row.line(),
                     problems: found,
-                    raw: redact_pans(&row.raw()).into_owned(),
+                    raw: row.raw_masked(),
                     amount,
                 });
             }
@@ -518,11 +570,55 @@ fn read_all<T>(
         err.bad_rows = bad_rows;
         return Err(err);
     }
-    Ok(Read {
+    refuse_files_wholly_set_aside(Read {
         records,
         files,
         rejected,
     })
+}
+
+/// Fails when every data row of a file with more than one was set aside:
+/// that is a file of the wrong format (a bank that changed its date format,
+/// the wrong profile), not a night of bad rows, and setting it aside would
+/// leave the other side all unmatched.
+fn refuse_files_wholly_set_aside<T>(read: Read<T>) -> Result<Read<T>, InputError> {
+    let mut problems = Problems::default();
+    for (index, file) in read.files.iter().enumerate() {
+        let set_aside = read
+            .rejected
+            .iter()
+            .filter(|row| row.file as usize == index)
+            .count() as u64;
+        if file.rows > 1 && set_aside == file.rows {
+            problems.push(problem(
+                &file.path,
+                None,
+                None,
+                format!(
+                    "every row of this {} is bad ({} rows): is it the right format, or the \
+                     right profile? Nothing was set aside",
+                    file.kind.description(),
+                    file.rows
+                ),
+            ));
+            for row in read
+                .rejected
+                .iter()
+                .filter(|row| row.file as usize == index)
+            {
+                for found in &row.problems {
+                    problems.push(found.clone());
+                }
+            }
+        }
+    }
+    match problems.into_result() {
+        Ok(()) => Ok(read),
+        Err(mut err) => {
+            err.bad_rows = read.rejected.len() as u64;
+            Err(err)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -566,13 +662,13 @@ mod tests {
                 sale("000005", "1.50"),
             ],
         );
-        let read = read_terminal_records_with(&[path], &ProfileChoice::default(), 3).unwrap();
+        let err =
+            read_terminal_records_with(std::slice::from_ref(&path), &ProfileChoice::default(), 3)
+                .unwrap_err();
+        assert_eq!(err.bad_rows, 4, "both rows of a duplicate count: {err}");
+        let read = read_terminal_records_with(&[path], &ProfileChoice::default(), 4).unwrap();
         let lines: Vec<u64> = read.records.iter().map(|r| r.origin.line).collect();
-        assert_eq!(
-            lines,
-            [2, 6],
-            "the good rows, the first of a duplicate kept"
-        );
+        assert_eq!(lines, [6], "the good row; no row of a duplicate kept");
         let rejected: Vec<(u64, Option<String>)> = read
             .rejected
             .iter()
@@ -580,10 +676,19 @@ mod tests {
             .collect();
         assert_eq!(
             rejected,
-            [(3, None), (4, Some("7.00".to_string())), (5, None),]
+            [
+                (2, Some("10.00".to_string())),
+                (3, None),
+                (4, Some("7.00".to_string())),
+                (5, None),
+            ]
         );
         assert_eq!(
-            read.rejected[2].raw,
+            read.rejected[0].problems[0].message, read.rejected[2].problems[0].message,
+            "both rows of a duplicate say the same"
+        );
+        assert_eq!(
+            read.rejected[3].raw,
             "898310*****0001,10000101,000231,000004,622848******5671"
         );
         assert!(
@@ -596,7 +701,7 @@ mod tests {
         assert_eq!(
             file.amount().to_string(),
             "18.50",
-            "10.00 + 1.50 + 7.00 read from a bad row"
+            "10.00 + 1.50 + 7.00, read from rows set aside too"
         );
     }
 
@@ -622,11 +727,102 @@ mod tests {
     }
 
     #[test]
+    fn failing_anyway_lists_every_row_of_a_repeated_identity_in_line_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = terminal_file(
+            &dir,
+            &[
+                sale("000001", "1.00"),
+                sale("000002", "x"),
+                sale("000001", "3.00"),
+                sale("000004", "y"),
+            ],
+        );
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 1).unwrap_err();
+        assert_eq!(err.bad_rows, 4, "{err}");
+        let lines: Vec<(Option<u64>, Option<&str>)> =
+            err.problems.iter().map(|p| (p.line, p.field)).collect();
+        assert_eq!(
+            lines,
+            [
+                (Some(2), Some("trace_no")),
+                (Some(3), Some("amount")),
+                (Some(4), Some("trace_no")),
+                (Some(5), Some("amount")),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_file_of_bad_rows_fails_unless_it_has_one_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = terminal_file(&dir, &[sale("000001", "x"), sale("000002", "y")]);
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 10).unwrap_err();
+        assert_eq!((err.total(), err.bad_rows), (3, 2), "{err}");
+        assert_eq!(err.problems[0].line, None);
+        assert!(
+            err.problems[0]
+                .message
+                .starts_with("every row of this terminal batch file is bad")
+        );
+        // Both rows of a repeated identity are all the file has: the same.
+        let path = terminal_file(&dir, &[sale("000001", "1.00"), sale("000001", "2.00")]);
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 10).unwrap_err();
+        assert_eq!(err.total(), 3, "{err}");
+        // One bad row is a bad row, even alone in its file.
+        let path = terminal_file(&dir, &[sale("000001", "x")]);
+        let read = read_terminal_records_with(&[path], &ProfileChoice::default(), 10).unwrap();
+        assert_eq!(read.rejected.len(), 1);
+    }
+
+    #[test]
     fn a_problem_of_the_file_fails_whatever_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let path = write(&dir, "batch.csv", &["merchant_id,terminal_id".to_string()]);
         let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 100).unwrap_err();
         assert_eq!((err.total(), err.bad_rows), (1, 0));
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_a_problem_of_the_file_never_a_row_set_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows: Vec<String> = (1..=9)
+            .map(|i| sale(&format!("{i:06}"), &format!("{i}.00")))
+            .collect();
+        rows[1] = sale("000002", "\"12.00");
+        let path = terminal_file(&dir, &rows);
+        for max_rejects in [0, 1, 100] {
+            let err = read_terminal_records_with(
+                std::slice::from_ref(&path),
+                &ProfileChoice::default(),
+                max_rejects,
+            )
+            .unwrap_err();
+            assert_eq!((err.total(), err.bad_rows), (1, 0), "{err}");
+            let problem = &err.problems[0];
+            assert_eq!(problem.line, Some(3));
+            assert!(
+                problem.message.starts_with(
+                    "amount: a quoted value runs over 8 lines, to line 10: \
+                     a quote is probably not closed"
+                ),
+                "{problem}"
+            );
+        }
+        // A quoted value holding a line break is refused the same way.
+        let mut rows = vec![sale("000001", "1.00")];
+        rows.push(
+            "898310058120001,10000101,000231,000002,,,SALE,2026-11-23 09:15:02,2.00,CNY,\"6228\n4800\",".into(),
+        );
+        let path = terminal_file(&dir, &rows);
+        let err = read_terminal_records_with(&[path], &ProfileChoice::default(), 5).unwrap_err();
+        assert_eq!(err.problems[0].line, Some(3), "{err}");
+        assert!(
+            err.problems[0]
+                .message
+                .starts_with("card_no: a quoted value runs over 2 lines, to line 4"),
+            "{err}"
+        );
     }
 
     #[test]

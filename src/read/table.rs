@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::profile::Encoding;
 use super::{Problem, Problems, problem};
+use crate::model::{mask_card_cell, redact_all_card_lengths, redact_pans};
 
 /// Whether a column must be in the header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,17 @@ pub(crate) const fn optional(name: &'static str) -> Column {
     }
 }
 
+/// Whether a record may run over several lines (a quoted value holding a
+/// line break).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineBreaks {
+    /// Free text may hold one (a cancellation's reason).
+    Allow,
+    /// A terminal or bank row never does, so one is a quote left open that
+    /// swallowed the lines after it: a problem of the file.
+    Refuse,
+}
+
 /// Passes bytes through while hashing and counting them (the count feeds
 /// the progress bar).
 pub(crate) struct Hashing<R> {
@@ -65,7 +77,9 @@ pub(crate) struct Table {
     /// index in the file, if present.
     positions: Vec<Option<usize>>,
     columns: &'static [Column],
-    width: usize,
+    /// The header's column names, to name the field a broken quote starts in.
+    names: Vec<String>,
+    line_breaks: LineBreaks,
     record: csv::StringRecord,
     rows: u64,
 }
@@ -78,6 +92,7 @@ impl Table {
     pub(crate) fn open(
         path: &Path,
         columns: &'static [Column],
+        line_breaks: LineBreaks,
         problems: &mut Problems,
     ) -> Option<Table> {
         let file = open_file(path, problems, IfEmpty::Refuse)?;
@@ -167,7 +182,7 @@ impl Table {
                     "header lacks the required column{} {}; the header is: {}",
                     if missing.len() == 1 { "" } else { "s" },
                     missing.join(", "),
-                    crate::model::redact_pans(&names.join(","))
+                    redact_pans(&names.join(","))
                 ),
             ));
             return None;
@@ -177,7 +192,8 @@ impl Table {
             reader,
             positions,
             columns,
-            width: names.len(),
+            names: names.iter().map(|name| (*name).to_string()).collect(),
+            line_breaks,
             record: csv::StringRecord::new(),
             rows: 0,
         })
@@ -189,7 +205,10 @@ impl Table {
     ///
     /// Returns `None` at the end of the file, or after a problem that makes
     /// the rest of the file unreadable (bad encoding, broken quoting), which
-    /// goes to `problems`.
+    /// goes to `problems`. With [`LineBreaks::Refuse`], a record that runs
+    /// over more than one line is such a problem: an unclosed quote swallows
+    /// every later line into one record, which must never pass for a single
+    /// bad row.
     pub(crate) fn next_row(
         &mut self,
         problems: &mut Problems,
@@ -208,8 +227,14 @@ impl Table {
             if self.record.len() == 1 && self.record[0].trim().is_empty() {
                 continue;
             }
+            if self.line_breaks == LineBreaks::Refuse
+                && let Some(broken) = self.line_break_in_record(line)
+            {
+                problems.push(broken);
+                return None;
+            }
             self.rows += 1;
-            let usable = self.record.len() == self.width;
+            let usable = self.record.len() == self.names.len();
             if !usable {
                 row_problems.push(problem(
                     &self.path,
@@ -218,7 +243,7 @@ impl Table {
                     format!(
                         "has {} fields but the header has {}",
                         self.record.len(),
-                        self.width
+                        self.names.len()
                     ),
                 ));
             }
@@ -233,6 +258,45 @@ impl Table {
                 },
             });
         }
+    }
+
+    /// The problem of a record starting on `line` that holds a line break
+    /// in a field, naming the first such field and the line the record ends on.
+    fn line_break_in_record(&self, line: u64) -> Option<Problem> {
+        let index = self
+            .record
+            .iter()
+            .position(|field| field.contains(['\n', '\r']))?;
+        // A quote left open on the last line swallows that line's end too.
+        let last = self.record.len() - 1;
+        let breaks: u64 = self
+            .record
+            .iter()
+            .enumerate()
+            .map(|(i, field)| {
+                let field = if i == last {
+                    field.trim_end_matches(['\r', '\n'])
+                } else {
+                    field
+                };
+                count_line_breaks(field)
+            })
+            .sum();
+        let field = self.names.get(index).map_or_else(
+            || format!("field {} (beyond the header)", index + 1),
+            Clone::clone,
+        );
+        Some(problem(
+            &self.path,
+            Some(line),
+            None,
+            format!(
+                "{field}: a quoted value runs over {} lines, to line {}: a quote is probably \
+                 not closed (a terminal or bank row never holds a line break)",
+                breaks + 1,
+                line + breaks
+            ),
+        ))
     }
 
     /// Data rows seen so far, malformed ones included.
@@ -311,11 +375,18 @@ fn read_failure(path: &Path, err: &csv::Error) -> Problem {
     problem(path, line, None, message)
 }
 
+/// How many line breaks `text` holds (`\r\n` counts once).
+fn count_line_breaks(text: &str) -> u64 {
+    let crlf = text.matches("\r\n").count();
+    let breaks = text.matches(['\n', '\r']).count() - crlf;
+    breaks as u64
+}
+
 /// A CSV record's fields joined with commas, each quoted when it holds a
 /// comma, a quote or a line break (quotes doubled), as a CSV writer would.
-fn join_csv(record: &csv::StringRecord) -> String {
+fn join_csv<'a>(fields: impl IntoIterator<Item = &'a str>) -> String {
     let mut line = String::new();
-    for (i, field) in record.iter().enumerate() {
+    for (i, field) in fields.into_iter().enumerate() {
         if i > 0 {
             line.push(',');
         }
@@ -393,16 +464,58 @@ impl<'t> Row<'t> {
 
     /// The row as it was read, for `rejected_rows.csv`: a CSV record's
     /// fields joined again (quoted where needed), or a profiled file's line
-    /// decoded (undecodable bytes replaced). Not masked: callers mask it.
-    pub(crate) fn raw(&self) -> String {
+    /// decoded (undecodable bytes replaced), with card numbers masked.
+    ///
+    /// The `card_no` cell is masked by [`mask_card_cell`], whatever its
+    /// length or separators; every other cell goes through [`redact_pans`].
+    /// In a line that could not be split into its columns (or whose card
+    /// cell a profile could not convert), where the card may sit anywhere,
+    /// every run of 12 or more digits is masked.
+    pub(crate) fn raw_masked(&self) -> String {
+        let card = self.columns.iter().position(|c| c.name == "card_no");
         match &self.cells {
-            Cells::Csv { record, .. } => join_csv(record),
+            Cells::Csv { record, positions } => {
+                let card = card.and_then(|index| positions[index]);
+                let fields: Vec<String> = record
+                    .iter()
+                    .enumerate()
+                    .map(|(i, field)| {
+                        if Some(i) == card && self.usable {
+                            mask_card_cell(field)
+                        } else if self.usable {
+                            redact_pans(field).into_owned()
+                        } else {
+                            redact_all_card_lengths(field).into_owned()
+                        }
+                    })
+                    .collect();
+                join_csv(fields.iter().map(String::as_str))
+            }
             Cells::Converted {
-                bytes, encoding, ..
-            } => encoding
-                .decode_lossy(bytes)
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
+                cells,
+                bytes,
+                encoding,
+            } => {
+                let line = encoding.decode_lossy(bytes);
+                let mut line = line.trim_end_matches(['\r', '\n']).to_string();
+                // The converted cell is the source's text, at most trimmed of
+                // blanks or a quoting mark, so it is found in the line.
+                let card = card.and_then(|index| cells.get(index));
+                if let Some(text) = card
+                    .and_then(|cell| cell.as_deref())
+                    .map(str::trim)
+                    .filter(|text| !text.is_empty())
+                {
+                    line = line.replace(text, &mask_card_cell(text));
+                }
+                // A card cell the profile could not convert is not known.
+                let card_found = card.is_some_and(Option::is_some);
+                if self.usable && card_found {
+                    redact_pans(&line).into_owned()
+                } else {
+                    redact_all_card_lengths(&line).into_owned()
+                }
+            }
         }
     }
 
@@ -494,7 +607,7 @@ mod tests {
     fn join_csv_cases() {
         #[track_caller]
         fn case(fields: &[&str], want: &str) {
-            assert_eq!(join_csv(&csv::StringRecord::from(fields.to_vec())), want);
+            assert_eq!(join_csv(fields.iter().copied()), want);
         }
         case(&["a", "b", ""], "a,b,");
         case(&["上海, 浦东", "x"], "\"上海, 浦东\",x");

@@ -1,14 +1,17 @@
 //! Reads terminal batch files (SPEC §2), checking each row and the uniqueness
 //! of terminal + batch + trace across all files of the run.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use super::field::{
     IdShape, parse_amount, parse_card, parse_currency, parse_datetime, parse_id, parse_txn_type,
 };
 use super::table::{Column, Row, optional, required};
-use super::{InputError, InputKind, Problems, ProfileChoice, Read, read_all};
+use super::{
+    InputError, InputKind, Problem, Problems, ProfileChoice, Read, RejectedRow, raw_rows, read_all,
+    refuse_files_wholly_set_aside,
+};
 use crate::model::{Id, Origin, TerminalRecord, TxnType};
 
 pub(super) const MERCHANT_ID: IdShape = IdShape::Digits(15);
@@ -56,17 +59,20 @@ pub fn read_terminal_records(paths: &[PathBuf]) -> Result<Read<TerminalRecord>, 
 /// Reads every terminal batch file, each through its profile in `choice`,
 /// setting up to `max_rejects` bad rows aside.
 ///
-/// A row that repeats an earlier row's terminal + batch + trace is the bad
-/// one: the first stays. A first row set aside for another problem holds no
-/// identity, so a later row with the same one is read normally.
+/// Strict (`max_rejects` 0), a row that repeats an earlier row's terminal +
+/// batch + trace is the problem, naming the first. Setting rows aside, every
+/// row of a repeated identity is set aside: which of them is the real one
+/// cannot be told, and keeping the first would make the results depend on
+/// the order of the rows. A row set aside for a problem of its own holds no
+/// identity, so another row with the same one is read normally.
 pub fn read_terminal_records_with(
     paths: &[PathBuf],
     choice: &ProfileChoice,
     max_rejects: u64,
 ) -> Result<Read<TerminalRecord>, InputError> {
-    // Where each terminal + batch + trace was first seen, to name it in the error.
-    let mut seen: HashMap<(Id, Id, Id), Origin> = HashMap::new();
-    read_all(
+    // Where each terminal + batch + trace was seen.
+    let mut seen: HashMap<(Id, Id, Id), Vec<Origin>> = HashMap::new();
+    let read = read_all(
         paths,
         InputKind::Terminal,
         COLUMNS,
@@ -79,7 +85,10 @@ pub fn read_terminal_records_with(
                 record.batch_no.clone(),
                 record.trace_no.clone(),
             );
-            if let Some(first) = seen.get(&key) {
+            let origins = seen.entry(key).or_default();
+            if max_rejects == 0
+                && let Some(first) = origins.first()
+            {
                 row.report(
                     C_TRACE_NO,
                     format!(
@@ -94,11 +103,90 @@ pub fn read_terminal_records_with(
                 );
                 return None;
             }
-            seen.insert(key, origin);
+            origins.push(origin);
             Some(record)
         },
         |record| Some((record.currency, record.amount)),
-    )
+    );
+    if max_rejects == 0 {
+        return read;
+    }
+    // Every row of a repeated identity, with the problem all its rows share.
+    let mut repeated: BTreeMap<Origin, String> = BTreeMap::new();
+    for ((terminal, batch, trace), mut origins) in seen {
+        if origins.len() < 2 {
+            continue;
+        }
+        origins.sort();
+        let places: Vec<String> = origins
+            .iter()
+            .map(|o| format!("{}:{}", paths[o.file as usize].display(), o.line))
+            .collect();
+        let message = format!(
+            "terminal {terminal} batch {batch} trace {trace} appears {} times ({}); \
+             which row is the real one cannot be told",
+            origins.len(),
+            places.join(", ")
+        );
+        for origin in origins {
+            repeated.insert(origin, message.clone());
+        }
+    }
+    let located = |origin: &Origin, message: &str| Problem {
+        path: paths[origin.file as usize].clone(),
+        line: Some(origin.line),
+        field: Some(COLUMNS[C_TRACE_NO].name),
+        message: message.to_string(),
+    };
+    let mut read = match read {
+        Ok(read) => read,
+        Err(mut err) => {
+            // Failing anyway: list the repeated rows with the other problems.
+            let mut extra = Problems::default();
+            for (origin, message) in &repeated {
+                extra.push(located(origin, message));
+            }
+            if let Err(mut more) = extra.into_result() {
+                more.bad_rows = repeated.len() as u64;
+                err.append(more);
+                let position = |p: &Problem| {
+                    let file = paths.iter().position(|path| *path == p.path);
+                    (file, p.line)
+                };
+                err.problems.sort_by_key(position);
+            }
+            return Err(err);
+        }
+    };
+    if repeated.is_empty() {
+        return Ok(read);
+    }
+    let wanted: BTreeSet<Origin> = repeated.keys().copied().collect();
+    let mut raw = raw_rows(paths, InputKind::Terminal, COLUMNS, choice, &wanted);
+    // Their amounts are in their files' totals already, counted as records'.
+    let mut set_aside = Vec::with_capacity(wanted.len());
+    read.records.retain(|record| {
+        let Some(message) = repeated.get(&record.origin) else {
+            return true;
+        };
+        set_aside.push(RejectedRow {
+            file: record.origin.file,
+            path: paths[record.origin.file as usize].clone(),
+            kind: InputKind::Terminal,
+            line: record.origin.line,
+            problems: vec![located(&record.origin, message)],
+            raw: raw.remove(&record.origin).unwrap_or_default(),
+            amount: Some(record.amount),
+        });
+        false
+    });
+    read.rejected.extend(set_aside);
+    read.rejected.sort_by_key(|row| (row.file, row.line));
+    if read.rejected.len() as u64 > max_rejects {
+        return Err(RejectedRow::to_error(&read.rejected)
+            .expect("IE: rows were set aside, each with its problems"));
+    }
+    refuse_files_wholly_set_aside(read)
 }
 
 fn parse_row(row: &Row<'_>, origin: Origin, problems: &mut Problems) -> Option<TerminalRecord> {

@@ -406,7 +406,7 @@ fn rows_set_aside_are_counted_not_recorded_and_come_back_with_rerun() {
             .arg(&batch)
             .arg("--bank")
             .arg(&bank)
-            .args(["--max-rejects", "6", "--as-of", "2026-11-24 08:00"])
+            .args(["--max-rejects", "7", "--as-of", "2026-11-24 08:00"])
             .arg("--ledger")
             .arg(books.ledger())
             .arg("--out")
@@ -445,8 +445,8 @@ fn rows_set_aside_are_counted_not_recorded_and_come_back_with_rerun() {
     assert_eq!(
         ledger_state(),
         (
-            vec![(1, "bank".into(), 3), (1, "terminal".into(), 4)],
-            serde_json::json!(6)
+            vec![(1, "bank".into(), 3), (1, "terminal".into(), 3)],
+            serde_json::json!(7)
         )
     );
 
@@ -563,4 +563,131 @@ fn a_matched_pair_shows_both_records() {
         .unwrap();
     // The 124 MATCHED pairs, but for those whose two sides differ.
     assert!((100..=124).contains(&folded), "{folded}");
+}
+
+/// When every file of the night was corrected, no hash names the run that
+/// `--rerun` redoes: the night's as-of does. `--rerun` then replaces that
+/// run rather than adding a second copy of the night's records, and with
+/// another as-of it is refused, never silently ignored.
+#[test]
+fn rerun_with_every_file_corrected_replaces_the_run_of_that_night() {
+    let books = Books::new();
+    let nights = root().join(NIGHTS);
+    let batch = books.out("batch.csv");
+    let bank = books.out("bank.csv");
+    fs::copy(nights.join("terminal-1.csv"), &batch).unwrap();
+    fs::copy(nights.join("bank-1.csv"), &bank).unwrap();
+    let run = |as_of: &str, extra: &[&str]| {
+        Command::new(BIN)
+            .arg("reconcile")
+            .arg("--terminal")
+            .arg(&batch)
+            .arg("--bank")
+            .arg(&bank)
+            .args(["--as-of", as_of, "--ledger"])
+            .arg(books.ledger())
+            .arg("--out")
+            .arg(books.out("out"))
+            .args(extra)
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap()
+    };
+    let runs = || {
+        let conn = rusqlite::Connection::open(books.ledger()).unwrap();
+        let runs: Vec<(i64, String)> = conn
+            .prepare("SELECT run_id, as_of FROM runs ORDER BY run_id")
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let records: i64 = conn
+            .query_row("SELECT COUNT(*) FROM records", [], |row| row.get(0))
+            .unwrap();
+        (runs, records)
+    };
+    let night = "2026-11-24 22:00";
+    let nothing_to_redo = run(night, &["--rerun"]);
+    assert_status(&nothing_to_redo, 3);
+    assert!(
+        stderr(&nothing_to_redo)
+            .contains("--rerun redoes the latest run, but the ledger holds no run yet"),
+        "{}",
+        stderr(&nothing_to_redo)
+    );
+    let first = run(night, &[]);
+    assert!(
+        matches!(first.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&first)
+    );
+    let (runs_before, records_before) = runs();
+    assert_eq!(runs_before, [(1, "2026-11-24 22:00:00".to_string())]);
+
+    // The accountant corrects a row in each file: neither hash is known now.
+    let correct = |path: &PathBuf, from: &str, to: &str| {
+        let text = fs::read_to_string(path).unwrap();
+        assert!(text.contains(from));
+        fs::write(path, text.replacen(from, to, 1)).unwrap();
+    };
+    correct(&batch, ",100.00,", ",100.10,");
+    correct(&bank, ",100.00,0.00,100.00,", ",100.10,0.00,100.10,");
+
+    let elsewhen = run("2026-11-25 22:00", &["--rerun"]);
+    assert_status(&elsewhen, 3);
+    assert!(
+        stderr(&elsewhen).contains(
+            "--rerun redoes the latest run, run 1 (as of 2026-11-24 22:00:00), but none of \
+             these files was read by it and this run is as of 2026-11-25 22:00:00"
+        ),
+        "{}",
+        stderr(&elsewhen)
+    );
+    assert_eq!(
+        runs(),
+        (runs_before.clone(), records_before),
+        "nothing written"
+    );
+
+    let rerun = run(night, &["--rerun"]);
+    assert!(
+        matches!(rerun.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&rerun)
+    );
+    assert_eq!(
+        runs(),
+        (runs_before, records_before),
+        "run 1 replaced, its records not doubled"
+    );
+    let listed = Command::new(BIN)
+        .arg("runs")
+        .arg("--ledger")
+        .arg(books.ledger())
+        .output()
+        .unwrap();
+    assert_status(&listed, 0);
+    let listed = stdout(&listed);
+    assert!(listed.contains("2026-11-24 22:00"), "{listed}");
+    assert!(!listed.contains("2026-11-25"), "{listed}");
+    // The bank file now says 100.10 where the terminal said 100.00 before:
+    // the night as corrected is the one recorded.
+    let bank_amounts: Vec<i64> = {
+        let conn = rusqlite::Connection::open(books.ledger()).unwrap();
+        // Amounts are stored in fen.
+        // A MATCHED settlement may be kept on its terminal record's row.
+        conn.prepare(
+            "SELECT amount FROM (
+                 SELECT side, amount FROM records
+                 UNION ALL SELECT 'bank', amount FROM records WHERE bank_folded = 1)
+             WHERE side = 'bank' AND amount / 100 = 100",
+        )
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    };
+    assert_eq!(bank_amounts, [10010]);
 }
