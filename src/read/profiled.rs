@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read as _};
+use std::io::{self, BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -966,10 +966,7 @@ impl Profiled {
 
     /// Reads whatever is left and returns the SHA-256 of the file's bytes.
     pub(crate) fn finish(self) -> io::Result<String> {
-        let mut inner = self.reader.into_inner();
-        io::copy(&mut inner.by_ref(), &mut io::sink())?;
-        let digest = inner.hasher.finalize();
-        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+        self.reader.into_inner().finish()
     }
 }
 

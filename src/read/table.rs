@@ -5,7 +5,7 @@
 //! each row hands out its fields as trimmed `&str` without allocating.
 
 use std::fs::File;
-use std::io::{self, Read as _};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -58,6 +58,16 @@ pub(crate) enum LineBreaks {
 pub(crate) struct Hashing<R> {
     pub(crate) inner: R,
     pub(crate) hasher: Sha256,
+}
+
+impl<R: io::Read> Hashing<R> {
+    /// Reads whatever is left (so the hash covers the whole file) and returns
+    /// the SHA-256 of the file's bytes as lowercase hex.
+    pub(crate) fn finish(mut self) -> io::Result<String> {
+        io::copy(&mut self, &mut io::sink())?;
+        let digest = self.hasher.finalize();
+        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+    }
 }
 
 impl<R: io::Read> io::Read for Hashing<R> {
@@ -304,13 +314,9 @@ impl Table {
         self.rows
     }
 
-    /// Reads whatever is left (so the hash covers the whole file) and returns
-    /// the SHA-256 of the file's bytes as lowercase hex.
+    /// Reads whatever is left and returns the SHA-256 of the file's bytes.
     pub(crate) fn finish(self) -> io::Result<String> {
-        let mut inner = self.reader.into_inner();
-        io::copy(&mut inner.by_ref(), &mut io::sink())?;
-        let digest = inner.hasher.finalize();
-        Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
+        self.reader.into_inner().finish()
     }
 }
 
