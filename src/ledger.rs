@@ -107,6 +107,11 @@ CREATE INDEX actions_by_txn ON actions(terminal_id, trace_no);
 ALTER TABLE records ADD COLUMN bank_folded INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE records ADD COLUMN bank_batch_no TEXT;
 "#,
+    r#"
+-- Each night looks up the REFUND records of earlier runs: read only those,
+-- not every record the ledger holds.
+CREATE INDEX records_refunds ON records(run_id) WHERE txn_type = 'REFUND';
+"#,
 ];
 
 /// SQLite's page cache for the ledger, in KiB.
@@ -980,6 +985,45 @@ mod tests {
     use chrono::{NaiveDate, NaiveTime};
 
     use super::*;
+
+    /// A ledger written by the first schema (every settlement its own row) is
+    /// upgraded in place, and what it holds is still shown.
+    #[test]
+    fn a_version_1_ledger_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute_batch(
+                "INSERT INTO runs VALUES (1, '2026-11-24 22:00:00', 'complete', '{}', '{}');
+                 INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
+                     rrn, txn_type, txn_time, amount, currency, card_no, settle_date, outcome,
+                     rule, explanation)
+                 VALUES
+                 (1, 'terminal', '898310058120001', '31000101', '000231', '001212', '632711879714',
+                  'SALE', '2026-11-23 11:26:14', 1000, 'CNY', '622202******0056', '2026-11-24',
+                  'MATCHED', 'exact:rrn', ''),
+                 (1, 'bank', '898310058120001', '31000101', NULL, '001212', '632711879714',
+                  'SALE', '2026-11-23 11:26:14', 1000, 'CNY', '622202******0056', '2026-11-24',
+                  'MATCHED', 'exact:rrn', '');",
+            )
+            .unwrap();
+        }
+        let ledger = Ledger::open(&path).unwrap();
+        let version: i64 = ledger
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        let (records, _) = ledger.show(Some("632711879714"), None).unwrap();
+        let sides: Vec<(&str, Option<&str>)> = records
+            .iter()
+            .map(|r| (r.side.as_str(), r.batch_no.as_deref()))
+            .collect();
+        assert_eq!(sides, [("terminal", Some("000231")), ("bank", None)]);
+    }
 
     /// The ledger's time text is what chrono's `%Y-%m-%d %H:%M:%S` writes,
     /// and reads back as the same time.
