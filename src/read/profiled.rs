@@ -129,7 +129,7 @@ impl Profiled {
         let if_empty = if profile.header {
             IfEmpty::Refuse
         } else {
-            IfEmpty::NoRows
+            IfEmpty::RefuseHeaderless
         };
         let file = open_file(path, problems, if_empty)?;
         let mut plans = vec![None; columns.len()];

@@ -320,19 +320,20 @@ impl Table {
     }
 }
 
-/// What a zero-byte input file is.
+/// What the message for a zero-byte input file says. Either way it is
+/// refused (SPEC §7): an interrupted transfer leaves the same empty file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IfEmpty {
-    /// An error: the format has a header row, which even a night with no
-    /// transactions has.
+    /// The format has a header row, which even a night with no transactions
+    /// has.
     Refuse,
-    /// A night with no rows: the format has no header row (a headerless
-    /// profile), so an empty file is what a quiet night looks like.
-    NoRows,
+    /// The format has no header row (a headerless profile), so a quiet night
+    /// could look like this too: only the source can tell.
+    RefuseHeaderless,
 }
 
 /// Opens an input file, recording a problem when it is missing, a folder or
-/// (unless `if_empty` allows it) empty.
+/// empty.
 pub(crate) fn open_file(path: &Path, problems: &mut Problems, if_empty: IfEmpty) -> Option<File> {
     let file_problem = |problems: &mut Problems, message: String| {
         problems.push(problem(path, None, None, message));
@@ -349,12 +350,15 @@ pub(crate) fn open_file(path: &Path, problems: &mut Problems, if_empty: IfEmpty)
             file_problem(problems, "is a folder, not a file".into());
             return None;
         }
-        Ok(meta) if meta.len() == 0 && if_empty == IfEmpty::Refuse => {
-            file_problem(
-                problems,
-                "the file is empty (0 bytes); even a night with no transactions has a header row"
-                    .into(),
-            );
+        Ok(meta) if meta.len() == 0 => {
+            let why = match if_empty {
+                IfEmpty::Refuse => "even a night with no transactions has a header row",
+                IfEmpty::RefuseHeaderless => {
+                    "an interrupted transfer leaves the same empty file as a quiet night; \
+                     fetch it again, or leave it out if the source really sent nothing"
+                }
+            };
+            file_problem(problems, format!("the file is empty (0 bytes); {why}"));
             return None;
         }
         Ok(_) => {}
