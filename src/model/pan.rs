@@ -138,19 +138,23 @@ pub fn quoted(raw: &str) -> String {
 /// Applied on ingest to every free-text field (names, reasons) and to every
 /// value an error message quotes.
 pub fn redact_pans(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_RUN_IN_TEXT.start())
+    redact_runs(text, *PAN_RUN_IN_TEXT.start(), |b| matches!(b, b' ' | b'-'))
 }
 
 /// Like [`redact_pans`], but masks runs from 12 digits, as short as a card
-/// number may be: for a line that could not be split into its fields, where
-/// a 12-digit card cannot be told from a 12-digit rrn, which is masked too.
+/// number may be, grouped by dots, slashes and underscores too: for a line
+/// that could not be split into its fields, where a 12-digit card cannot be
+/// told from a 12-digit rrn (masked too) and any grouping may be a card's.
+/// Commas, semicolons, bars and tabs are taken for field delimiters.
 pub fn redact_all_card_lengths(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_LENGTHS.start())
+    redact_runs(text, *PAN_LENGTHS.start(), |b| {
+        matches!(b, b' ' | b'-' | b'.' | b'/' | b'_')
+    })
 }
 
-/// Masks every run of at least `shortest` digits, possibly grouped by spaces
-/// or dashes.
-fn redact_runs(text: &str, shortest: usize) -> Cow<'_, str> {
+/// Masks every run of at least `shortest` digits, possibly grouped by
+/// separators (`is_separator`, however many between two groups).
+fn redact_runs(text: &str, shortest: usize, is_separator: fn(u8) -> bool) -> Cow<'_, str> {
     let bytes = text.as_bytes();
     let mut spans: Vec<(usize, usize, usize)> = Vec::new();
     let mut i = 0;
@@ -168,12 +172,8 @@ fn redact_runs(text: &str, shortest: usize) -> Cow<'_, str> {
                 digits += 1;
                 j += 1;
                 end = j;
-            } else if matches!(bytes[j], b' ' | b'-') {
-                // Spaces and dashes between digit groups, however many.
-                let gap = bytes[j..]
-                    .iter()
-                    .take_while(|b| matches!(b, b' ' | b'-'))
-                    .count();
+            } else if is_separator(bytes[j]) {
+                let gap = bytes[j..].iter().take_while(|&&b| is_separator(b)).count();
                 if !bytes.get(j + gap).is_some_and(u8::is_ascii_digit) {
                     break;
                 }
@@ -306,6 +306,9 @@ mod tests {
         case("a|6228  4800  1234|b", "a|6228  48**  1234|b");
         case("a|62284800123|b", "a|62284800123|b");
         case("a|6228480012345671|b", "a|622848******5671|b");
+        case("a,6228.4800.1234.5679,b", "a,6228.48**.****.5679,b");
+        case("a;6228/4800/1234/5679;b", "a;6228/48**/****/5679;b");
+        case("12.30,5.00", "12.30,5.00");
     }
 
     #[test]
