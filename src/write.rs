@@ -175,6 +175,10 @@ pub const OUTPUT_FILES: &[&str] = &[
     crate::workbook::FILE,
 ];
 
+/// The outputs that speak for the whole set (or may be missing from it), removed
+/// before any of a run's files arrive.
+const SUMMARISING_FILES: &[&str] = &["summary.json", "matches.csv", crate::workbook::FILE];
+
 /// A set of output files that appear together or not at all.
 ///
 /// Each file is written to a hidden temp file beside its final name; only
@@ -268,17 +272,20 @@ impl Outputs {
         })
     }
 
-    /// Removes the outputs of an earlier run that this run does not write,
-    /// then moves every written file into place, calling `after_each` with
-    /// each file's name once it is there.
+    /// Moves every written file into place, calling `after_each` with each
+    /// file's name once it is there.
     ///
-    /// The stale files go first: a crash in between leaves the earlier
-    /// night's files without its extras, never tonight's files beside last
-    /// night's workbook.
+    /// Renaming several files cannot be one step, so the order tells an
+    /// unfinished set from a finished one: first the earlier run's
+    /// `summary.json`, workbook and `matches.csv` go (whether or not this run
+    /// writes them again), then tonight's files arrive with `summary.json`
+    /// last. A crash in between leaves a folder without `summary.json`, and
+    /// never tonight's files beside last night's workbook or summary.
     pub fn commit(mut self, after_each: impl Fn(&str)) -> anyhow::Result<()> {
         for name in OUTPUT_FILES {
             let target = self.dir.join(name);
-            if self.pending.iter().any(|(_, written)| *written == target) {
+            let written = self.pending.iter().any(|(_, t)| *t == target);
+            if written && !SUMMARISING_FILES.contains(name) {
                 continue;
             }
             match fs::remove_file(&target) {
@@ -287,13 +294,15 @@ impl Outputs {
                 Err(err) => {
                     return Err(err).with_context(|| {
                         format!(
-                            "removing {}, left by an earlier run and not written by this one",
+                            "removing {}, left by an earlier run, before writing this one's",
                             target.display()
                         )
                     });
                 }
             }
         }
+        let summary = self.dir.join("summary.json");
+        self.pending.sort_by_key(|(_, target)| *target == summary);
         for (temp, target) in &self.pending {
             fs::rename(temp, target).with_context(|| format!("writing {}", target.display()))?;
             after_each(

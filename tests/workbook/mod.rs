@@ -256,3 +256,51 @@ fn a_run_removes_the_outputs_it_does_not_write_and_nothing_else() {
         ]
     );
 }
+
+/// Killed while tonight's files are being renamed into place, a run leaves no
+/// `summary.json` and never last night's workbook beside tonight's CSV files;
+/// with every file in place, `summary.json` is tonight's.
+#[test]
+fn a_run_killed_while_renaming_leaves_no_summary_and_no_stale_workbook() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let night = |as_of: &str, crash_at: Option<&str>| {
+        let mut command = std::process::Command::new(BIN);
+        command
+            .args([
+                "reconcile",
+                "--terminal",
+                "sample-data/terminal-2026-11-23.csv",
+                "--bank",
+                "sample-data/bank-2026-11-24.csv",
+                "--as-of",
+                as_of,
+                "--no-ledger",
+                "--xlsx",
+                "--quiet",
+                "--out",
+                out.to_str().unwrap(),
+            ])
+            .current_dir(root())
+            .env_remove("POSRECON_CRASH_AT");
+        if let Some(point) = crash_at {
+            command.env("POSRECON_CRASH_AT", point);
+        }
+        command.output().unwrap()
+    };
+    assert!(night("2026-11-24 22:00", None).status.code().is_some());
+    let last_nights_workbook = fs::read(out.join("report.xlsx")).unwrap();
+
+    for point in ["after-rename:exceptions.csv", "after-rename:report.xlsx"] {
+        let killed = night("2026-11-25 22:00", Some(point));
+        assert!(!killed.status.success(), "{point}");
+        assert!(!out.join("summary.json").exists(), "{point}");
+        if let Ok(workbook) = fs::read(out.join("report.xlsx")) {
+            assert_ne!(workbook, last_nights_workbook, "{point}");
+        }
+    }
+    let killed = night("2026-11-25 22:00", Some("after-rename:summary.json"));
+    assert!(!killed.status.success());
+    let summary = fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("2026-11-25 22:00"), "{summary}");
+}
