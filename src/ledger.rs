@@ -689,7 +689,7 @@ impl Ledger {
              WHERE r.bank_folded = 1
                AND ((?1 IS NOT NULL AND r.rrn = ?1)
                 OR (?2 IS NOT NULL AND r.terminal_id = ?2 AND r.trace_no = ?3 AND (?4 IS NULL OR r.bank_batch_no = ?4)))
-             ORDER BY 1, 3 DESC, 10, 14, 6, 7",
+             ORDER BY 1, 3 DESC, 10, 14, 6, 7, 5, 4, 11, 12, 8",
         )?;
         let (tid, trace, batch) =
             terminal_trace.map_or((None, None, None), |(t, tr, b)| (Some(t), Some(tr), b));
