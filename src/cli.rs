@@ -430,6 +430,11 @@ pub(crate) struct ReconcileArgs {
     pub(crate) no_ledger: bool,
 
     /// Redo the latest run: replace what it recorded with this run's results.
+    ///
+    /// The latest run is redone when it read one of these files, or, when
+    /// every file was corrected since, when it has the same --as-of;
+    /// otherwise --rerun is refused (exit status 3), so a night is never
+    /// recorded twice.
     #[arg(long, conflicts_with = "no_ledger")]
     pub(crate) rerun: bool,
 
