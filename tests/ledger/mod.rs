@@ -3,7 +3,7 @@
 //! fed twice, `--rerun`, and crashes at every write point.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::{BIN, root};
@@ -114,6 +114,25 @@ impl Books {
             .collect();
         files.sort();
         files
+    }
+
+    /// Runs `posrecon reconcile` on one terminal and one bank file of the
+    /// test's own, into this ledger and the folder `out`.
+    fn reconcile(&self, batch: &Path, bank: &Path, as_of: &str, extra: &[&str]) -> Output {
+        Command::new(BIN)
+            .arg("reconcile")
+            .arg("--terminal")
+            .arg(batch)
+            .arg("--bank")
+            .arg(bank)
+            .args(["--as-of", as_of, "--ledger"])
+            .arg(self.ledger())
+            .arg("--out")
+            .arg(self.out("out"))
+            .args(extra)
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap()
     }
 
     fn show(&self, args: &[&str]) -> Output {
@@ -400,21 +419,9 @@ fn rows_set_aside_are_counted_not_recorded_and_come_back_with_rerun() {
     fs::copy(case.join("batch.csv"), &batch).unwrap();
     fs::copy(case.join("bank.csv"), &bank).unwrap();
     let run = |extra: &[&str]| {
-        Command::new(BIN)
-            .arg("reconcile")
-            .arg("--terminal")
-            .arg(&batch)
-            .arg("--bank")
-            .arg(&bank)
-            .args(["--max-rejects", "7", "--as-of", "2026-11-24 08:00"])
-            .arg("--ledger")
-            .arg(books.ledger())
-            .arg("--out")
-            .arg(books.out("out"))
-            .args(extra)
-            .env_remove("POSRECON_CRASH_AT")
-            .output()
-            .unwrap()
+        let mut args = vec!["--max-rejects", "7"];
+        args.extend_from_slice(extra);
+        books.reconcile(&batch, &bank, "2026-11-24 08:00", &args)
     };
     let ledger_state = || {
         let conn = rusqlite::Connection::open(books.ledger()).unwrap();
@@ -577,22 +584,7 @@ fn rerun_with_every_file_corrected_replaces_the_run_of_that_night() {
     let bank = books.out("bank.csv");
     fs::copy(nights.join("terminal-1.csv"), &batch).unwrap();
     fs::copy(nights.join("bank-1.csv"), &bank).unwrap();
-    let run = |as_of: &str, extra: &[&str]| {
-        Command::new(BIN)
-            .arg("reconcile")
-            .arg("--terminal")
-            .arg(&batch)
-            .arg("--bank")
-            .arg(&bank)
-            .args(["--as-of", as_of, "--ledger"])
-            .arg(books.ledger())
-            .arg("--out")
-            .arg(books.out("out"))
-            .args(extra)
-            .env_remove("POSRECON_CRASH_AT")
-            .output()
-            .unwrap()
-    };
+    let run = |as_of: &str, extra: &[&str]| books.reconcile(&batch, &bank, as_of, extra);
     let runs = || {
         let conn = rusqlite::Connection::open(books.ledger()).unwrap();
         let runs: Vec<(i64, String)> = conn
