@@ -59,6 +59,9 @@ fn reconcile(args: cli::ReconcileArgs) -> anyhow::Result<Exit> {
         term::ShowProgress::OnTerminal
     };
     let summary = term::with_progress(show, &config.inputs(), || posrecon::reconcile(&config))?;
+    if std::env::var_os("POSRECON_TIMINGS").is_some() {
+        print_stage_times();
+    }
     let mut out = io::stdout().lock();
     match format {
         _ if quiet => {}
@@ -120,6 +123,16 @@ fn runs(args: &cli::RunsArgs) -> anyhow::Result<Exit> {
     }
     out.flush()?;
     Ok(Exit::Clean)
+}
+
+/// One stderr line of seconds per stage: where a run's time goes.
+fn print_stage_times() {
+    let times = posrecon::progress::stage_times(std::time::Instant::now());
+    let line: Vec<String> = times
+        .iter()
+        .map(|(stage, took)| format!("{} {:.3}", stage.as_str(), took.as_secs_f64()))
+        .collect();
+    eprintln!("posrecon: stage seconds: {}", line.join(", "));
 }
 
 /// Prints what `write` writes on stdout: a completion script or a man page.

@@ -6,7 +6,9 @@
 //! they may be shared by runs in one process (as tests do) at no harm but a
 //! wrong bar.
 
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// The stages of a `reconcile` run, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -38,10 +40,29 @@ impl Stage {
 
 static STAGE: AtomicU8 = AtomicU8::new(0);
 static BYTES_READ: AtomicU64 = AtomicU64::new(0);
+/// When each stage was last entered, for `POSRECON_TIMINGS`.
+static ENTERED: Mutex<[Option<Instant>; 4]> = Mutex::new([None; 4]);
 
 /// Marks the start of `stage`.
 pub(crate) fn enter(stage: Stage) {
     STAGE.store(stage as u8, Ordering::Relaxed);
+    if let Ok(mut entered) = ENTERED.lock() {
+        entered[stage as usize] = Some(Instant::now());
+    }
+}
+
+/// How long each stage of the last run took, up to `end`: what the
+/// benchmark's profile starts from. A stage not entered is left out.
+pub fn stage_times(end: Instant) -> Vec<(Stage, Duration)> {
+    let entered = ENTERED.lock().map(|e| *e).unwrap_or_default();
+    let mut times = Vec::new();
+    for (i, start) in entered.iter().enumerate() {
+        let Some(start) = start else { continue };
+        let next = entered[i + 1..].iter().flatten().next().copied();
+        let stop = next.unwrap_or(end);
+        times.push((Stage::ALL[i], stop.saturating_duration_since(*start)));
+    }
+    times
 }
 
 /// Counts `n` more input bytes read.
