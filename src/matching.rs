@@ -7,8 +7,9 @@
 
 use std::cmp::Ordering;
 // foldhash: these maps hold every record of a night, and SipHash was a tenth of the run.
-use foldhash::{HashMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::fmt;
+use std::hash::{BuildHasher, Hash};
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta};
 
@@ -197,19 +198,14 @@ pub(crate) fn settlement_order(a: &Settlement, b: &Settlement) -> Ordering {
         .then_with(|| a.net_amount.cmp(&b.net_amount))
 }
 
-/// Reconciles one night: SPEC §3's passes, then one outcome per record.
-pub fn reconcile(
-    terminal: &[TerminalRecord],
-    bank: &[Settlement],
-    policy: &Policy,
-    as_of: NaiveDateTime,
-) -> Reconciliation {
+/// The canonical order of terminal records: by identity.
+fn sort_terminal(terminal: &[TerminalRecord]) -> Vec<usize> {
     // Terminal identity (terminal + batch + trace) is unique, so this order is total.
     let identity = |t: usize| {
         let r = &terminal[t];
         (&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no)
     };
-    let terminal_order = order::sorted::<40>(
+    order::sorted::<40>(
         terminal.len(),
         |i, key| {
             let r = &terminal[i];
@@ -219,9 +215,13 @@ pub fn reconcile(
                 & order::put_text(key, &r.trace_no, 8)
         },
         |a, b| identity(a).cmp(&identity(b)),
-    );
+    )
+}
+
+/// The canonical order of settlements ([`settlement_order`]).
+fn sort_bank(bank: &[Settlement]) -> Vec<usize> {
     // The key holds settlement_order's first fields.
-    let bank_order = order::sorted::<56>(
+    order::sorted::<56>(
         bank.len(),
         |i, key| {
             let s = &bank[i];
@@ -236,13 +236,45 @@ pub fn reconcile(
                 & order::put_text(key, &s.trace_no, 8)
         },
         |a, b| settlement_order(&bank[a], &bank[b]),
-    );
+    )
+}
 
-    let voids = pair_voids(terminal, &terminal_order);
+/// Reconciles one night: SPEC §3's passes, then one outcome per record.
+pub fn reconcile(
+    terminal: &[TerminalRecord],
+    bank: &[Settlement],
+    policy: &Policy,
+    as_of: NaiveDateTime,
+) -> Reconciliation {
+    // Two cores: the terminal side's own passes beside the bank side's
+    // sort and indexes; the exact pass needs both.
+    let ((terminal_order, voids, duplicates, unique_rrns), (bank_order, index)) =
+        std::thread::scope(|scope| {
+            let bank_side = scope.spawn(|| {
+                let bank_order = sort_bank(bank);
+                let index = ExactIndex::new(bank, &bank_order);
+                (bank_order, index)
+            });
+            let terminal_order = sort_terminal(terminal);
+            let voids = pair_voids(terminal, &terminal_order);
+            let duplicates = suspected_duplicates(terminal, &voids, policy);
+            let unique_rrns = unique_rrns(terminal);
+            let bank_side = bank_side
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            ((terminal_order, voids, duplicates, unique_rrns), bank_side)
+        });
     let mut pairing = Pairing::new(terminal.len(), bank.len());
-    pair_exact(terminal, bank, &terminal_order, &bank_order, &mut pairing);
+    pair_exact(
+        terminal,
+        bank,
+        &terminal_order,
+        &index,
+        &unique_rrns,
+        &mut pairing,
+    );
+    drop((index, unique_rrns, bank_order));
     pair_tolerant(terminal, bank, policy, &terminal_order, &mut pairing);
-    let duplicates = suspected_duplicates(terminal, &voids, policy);
     let as_of_day = policy.business_day(as_of);
 
     let terminal_results = terminal
@@ -360,11 +392,22 @@ fn pair_voids(terminal: &[TerminalRecord], order: &[usize]) -> Voids {
         voids: vec![None; terminal.len()],
         orphan: vec![None; terminal.len()],
     };
-    let by_identity: HashMap<(&str, &str, &str), usize> = terminal
-        .iter()
-        .enumerate()
-        .map(|(i, r)| ((&*r.terminal_id, &*r.batch_no, &*r.trace_no), i))
-        .collect();
+    // Only the few identities some VOID names are indexed; a map of every
+    // record was most of this pass's time.
+    fn named(r: &TerminalRecord) -> Option<(&str, &str, &str)> {
+        let orig_trace = r.orig_trace_no.as_deref()?;
+        (r.txn_type == TxnType::Void).then(|| (&*r.terminal_id, &*r.batch_no, orig_trace))
+    }
+    let wanted: HashSet<u64> = terminal.iter().filter_map(named).map(digest).collect();
+    let mut by_identity: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    if !wanted.is_empty() {
+        for (i, r) in terminal.iter().enumerate() {
+            let identity = (&*r.terminal_id, &*r.batch_no, &*r.trace_no);
+            if wanted.contains(&digest(identity)) {
+                by_identity.insert(identity, i);
+            }
+        }
+    }
     for &v in order {
         let void = &terminal[v];
         let Some(orig_trace) = void.orig_trace_no.as_deref() else {
@@ -490,6 +533,77 @@ impl<K: std::hash::Hash + Eq> Postings<K> {
     }
 }
 
+/// A 64-bit digest of a key. The whole-night indexes hold digests instead of
+/// the keys' text: 8 bytes a record instead of up to 56, and a probe never
+/// reads another record's strings. Digests can collide, so whatever is found
+/// through one is compared field by field before it is used.
+fn digest(key: impl Hash) -> u64 {
+    #[cfg(test)]
+    if tests::EVERY_DIGEST_COLLIDES.load(std::sync::atomic::Ordering::Relaxed) {
+        return 0;
+    }
+    foldhash::fast::FixedState::default().hash_one(key)
+}
+
+/// The exact pass's key without an rrn: merchant + terminal + trace + date.
+fn exact_key(merchant: &str, terminal: &str, trace: &str, date: NaiveDate) -> u64 {
+    digest((merchant, terminal, trace, date))
+}
+
+/// The settlements by rrn and by exact key, in canonical order.
+struct ExactIndex {
+    by_rrn: Postings<u64>,
+    by_key: Postings<u64>,
+}
+
+impl ExactIndex {
+    fn new(bank: &[Settlement], bank_order: &[usize]) -> ExactIndex {
+        let mut by_rrn = Postings::with_capacity(bank.len(), bank.len());
+        let mut by_key = Postings::with_capacity(bank.len(), bank.len());
+        for &b in bank_order {
+            let s = &bank[b];
+            if let Some(rrn) = s.rrn.as_deref() {
+                by_rrn.push(digest(rrn), b);
+            }
+            let key = exact_key(
+                &s.merchant_id,
+                &s.terminal_id,
+                &s.trace_no,
+                s.txn_time.date(),
+            );
+            by_key.push(key, b);
+        }
+        ExactIndex { by_rrn, by_key }
+    }
+}
+
+/// For each terminal record, whether its rrn identifies it. An rrn is unique
+/// at the acquirer; one that several terminal records share (an offline
+/// terminal's placeholder) identifies none of them. VOIDs do not count.
+fn unique_rrns(terminal: &[TerminalRecord]) -> Vec<bool> {
+    let rrn = |t: usize| {
+        let record = &terminal[t];
+        record
+            .rrn
+            .as_deref()
+            .filter(|_| record.txn_type != TxnType::Void)
+    };
+    let mut by_rrn = Postings::with_capacity(terminal.len(), terminal.len());
+    for t in 0..terminal.len() {
+        if let Some(rrn) = rrn(t) {
+            by_rrn.push(digest(rrn), t);
+        }
+    }
+    let mut unique = vec![false; terminal.len()];
+    for (t, slot) in unique.iter_mut().enumerate() {
+        if let Some(mine) = rrn(t) {
+            let mut same = by_rrn.get(&digest(mine)).filter(|&o| rrn(o) == Some(mine));
+            *slot = same.next().is_some() && same.next().is_none();
+        }
+    }
+    unique
+}
+
 /// Pass 1: same rrn where both sides have one; otherwise merchant + terminal +
 /// trace (+ batch where both have it) on the same date. Further settlements of
 /// a matched transaction are its duplicates.
@@ -497,41 +611,11 @@ fn pair_exact(
     terminal: &[TerminalRecord],
     bank: &[Settlement],
     terminal_order: &[usize],
-    bank_order: &[usize],
+    index: &ExactIndex,
+    unique_rrns: &[bool],
     pairing: &mut Pairing,
 ) {
-    let mut by_rrn: Postings<&str> = Postings::with_capacity(bank.len(), bank.len());
-    let mut by_key: Postings<(&str, &str, &str, NaiveDate)> =
-        Postings::with_capacity(bank.len(), bank.len());
-    for &b in bank_order {
-        let s = &bank[b];
-        if let Some(rrn) = s.rrn.as_deref() {
-            by_rrn.push(rrn, b);
-        }
-        by_key.push(
-            (
-                &s.merchant_id,
-                &s.terminal_id,
-                &s.trace_no,
-                s.txn_time.date(),
-            ),
-            b,
-        );
-    }
-    // An rrn is unique at the acquirer; one that several terminal records
-    // share (an offline terminal's placeholder) identifies none of them.
-    let mut terminal_rrns: HashMap<&str, usize> = HashMap::with_capacity(terminal.len());
-    for record in terminal.iter().filter(|r| r.txn_type != TxnType::Void) {
-        if let Some(rrn) = record.rrn.as_deref() {
-            *terminal_rrns.entry(rrn).or_default() += 1;
-        }
-    }
-    let unique_rrn = |t: usize| {
-        terminal[t]
-            .rrn
-            .as_deref()
-            .filter(|rrn| terminal_rrns.get(rrn) == Some(&1))
-    };
+    let unique_rrn = |t: usize| terminal[t].rrn.as_deref().filter(|_| unique_rrns[t]);
     // Each matched record's other candidates, to be judged once every
     // terminal record has had its turn.
     let mut leftovers: Vec<(usize, Vec<usize>)> = Vec::new();
@@ -543,18 +627,28 @@ fn pair_exact(
         }
         candidates.clear();
         if let Some(rrn) = unique_rrn(t) {
-            for b in by_rrn.get(&rrn) {
-                candidates.push((b, Rule::ExactRrn));
+            for b in index.by_rrn.get(&digest(rrn)) {
+                if bank[b].rrn.as_deref() == Some(rrn) {
+                    candidates.push((b, Rule::ExactRrn));
+                }
             }
         }
-        let key = (
-            &*record.merchant_id,
-            &*record.terminal_id,
-            &*record.trace_no,
-            record.txn_time.date(),
+        let date = record.txn_time.date();
+        let key = exact_key(
+            &record.merchant_id,
+            &record.terminal_id,
+            &record.trace_no,
+            date,
         );
-        for b in by_key.get(&key) {
+        for b in index.by_key.get(&key) {
             let s = &bank[b];
+            let same_key = s.merchant_id == record.merchant_id
+                && s.terminal_id == record.terminal_id
+                && s.trace_no == record.trace_no
+                && s.txn_time.date() == date;
+            if !same_key {
+                continue;
+            }
             let rrn_allows = s.rrn.is_none() || unique_rrn(t).is_none();
             let batch_allows = s
                 .batch_no
@@ -711,41 +805,43 @@ fn suspected_duplicates(
     voids: &Voids,
     policy: &Policy,
 ) -> Vec<Option<usize>> {
-    let mut groups: Postings<(&str, &MaskedPan, Amount, Currency)> =
-        Postings::with_capacity(terminal.len(), terminal.len());
+    let group_of = |t: usize| {
+        let record = &terminal[t];
+        (
+            &*record.terminal_id,
+            &record.card,
+            record.amount,
+            record.currency,
+        )
+    };
+    let mut groups = Postings::with_capacity(terminal.len(), terminal.len());
     for (t, record) in terminal.iter().enumerate() {
         if record.txn_type.is_purchase() && voids.voided_by[t].is_none() {
-            groups.push(
-                (
-                    &record.terminal_id,
-                    &record.card,
-                    record.amount,
-                    record.currency,
-                ),
-                t,
-            );
+            groups.push(digest(group_of(t)), t);
         }
     }
     let mut duplicate_of = vec![None; terminal.len()];
     let mut list = Vec::new();
-    for group in groups.shared() {
+    // A digest's records may belong to more than one group (a collision):
+    // sorting by group first keeps each group's records together.
+    for chain in groups.shared() {
         list.clear();
-        list.extend(group);
-        list.sort_by(|&a, &b| {
+        list.extend(chain);
+        let order_key = |t: usize| {
+            let record = &terminal[t];
             (
-                terminal[a].txn_time,
-                &terminal[a].batch_no,
-                &terminal[a].trace_no,
+                group_of(t),
+                record.txn_time,
+                &record.batch_no,
+                &record.trace_no,
             )
-                .cmp(&(
-                    terminal[b].txn_time,
-                    &terminal[b].batch_no,
-                    &terminal[b].trace_no,
-                ))
-        });
+        };
+        list.sort_by(|&a, &b| order_key(a).cmp(&order_key(b)));
         for pair in list.windows(2) {
             let (earlier, later) = (&terminal[pair[0]], &terminal[pair[1]]);
-            if later.txn_time - earlier.txn_time <= policy.duplicate_window {
+            if group_of(pair[0]) == group_of(pair[1])
+                && later.txn_time - earlier.txn_time <= policy.duplicate_window
+            {
                 duplicate_of[pair[1]] = Some(pair[0]);
             }
         }
@@ -763,6 +859,30 @@ mod tests {
     use super::Rule::*;
     use super::*;
     use crate::testkit::*;
+
+    /// Makes every digest the same, so each index lookup finds every record.
+    /// Results must not change: they may only depend on the fields compared.
+    pub(super) static EVERY_DIGEST_COLLIDES: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+
+    #[test]
+    fn results_do_not_depend_on_digests() {
+        EVERY_DIGEST_COLLIDES.store(true, std::sync::atomic::Ordering::Relaxed);
+        // Tests running beside this one see collisions too; they must pass anyway.
+        let outcome = std::panic::catch_unwind(|| {
+            exact_pass_cases();
+            recurring_trace_in_the_next_batch_is_not_a_duplicate();
+            recurring_trace_with_the_same_card_and_amount_pairs_by_time();
+            an_rrn_shared_by_several_sales_is_ignored();
+            second_settlement_of_one_rrn_is_a_duplicate();
+            void_cases();
+            suspected_duplicate_cases();
+        });
+        EVERY_DIGEST_COLLIDES.store(false, std::sync::atomic::Ordering::Relaxed);
+        if let Err(panic) = outcome {
+            std::panic::resume_unwind(panic);
+        }
+    }
 
     /// One record's expected outcome, and its partner on the other side with
     /// the rule that paired them.
