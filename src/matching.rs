@@ -277,7 +277,40 @@ pub fn reconcile(
     pair_tolerant(terminal, bank, policy, &terminal_order, &mut pairing);
     let as_of_day = policy.business_day(as_of);
 
-    let terminal_results = terminal
+    // The two sides' outcomes are independent: one core each.
+    let (terminal_results, bank_results) = std::thread::scope(|scope| {
+        let bank_side = scope.spawn(|| bank_results(terminal, bank, policy, &voids, &pairing));
+        let terminal_side = terminal_results(
+            terminal,
+            bank,
+            policy,
+            as_of_day,
+            &voids,
+            &duplicates,
+            &pairing,
+        );
+        let bank_side = bank_side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (terminal_side, bank_side)
+    });
+    Reconciliation {
+        terminal: terminal_results,
+        bank: bank_results,
+    }
+}
+
+/// Each terminal record's outcome, once pairing is done.
+fn terminal_results(
+    terminal: &[TerminalRecord],
+    bank: &[Settlement],
+    policy: &Policy,
+    as_of_day: NaiveDate,
+    voids: &Voids,
+    duplicates: &[Option<usize>],
+    pairing: &Pairing,
+) -> Vec<TerminalResult> {
+    terminal
         .iter()
         .enumerate()
         .map(|(t, record)| {
@@ -319,10 +352,18 @@ pub fn reconcile(
                 business_day,
             }
         })
-        .collect();
+        .collect()
+}
 
-    let bank_results = bank
-        .iter()
+/// Each settlement's outcome, once pairing is done.
+fn bank_results(
+    terminal: &[TerminalRecord],
+    bank: &[Settlement],
+    policy: &Policy,
+    voids: &Voids,
+    pairing: &Pairing,
+) -> Vec<BankResult> {
+    bank.iter()
         .enumerate()
         .map(|(b, settlement)| {
             let mut expected_fee = None;
@@ -353,12 +394,7 @@ pub fn reconcile(
                 ambiguous: pairing.bank_ambiguous[b],
             }
         })
-        .collect();
-
-    Reconciliation {
-        terminal: terminal_results,
-        bank: bank_results,
-    }
+        .collect()
 }
 
 fn amounts_differ(record: &TerminalRecord, settlement: &Settlement, policy: &Policy) -> bool {
@@ -615,67 +651,49 @@ fn pair_exact(
     unique_rrns: &[bool],
     pairing: &mut Pairing,
 ) {
-    let unique_rrn = |t: usize| terminal[t].rrn.as_deref().filter(|_| unique_rrns[t]);
+    // Finding the candidates reads the records and the indexes, but not the
+    // pairing: that part runs on two cores, half the records each. Choosing
+    // among them depends on what earlier records took, so it runs in order.
+    let (first, second) = terminal_order.split_at(terminal_order.len() / 2);
+    let find = |part| ExactCandidates::find(terminal, bank, part, index, unique_rrns);
+    let halves = std::thread::scope(|scope| {
+        let second = scope.spawn(|| find(second));
+        let first = find(first);
+        let second = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        [first, second]
+    });
     // Each matched record's other candidates, to be judged once every
     // terminal record has had its turn.
     let mut leftovers: Vec<(usize, Vec<usize>)> = Vec::new();
-    let mut candidates: Vec<(usize, Rule)> = Vec::new();
-    for &t in terminal_order {
-        let record = &terminal[t];
-        if record.txn_type == TxnType::Void {
-            continue;
-        }
-        candidates.clear();
-        if let Some(rrn) = unique_rrn(t) {
-            for b in index.by_rrn.get(&digest(rrn)) {
-                if bank[b].rrn.as_deref() == Some(rrn) {
-                    candidates.push((b, Rule::ExactRrn));
-                }
-            }
-        }
-        let date = record.txn_time.date();
-        let key = exact_key(
-            &record.merchant_id,
-            &record.terminal_id,
-            &record.trace_no,
-            date,
-        );
-        for b in index.by_key.get(&key) {
-            let s = &bank[b];
-            let same_key = s.merchant_id == record.merchant_id
-                && s.terminal_id == record.terminal_id
-                && s.trace_no == record.trace_no
-                && s.txn_time.date() == date;
-            if !same_key {
+    let mut candidates: Vec<&Candidate> = Vec::new();
+    for half in &halves {
+        for (t, found) in half.each() {
+            candidates.clear();
+            candidates.extend(
+                found
+                    .iter()
+                    .filter(|c| pairing.bank_is_free(c.bank as usize)),
+            );
+            // Prefer the settlement that agrees on amount and time, then on
+            // the amount, then the canonical first.
+            let Some(chosen) = candidates
+                .iter()
+                .find(|c| c.fit == Fit::AmountAndTime)
+                .or_else(|| candidates.iter().find(|c| c.fit <= Fit::Amount))
+                .or(candidates.first())
+            else {
                 continue;
-            }
-            let rrn_allows = s.rrn.is_none() || unique_rrn(t).is_none();
-            let batch_allows = s
-                .batch_no
-                .as_ref()
-                .is_none_or(|batch| *batch == record.batch_no);
-            if rrn_allows && batch_allows {
-                candidates.push((b, Rule::ExactKey));
-            }
+            };
+            let (chosen, rule) = (chosen.bank as usize, chosen.rule);
+            pairing.pair(t, chosen, rule);
+            let others = candidates
+                .iter()
+                .map(|c| c.bank as usize)
+                .filter(|&b| b != chosen);
+            leftovers.push((chosen, others.collect()));
         }
-        candidates.retain(|&(b, _)| {
-            pairing.bank_is_free(b) && same_direction(record.txn_type, bank[b].txn_type)
-        });
-        // Prefer the settlement that agrees on amount and time, then on the
-        // amount, then the canonical first.
-        let same_amount =
-            |b: usize| bank[b].amount == record.amount && bank[b].currency == record.currency;
-        let Some(&(chosen, rule)) = candidates
-            .iter()
-            .find(|(b, _)| same_amount(*b) && bank[*b].txn_time == record.txn_time)
-            .or_else(|| candidates.iter().find(|(b, _)| same_amount(*b)))
-            .or(candidates.first())
-        else {
-            continue;
-        };
-        pairing.pair(t, chosen, rule);
-        let others = candidates.iter().map(|&(b, _)| b).filter(|&b| b != chosen);
-        leftovers.push((chosen, others.collect()));
     }
     for (chosen, others) in leftovers {
         for b in others {
@@ -683,6 +701,110 @@ fn pair_exact(
                 pairing.bank_duplicate_of[b] = Some(chosen);
             }
         }
+    }
+}
+
+/// How well an exact-pass candidate agrees with the terminal record; the
+/// better ones come first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Fit {
+    AmountAndTime,
+    Amount,
+    KeyOnly,
+}
+
+/// A settlement the exact pass could pair a terminal record with.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    bank: u32,
+    rule: Rule,
+    fit: Fit,
+}
+
+/// The exact pass's candidates of some terminal records, before any pairing:
+/// by the rrn, then by the key, of the same direction, in canonical order.
+struct ExactCandidates {
+    /// Each terminal record with its end in `candidates`.
+    records: Vec<(usize, u32)>,
+    candidates: Vec<Candidate>,
+}
+
+impl ExactCandidates {
+    fn find(
+        terminal: &[TerminalRecord],
+        bank: &[Settlement],
+        order: &[usize],
+        index: &ExactIndex,
+        unique_rrns: &[bool],
+    ) -> ExactCandidates {
+        let unique_rrn = |t: usize| terminal[t].rrn.as_deref().filter(|_| unique_rrns[t]);
+        let mut found = ExactCandidates {
+            records: Vec::with_capacity(order.len()),
+            candidates: Vec::with_capacity(order.len()),
+        };
+        for &t in order {
+            let record = &terminal[t];
+            if record.txn_type == TxnType::Void {
+                continue;
+            }
+            let mut push = |b: usize, rule: Rule| {
+                let s = &bank[b];
+                if !same_direction(record.txn_type, s.txn_type) {
+                    return;
+                }
+                let same_amount = s.amount == record.amount && s.currency == record.currency;
+                let fit = match (same_amount, s.txn_time == record.txn_time) {
+                    (true, true) => Fit::AmountAndTime,
+                    (true, false) => Fit::Amount,
+                    (false, _) => Fit::KeyOnly,
+                };
+                let bank = u32::try_from(b).expect("IE: indexes fit in 32 bits (Postings)");
+                found.candidates.push(Candidate { bank, rule, fit });
+            };
+            if let Some(rrn) = unique_rrn(t) {
+                for b in index.by_rrn.get(&digest(rrn)) {
+                    if bank[b].rrn.as_deref() == Some(rrn) {
+                        push(b, Rule::ExactRrn);
+                    }
+                }
+            }
+            let date = record.txn_time.date();
+            let key = exact_key(
+                &record.merchant_id,
+                &record.terminal_id,
+                &record.trace_no,
+                date,
+            );
+            for b in index.by_key.get(&key) {
+                let s = &bank[b];
+                let same_key = s.merchant_id == record.merchant_id
+                    && s.terminal_id == record.terminal_id
+                    && s.trace_no == record.trace_no
+                    && s.txn_time.date() == date;
+                let rrn_allows = s.rrn.is_none() || unique_rrn(t).is_none();
+                let batch_allows = s
+                    .batch_no
+                    .as_ref()
+                    .is_none_or(|batch| *batch == record.batch_no);
+                if same_key && rrn_allows && batch_allows {
+                    push(b, Rule::ExactKey);
+                }
+            }
+            let end =
+                u32::try_from(found.candidates.len()).expect("IE: fewer than 2^32 candidates");
+            found.records.push((t, end));
+        }
+        found
+    }
+
+    /// Each terminal record, in order, with its candidates.
+    fn each(&self) -> impl Iterator<Item = (usize, &[Candidate])> + '_ {
+        let mut start = 0;
+        self.records.iter().map(move |&(t, end)| {
+            let found = &self.candidates[start as usize..end as usize];
+            start = end;
+            (t, found)
+        })
     }
 }
 
@@ -864,6 +986,13 @@ mod tests {
     /// Results must not change: they may only depend on the fields compared.
     pub(super) static EVERY_DIGEST_COLLIDES: std::sync::atomic::AtomicBool =
         std::sync::atomic::AtomicBool::new(false);
+
+    #[test]
+    fn outcomes_are_listed_in_declaration_order() {
+        for (i, outcome) in Outcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, i, "{outcome}");
+        }
+    }
 
     #[test]
     fn results_do_not_depend_on_digests() {

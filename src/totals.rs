@@ -124,29 +124,30 @@ pub fn control_totals(
     if result.terminal.len() != terminal.len() || result.bank.len() != bank.len() {
         bail!("control totals: not every record has an outcome");
     }
+    // Tallied in arrays by outcome first: a map look-up per record was a
+    // tenth of a second per million records.
+    let mut per_file = vec![[Tally::default(); Outcome::ALL.len()]; file_count];
     for (record, outcome) in terminal.iter().zip(&result.terminal) {
-        let file = record.origin.file as usize;
-        totals.per_file[file]
-            .entry(outcome.outcome)
-            .or_default()
-            .add(record.amount);
-        totals
-            .terminal
-            .entry(outcome.outcome)
-            .or_default()
-            .add(record.amount);
+        per_file[record.origin.file as usize][outcome.outcome as usize].add(record.amount);
     }
     for (settlement, outcome) in bank.iter().zip(&result.bank) {
         let file = terminal_files.len() + settlement.origin.file as usize;
-        totals.per_file[file]
-            .entry(outcome.outcome)
-            .or_default()
-            .add(settlement.amount);
-        totals
-            .bank
-            .entry(outcome.outcome)
-            .or_default()
-            .add(settlement.amount);
+        per_file[file][outcome.outcome as usize].add(settlement.amount);
+    }
+    for (file, tallies) in per_file.iter().enumerate() {
+        let side = if file < terminal_files.len() {
+            &mut totals.terminal
+        } else {
+            &mut totals.bank
+        };
+        for (&outcome, tally) in Outcome::ALL.iter().zip(tallies) {
+            if tally.count > 0 {
+                totals.per_file[file].insert(outcome, *tally);
+                let sum = side.entry(outcome).or_default();
+                sum.count += tally.count;
+                sum.amount = sum.amount + tally.amount;
+            }
+        }
     }
     let files = terminal_files.iter().chain(bank_files);
     for ((file, outcomes), rejected) in files.zip(&totals.per_file).zip(&totals.rejected_per_file) {
