@@ -133,6 +133,13 @@ fn print_stage_times() {
         .map(|(stage, took)| format!("{} {:.3}", stage.as_str(), took.as_secs_f64()))
         .collect();
     eprintln!("posrecon: stage seconds: {}", line.join(", "));
+    let mib = |kib: Option<u64>| kib.map_or("?".to_string(), |k| (k / 1024).to_string());
+    let peaks: Vec<String> = posrecon::progress::stage_peaks()
+        .iter()
+        .map(|(stage, kib)| format!("{} {}", stage.as_str(), mib(*kib)))
+        .chain([format!("end {}", mib(posrecon::progress::peak_kib()))])
+        .collect();
+    eprintln!("posrecon: peak MiB at stage start: {}", peaks.join(", "));
 }
 
 /// Prints what `write` writes on stdout: a completion script or a man page.

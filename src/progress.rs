@@ -42,6 +42,9 @@ static STAGE: AtomicU8 = AtomicU8::new(0);
 static BYTES_READ: AtomicU64 = AtomicU64::new(0);
 /// When each stage was last entered, for `POSRECON_TIMINGS`.
 static ENTERED: Mutex<[Option<Instant>; 4]> = Mutex::new([None; 4]);
+/// The process's peak memory (KiB) when each stage was entered, where the
+/// system tells it.
+static PEAK_KIB: Mutex<[Option<u64>; 4]> = Mutex::new([None; 4]);
 
 /// Marks the start of `stage`.
 pub(crate) fn enter(stage: Stage) {
@@ -49,6 +52,26 @@ pub(crate) fn enter(stage: Stage) {
     if let Ok(mut entered) = ENTERED.lock() {
         entered[stage as usize] = Some(Instant::now());
     }
+    if let Ok(mut peak) = PEAK_KIB.lock() {
+        peak[stage as usize] = peak_kib();
+    }
+}
+
+/// The process's peak resident memory so far (Linux's VmHWM), in KiB.
+pub fn peak_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The peak resident memory (KiB) when each stage that was entered began.
+pub fn stage_peaks() -> Vec<(Stage, Option<u64>)> {
+    let entered = ENTERED.lock().map(|e| *e).unwrap_or_default();
+    let peaks = PEAK_KIB.lock().map(|p| *p).unwrap_or_default();
+    (0..Stage::ALL.len())
+        .filter(|&i| entered[i].is_some())
+        .map(|i| (Stage::ALL[i], peaks[i]))
+        .collect()
 }
 
 /// How long each stage of the last run took, up to `end`: what the
