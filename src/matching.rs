@@ -307,7 +307,7 @@ fn terminal_results(
     policy: &Policy,
     as_of_day: NaiveDate,
     voids: &Voids,
-    duplicates: &[Option<usize>],
+    duplicates: &[Link],
     pairing: &Pairing,
 ) -> Vec<TerminalResult> {
     terminal
@@ -315,10 +315,10 @@ fn terminal_results(
         .enumerate()
         .map(|(t, record)| {
             let business_day = policy.business_day(record.txn_time);
-            let settlement = pairing.terminal[t];
-            let voided_by = voids.voided_by[t];
+            let settlement = pairing.settlement(t);
+            let voided_by = voids.voided_by[t].get();
             let outcome = if record.txn_type == TxnType::Void {
-                if voids.orphan[t].is_some() {
+                if voids.orphan.contains_key(&t) {
                     Outcome::OrphanVoid
                 } else {
                     Outcome::VoidApplied
@@ -345,10 +345,10 @@ fn terminal_results(
             TerminalResult {
                 outcome,
                 settlement,
-                void_partner: voided_by.or(voids.voids[t]),
-                duplicate_of: duplicates[t],
-                orphan_reason: voids.orphan[t],
-                ambiguous: pairing.terminal_ambiguous[t],
+                void_partner: voided_by.or(voids.voids[t].get()),
+                duplicate_of: duplicates[t].get(),
+                orphan_reason: voids.orphan.get(&t).copied(),
+                ambiguous: pairing.terminal_ambiguous.get(&t).copied(),
                 business_day,
             }
         })
@@ -367,7 +367,7 @@ fn bank_results(
         .enumerate()
         .map(|(b, settlement)| {
             let mut expected_fee = None;
-            let outcome = if let Some((t, _)) = pairing.bank[b] {
+            let outcome = if let Some((t, _)) = pairing.terminal_of(b) {
                 let record = &terminal[t];
                 if voids.voided_by[t].is_some() {
                     Outcome::VoidedButSettled
@@ -388,10 +388,10 @@ fn bank_results(
             };
             BankResult {
                 outcome,
-                terminal: pairing.bank[b],
-                duplicate_of: pairing.bank_duplicate_of[b],
+                terminal: pairing.terminal_of(b),
+                duplicate_of: pairing.bank_duplicate_of[b].get(),
                 expected_fee,
-                ambiguous: pairing.bank_ambiguous[b],
+                ambiguous: pairing.bank_ambiguous.get(&b).copied(),
             }
         })
         .collect()
@@ -415,18 +415,18 @@ fn fee_differs(settlement: &Settlement, policy: &Policy) -> Option<Amount> {
 /// VOIDs paired with the SALEs they cancel, inside the terminal files.
 struct Voids {
     /// For a SALE: the VOID that cancelled it.
-    voided_by: Vec<Option<usize>>,
+    voided_by: Vec<Link>,
     /// For an applied VOID: the SALE it cancelled.
-    voids: Vec<Option<usize>>,
-    /// For a VOID that cancels nothing: why.
-    orphan: Vec<Option<OrphanReason>>,
+    voids: Vec<Link>,
+    /// For a VOID that cancels nothing: why (few records, so a map).
+    orphan: HashMap<usize, OrphanReason>,
 }
 
 fn pair_voids(terminal: &[TerminalRecord], order: &[usize]) -> Voids {
     let mut result = Voids {
-        voided_by: vec![None; terminal.len()],
-        voids: vec![None; terminal.len()],
-        orphan: vec![None; terminal.len()],
+        voided_by: vec![Link::NONE; terminal.len()],
+        voids: vec![Link::NONE; terminal.len()],
+        orphan: HashMap::new(),
     };
     // Only the few identities some VOID names are indexed; a map of every
     // record was most of this pass's time.
@@ -463,27 +463,30 @@ fn pair_voids(terminal: &[TerminalRecord], order: &[usize]) -> Voids {
                         original.amount,
                         original.currency,
                     ))
-                } else if let Some(first) = result.voided_by[sale] {
+                } else if let Some(first) = result.voided_by[sale].get() {
                     Some(OrphanReason::AlreadyVoided(first))
                 } else {
-                    result.voided_by[sale] = Some(v);
-                    result.voids[v] = Some(sale);
+                    result.voided_by[sale] = Link::to(v);
+                    result.voids[v] = Link::to(sale);
                     None
                 }
             }
         };
-        result.orphan[v] = reason;
+        if let Some(reason) = reason {
+            result.orphan.insert(v, reason);
+        }
     }
     result
 }
 
 /// Which records are paired, duplicated or ambiguous so far.
 struct Pairing {
-    terminal: Vec<Option<(usize, Rule)>>,
-    bank: Vec<Option<(usize, Rule)>>,
-    bank_duplicate_of: Vec<Option<usize>>,
-    terminal_ambiguous: Vec<Option<usize>>,
-    bank_ambiguous: Vec<Option<usize>>,
+    terminal: Vec<Option<(u32, Rule)>>,
+    bank: Vec<Option<(u32, Rule)>>,
+    bank_duplicate_of: Vec<Link>,
+    /// Few records are ambiguous, so these are maps (of candidate counts).
+    terminal_ambiguous: HashMap<usize, usize>,
+    bank_ambiguous: HashMap<usize, usize>,
 }
 
 impl Pairing {
@@ -491,15 +494,25 @@ impl Pairing {
         Pairing {
             terminal: vec![None; terminal],
             bank: vec![None; bank],
-            bank_duplicate_of: vec![None; bank],
-            terminal_ambiguous: vec![None; terminal],
-            bank_ambiguous: vec![None; bank],
+            bank_duplicate_of: vec![Link::NONE; bank],
+            terminal_ambiguous: HashMap::new(),
+            bank_ambiguous: HashMap::new(),
         }
     }
 
     fn pair(&mut self, t: usize, b: usize, rule: Rule) {
-        self.terminal[t] = Some((b, rule));
-        self.bank[b] = Some((t, rule));
+        self.terminal[t] = Some((Link::to(b).0, rule));
+        self.bank[b] = Some((Link::to(t).0, rule));
+    }
+
+    /// The settlement terminal record `t` is paired with, and by which rule.
+    fn settlement(&self, t: usize) -> Option<(usize, Rule)> {
+        self.terminal[t].map(|(b, rule)| (b as usize, rule))
+    }
+
+    /// The terminal record settlement `b` is paired with, and by which rule.
+    fn terminal_of(&self, b: usize) -> Option<(usize, Rule)> {
+        self.bank[b].map(|(t, rule)| (t as usize, rule))
     }
 
     fn bank_is_free(&self, b: usize) -> bool {
@@ -518,6 +531,32 @@ struct Postings<K> {
 }
 
 const NO_INDEX: u32 = u32::MAX;
+
+/// An optional record index in 4 bytes: matching keeps several of these per
+/// record, and `Option<usize>` is 16.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Link(u32);
+
+impl Link {
+    const NONE: Link = Link(NO_INDEX);
+
+    fn to(index: usize) -> Link {
+        // Postings::with_capacity has checked every index against NO_INDEX.
+        Link(u32::try_from(index).expect("IE: fewer than 2^32 - 1 records"))
+    }
+
+    fn get(self) -> Option<usize> {
+        (self.0 != NO_INDEX).then_some(self.0 as usize)
+    }
+
+    fn is_some(self) -> bool {
+        self.0 != NO_INDEX
+    }
+
+    fn is_none(self) -> bool {
+        self.0 == NO_INDEX
+    }
+}
 
 impl<K: std::hash::Hash + Eq> Postings<K> {
     /// Room for `keys` keys, and indexes below `indexes`.
@@ -698,7 +737,7 @@ fn pair_exact(
     for (chosen, others) in leftovers {
         for b in others {
             if pairing.bank_is_free(b) && settles_again(&bank[chosen], &bank[b]) {
-                pairing.bank_duplicate_of[b] = Some(chosen);
+                pairing.bank_duplicate_of[b] = Link::to(chosen);
             }
         }
     }
@@ -911,9 +950,9 @@ fn pair_tolerant(
             let candidates = dt.max(db);
             blocked_terminal[t] = true;
             blocked_bank[b] = true;
-            let note = |slot: &mut Option<usize>| *slot = Some(slot.unwrap_or(0).max(candidates));
-            note(&mut pairing.terminal_ambiguous[t]);
-            note(&mut pairing.bank_ambiguous[b]);
+            let note = |slot: &mut usize| *slot = (*slot).max(candidates);
+            note(pairing.terminal_ambiguous.entry(t).or_default());
+            note(pairing.bank_ambiguous.entry(b).or_default());
         }
         group_start = group_end;
     }
@@ -922,11 +961,7 @@ fn pair_tolerant(
 /// For each SALE that repeats an earlier one (same terminal, card, amount,
 /// within the duplicate window), the earlier one. Voided sales are left out:
 /// a voided double swipe is the terminal working as intended.
-fn suspected_duplicates(
-    terminal: &[TerminalRecord],
-    voids: &Voids,
-    policy: &Policy,
-) -> Vec<Option<usize>> {
+fn suspected_duplicates(terminal: &[TerminalRecord], voids: &Voids, policy: &Policy) -> Vec<Link> {
     let group_of = |t: usize| {
         let record = &terminal[t];
         (
@@ -942,7 +977,7 @@ fn suspected_duplicates(
             groups.push(digest(group_of(t)), t);
         }
     }
-    let mut duplicate_of = vec![None; terminal.len()];
+    let mut duplicate_of = vec![Link::NONE; terminal.len()];
     let mut list = Vec::new();
     // A digest's records may belong to more than one group (a collision):
     // sorting by group first keeps each group's records together.
@@ -964,7 +999,7 @@ fn suspected_duplicates(
             if group_of(pair[0]) == group_of(pair[1])
                 && later.txn_time - earlier.txn_time <= policy.duplicate_window
             {
-                duplicate_of[pair[1]] = Some(pair[0]);
+                duplicate_of[pair[1]] = Link::to(pair[0]);
             }
         }
     }
