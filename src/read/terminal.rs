@@ -106,7 +106,7 @@ pub fn read_terminal_records_with(
             origins.push(origin);
             Some(record)
         },
-        |record| Some((record.currency, record.amount)),
+        |record| Some((record.currency, record.amount, Some(record.txn_type))),
     );
     if max_rejects == 0 {
         return read;
