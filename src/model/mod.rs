@@ -75,6 +75,12 @@ impl Currency {
         if code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit()) {
             let numeric: u16 = code.parse().ok()?;
             iso_currency::Currency::from_numeric(numeric).map(Currency)
+        } else if let &[a, b, c] = code.as_bytes() {
+            // Every alphabetic code has three letters: upper-case them on the
+            // stack, as this runs once per row.
+            let upper = [a, b, c].map(|b| b.to_ascii_uppercase());
+            let upper = std::str::from_utf8(&upper).ok()?;
+            iso_currency::Currency::from_code(upper).map(Currency)
         } else {
             iso_currency::Currency::from_code(&code.to_ascii_uppercase()).map(Currency)
         }
@@ -226,5 +232,32 @@ impl CancellationRequest {
     /// True when the cardholder agreed: the consent field says `yes`.
     pub fn has_consent(&self) -> bool {
         self.customer_consent.eq_ignore_ascii_case("yes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn currency_from_code_cases() {
+        #[track_caller]
+        fn case(code: &str, want: Option<&str>) {
+            assert_eq!(Currency::from_code(code).map(Currency::code), want);
+        }
+        case("CNY", Some("CNY"));
+        case("cny", Some("CNY"));
+        case("Usd", Some("USD"));
+        case("156", Some("CNY"));
+        case("840", Some("USD"));
+        case("999", Some("XXX"));
+        case("000", None);
+        case("AAA", None);
+        case("", None);
+        case("CN", None);
+        case("CNY ", None);
+        case("CNYY", None);
+        case("元", None);
+        case("人民币", None);
     }
 }

@@ -6,13 +6,16 @@
 
 use std::borrow::Cow;
 use std::fmt;
-
-use compact_str::CompactString;
+use std::hash::{Hash, Hasher};
 
 /// Digits a masked card number may show at the start (the issuer's BIN).
 const SHOWN_FIRST: usize = 6;
 /// Digits a masked card number may show at the end.
 const SHOWN_LAST: usize = 4;
+/// Stars between the shown digits, whatever the card's length.
+const HIDDEN: usize = 6;
+/// The length of every masked card number.
+const MASKED_LEN: usize = SHOWN_FIRST + HIDDEN + SHOWN_LAST;
 /// The shortest and longest card numbers accepted (ISO/IEC 7812).
 const PAN_LENGTHS: std::ops::RangeInclusive<usize> = 12..=19;
 /// Digit runs this long in free text are treated as card numbers.
@@ -20,8 +23,11 @@ const PAN_RUN_IN_TEXT: std::ops::RangeInclusive<usize> = 13..=19;
 
 /// A card number with at most the first 6 and last 4 digits visible, always
 /// written as 6 + 6 stars + 4, e.g. `622848******1234`.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MaskedPan(CompactString);
+///
+/// Its fixed length lets it live in a plain array: a million of them cost no
+/// allocation. It orders, compares and hashes as its text does.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MaskedPan([u8; MASKED_LEN]);
 
 impl MaskedPan {
     /// Masks a card number as it arrives in a file, full or already masked.
@@ -30,28 +36,43 @@ impl MaskedPan {
     /// count as mask characters. The error is safe to show: it quotes the
     /// value with everything but the first 6 and last 4 digits hidden.
     pub fn mask(raw: &str) -> Result<MaskedPan, String> {
-        let compact: CompactString = raw.chars().filter(|c| *c != ' ' && *c != '-').collect();
-        let ends_are_digits = compact.bytes().next().is_some_and(|b| b.is_ascii_digit())
-            && compact.bytes().last().is_some_and(|b| b.is_ascii_digit());
-        let well_formed = PAN_LENGTHS.contains(&compact.len())
-            && ends_are_digits
-            && compact
-                .bytes()
-                .all(|b| b.is_ascii_digit() || matches!(b, b'*' | b'x' | b'X' | b'#'));
-        if !well_formed {
-            return Err(format!(
+        let not_a_card = || {
+            format!(
                 "{:?} is not a card number (12 to 19 digits, optionally masked with *)",
                 mask_all_digits_but_edges(raw)
-            ));
+            )
+        };
+        // The number without its separators; spaces and dashes are ASCII, so
+        // dropping their bytes never splits a character.
+        let mut compact = [0u8; *PAN_LENGTHS.end()];
+        let mut len = 0;
+        for b in raw.bytes().filter(|b| !matches!(b, b' ' | b'-')) {
+            let allowed = b.is_ascii_digit() || matches!(b, b'*' | b'x' | b'X' | b'#');
+            if !allowed || len == compact.len() {
+                return Err(not_a_card());
+            }
+            compact[len] = b;
+            len += 1;
+        }
+        let compact = &compact[..len];
+        let ends_are_digits = compact.first().is_some_and(u8::is_ascii_digit)
+            && compact.last().is_some_and(u8::is_ascii_digit);
+        if !PAN_LENGTHS.contains(&len) || !ends_are_digits {
+            return Err(not_a_card());
         }
         // One shape for every card, whatever its length or however the source
         // masked it, so the bank's and the terminal's forms compare equal.
-        let shown = |b: u8| if b.is_ascii_digit() { b as char } else { '*' };
-        let bytes = compact.as_bytes();
-        let mut masked = CompactString::default();
-        masked.extend(bytes[..SHOWN_FIRST].iter().map(|&b| shown(b)));
-        masked.push_str("******");
-        masked.extend(bytes[bytes.len() - SHOWN_LAST..].iter().map(|&b| shown(b)));
+        let shown = |b: u8| if b.is_ascii_digit() { b } else { b'*' };
+        let mut masked = [b'*'; MASKED_LEN];
+        for (to, &from) in masked[..SHOWN_FIRST].iter_mut().zip(compact) {
+            *to = shown(from);
+        }
+        for (to, &from) in masked[MASKED_LEN - SHOWN_LAST..]
+            .iter_mut()
+            .zip(&compact[len - SHOWN_LAST..])
+        {
+            *to = shown(from);
+        }
         Ok(MaskedPan(masked))
     }
 
@@ -60,32 +81,40 @@ impl MaskedPan {
     /// fewer digits masks more of them).
     pub fn could_be(&self, other: &MaskedPan) -> bool {
         self.0
-            .bytes()
-            .zip(other.0.bytes())
-            .all(|(a, b)| a == b || a == b'*' || b == b'*')
-            && self.0[self.0.len() - SHOWN_LAST..] == other.0[other.0.len() - SHOWN_LAST..]
+            .iter()
+            .zip(&other.0)
+            .all(|(a, b)| a == b || *a == b'*' || *b == b'*')
+            && self.0[MASKED_LEN - SHOWN_LAST..] == other.0[MASKED_LEN - SHOWN_LAST..]
     }
 
     /// True when some of the first 6 digits are hidden.
     pub fn is_loosely_masked(&self) -> bool {
-        self.0.as_bytes()[..SHOWN_FIRST].contains(&b'*')
+        self.0[..SHOWN_FIRST].contains(&b'*')
     }
 
     /// The masked form, e.g. `622848******1234`.
     pub fn as_str(&self) -> &str {
-        &self.0
+        std::str::from_utf8(&self.0).expect("IE: a masked card number is ASCII digits and stars")
+    }
+}
+
+// Hashes as the text does (a derived hash would add the array's length), so
+// hash-keyed structures behave as they did with a string inside.
+impl Hash for MaskedPan {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
     }
 }
 
 impl fmt::Display for MaskedPan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl fmt::Debug for MaskedPan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "MaskedPan({})", self.0)
+        write!(f, "MaskedPan({})", self.as_str())
     }
 }
 
@@ -243,6 +272,106 @@ mod tests {
             "12345",
             Err(r#""12345" is not a card number (12 to 19 digits, optionally masked with *)"#),
         );
+    }
+
+    /// `MaskedPan::mask` as it was when it built strings: the new form must
+    /// accept, refuse and show exactly what this did.
+    fn mask_as_text(raw: &str) -> Result<String, String> {
+        let compact: String = raw.chars().filter(|c| *c != ' ' && *c != '-').collect();
+        let ends_are_digits = compact.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && compact.bytes().last().is_some_and(|b| b.is_ascii_digit());
+        let well_formed = PAN_LENGTHS.contains(&compact.len())
+            && ends_are_digits
+            && compact
+                .bytes()
+                .all(|b| b.is_ascii_digit() || matches!(b, b'*' | b'x' | b'X' | b'#'));
+        if !well_formed {
+            return Err(format!(
+                "{:?} is not a card number (12 to 19 digits, optionally masked with *)",
+                mask_all_digits_but_edges(raw)
+            ));
+        }
+        let shown = |b: u8| if b.is_ascii_digit() { b as char } else { '*' };
+        let bytes = compact.as_bytes();
+        let mut masked = String::new();
+        masked.extend(bytes[..SHOWN_FIRST].iter().map(|&b| shown(b)));
+        masked.push_str("******");
+        masked.extend(bytes[bytes.len() - SHOWN_LAST..].iter().map(|&b| shown(b)));
+        Ok(masked)
+    }
+
+    #[track_caller]
+    fn same_as_text(raw: &str) {
+        let got = MaskedPan::mask(raw).map(|pan| pan.as_str().to_string());
+        assert_eq!(got, mask_as_text(raw), "{raw:?}");
+    }
+
+    #[test]
+    fn mask_accepts_and_refuses_as_the_text_form_did() {
+        for raw in [
+            "",
+            "   ",
+            "-",
+            "12345678901",
+            "123456789012",
+            "1234567890123456789",
+            "12345678901234567890",
+            "1234 5678 9012 3456 7890",
+            "1234-5678-9012-3456-789",
+            "*22848001234567",
+            "62284800123456*",
+            "6228480012345678*",
+            "622848001234567８",
+            "上海6228480012345678",
+            "6228480012345678 ",
+            " 6228480012345678",
+            "6228_4800_1234_5678",
+            "6228#####xxxxX5678",
+            "6228480012345678\n",
+        ] {
+            same_as_text(raw);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn mask_matches_the_text_form(raw in "[0-9 *xX#-]{0,24}|[0-9]{10,21}|[0-9a -]{12,22}") {
+            same_as_text(&raw);
+        }
+
+        #[test]
+        fn mask_matches_the_text_form_on_any_text(raw in "\\PC{0,22}") {
+            same_as_text(&raw);
+        }
+    }
+
+    #[test]
+    fn masked_pans_compare_and_hash_as_their_text() {
+        use std::hash::BuildHasher;
+        let raws = [
+            "6228480012345678",
+            "622848******5678",
+            "6228**********5678",
+            "4367420012347242",
+            "524094******3872",
+            "622848001234",
+            "9999999999999999999",
+            "0000000000000",
+        ];
+        let pans: Vec<MaskedPan> = raws
+            .iter()
+            .map(|raw| MaskedPan::mask(raw).unwrap())
+            .collect();
+        let hasher = std::hash::RandomState::new();
+        for a in &pans {
+            assert_eq!(a.as_str().len(), MASKED_LEN);
+            assert_eq!(a.to_string(), a.as_str());
+            assert_eq!(hasher.hash_one(a), hasher.hash_one(a.as_str()));
+            for b in &pans {
+                assert_eq!(a.cmp(b), a.as_str().cmp(b.as_str()), "{a} vs {b}");
+                assert_eq!(a == b, a.as_str() == b.as_str(), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::model::{Amount, Currency, Origin};
+use crate::model::{Amount, Currency, Origin, TxnType};
 use profiled::{Profiled, RowTotals};
 use table::{Column, LineBreaks, Row, Table};
 
@@ -429,6 +429,9 @@ fn raw_rows(
 /// A row with problems of its own is set aside as a [`RejectedRow`] while
 /// there are at most `max_rejects` of them; beyond that, or after any problem
 /// of a whole file, every problem found is returned as one error.
+///
+/// `money` gives a record's currency, amount and (when its kind has one)
+/// type, for the control totals, when its kind has an amount.
 fn read_all<T>(
     paths: &[PathBuf],
     kind: InputKind,
@@ -436,7 +439,7 @@ fn read_all<T>(
     choice: &ProfileChoice,
     max_rejects: u64,
     mut parse: impl FnMut(&Row<'_>, Origin, &mut Problems) -> Option<T>,
-    money: impl Fn(&T) -> Option<(Currency, Amount)>,
+    money: impl Fn(&T) -> Option<(Currency, Amount, Option<TxnType>)>,
 ) -> Result<Read<T>, InputError> {
     let mut problems = Problems::default();
     let mut row_problems = Problems::default();
@@ -464,14 +467,6 @@ fn read_all<T>(
                 file,
                 line: row.line(),
             };
-            let direction = row
-                .text_of("txn_type")
-                .and_then(|t| field::parse_txn_type(t).ok());
-            let signed = |amount: Amount| match direction {
-                Some(t) if t.is_purchase() => Some(amount),
-                Some(_) => Some(Amount::ZERO - amount),
-                None => None,
-            };
             let record = if row.is_usable() {
                 parse(&row, origin, &mut row_problems)
             } else {
@@ -480,9 +475,11 @@ fn read_all<T>(
             if row_problems.is_empty()
                 && let Some(record) = record
             {
-                if let Some((currency, amount)) = money(&record) {
+                if let Some((currency, amount, txn_type)) = money(&record) {
                     add_amount(&mut amounts, currency, amount);
-                    net = net.zip(signed(amount)).map(|(net, amount)| net + amount);
+                    net = net
+                        .zip(txn_type)
+                        .map(|(net, txn_type)| net + signed(amount, txn_type));
                 }
                 records.push(record);
                 continue;
@@ -511,7 +508,13 @@ fn read_all<T>(
                         .and_then(|t| field::parse_currency(t).ok())
                         .unwrap_or(Currency::CNY);
                     add_amount(&mut amounts, currency, amount);
-                    net = net.zip(signed(amount)).map(|(net, amount)| net + amount);
+                    // No record to take the type from: read it from the text.
+                    let direction = row
+                        .text_of("txn_type")
+                        .and_then(|t| field::parse_txn_type(t).ok());
+                    net = net
+                        .zip(direction)
+                        .map(|(net, txn_type)| net + signed(amount, txn_type));
                 } else {
                     amounts_read = false;
                     net = None;
@@ -575,6 +578,16 @@ fn read_all<T>(
         files,
         rejected,
     })
+}
+
+/// `amount` as it counts towards a trailer's C/D net: purchases add, refunds
+/// and voids take away.
+fn signed(amount: Amount, txn_type: TxnType) -> Amount {
+    if txn_type.is_purchase() {
+        amount
+    } else {
+        Amount::ZERO - amount
+    }
 }
 
 /// Fails when every data row of a file with more than one was set aside:

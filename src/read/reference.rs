@@ -204,6 +204,6 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
                 customer_consent: customer_consent?,
             })
         },
-        |request| Some((crate::model::Currency::CNY, request.amount)),
+        |request| Some((crate::model::Currency::CNY, request.amount, None)),
     )
 }

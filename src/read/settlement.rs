@@ -61,7 +61,7 @@ pub fn read_settlements_with(
         choice,
         max_rejects,
         parse_row,
-        |s| Some((s.currency, s.amount)),
+        |s| Some((s.currency, s.amount, Some(s.txn_type))),
     )
 }
 

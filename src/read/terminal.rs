@@ -1,6 +1,7 @@
 //! Reads terminal batch files (SPEC §2), checking each row and the uniqueness
 //! of terminal + batch + trace across all files of the run.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
@@ -70,8 +71,12 @@ pub fn read_terminal_records_with(
     choice: &ProfileChoice,
     max_rejects: u64,
 ) -> Result<Read<TerminalRecord>, InputError> {
-    // Where each terminal + batch + trace was seen.
-    let mut seen: HashMap<(Id, Id, Id), Vec<Origin>> = HashMap::new();
+    // Where each terminal + batch + trace (as one `identity`) was first seen,
+    // and every place of one seen more than once (rare). foldhash, not
+    // SipHash: this map takes a lookup per row; the order of neither map
+    // reaches any output.
+    let mut first_seen: foldhash::HashMap<Id, Origin> = foldhash::HashMap::default();
+    let mut repeats: HashMap<(Id, Id, Id), Vec<Origin>> = HashMap::new();
     let read = read_all(
         paths,
         InputKind::Terminal,
@@ -80,15 +85,15 @@ pub fn read_terminal_records_with(
         max_rejects,
         |row, origin, problems| {
             let record = parse_row(row, origin, problems)?;
-            let key = (
-                record.terminal_id.clone(),
-                record.batch_no.clone(),
-                record.trace_no.clone(),
-            );
-            let origins = seen.entry(key).or_default();
-            if max_rejects == 0
-                && let Some(first) = origins.first()
-            {
+            let first = match first_seen.entry(identity(&record)) {
+                Entry::Vacant(vacant) => {
+                    vacant.insert(origin);
+                    return Some(record);
+                }
+                Entry::Occupied(occupied) => occupied,
+            };
+            if max_rejects == 0 {
+                let first = first.get();
                 row.report(
                     C_TRACE_NO,
                     format!(
@@ -103,20 +108,25 @@ pub fn read_terminal_records_with(
                 );
                 return None;
             }
-            origins.push(origin);
+            let key = (
+                record.terminal_id.clone(),
+                record.batch_no.clone(),
+                record.trace_no.clone(),
+            );
+            repeats
+                .entry(key)
+                .or_insert_with(|| vec![*first.get()])
+                .push(origin);
             Some(record)
         },
-        |record| Some((record.currency, record.amount)),
+        |record| Some((record.currency, record.amount, Some(record.txn_type))),
     );
     if max_rejects == 0 {
         return read;
     }
     // Every row of a repeated identity, with the problem all its rows share.
     let mut repeated: BTreeMap<Origin, String> = BTreeMap::new();
-    for ((terminal, batch, trace), mut origins) in seen {
-        if origins.len() < 2 {
-            continue;
-        }
+    for ((terminal, batch, trace), mut origins) in repeats {
         origins.sort();
         let places: Vec<String> = origins
             .iter()
@@ -189,6 +199,23 @@ pub fn read_terminal_records_with(
     refuse_files_wholly_set_aside(read)
 }
 
+/// A record's terminal + batch + trace as one string, short enough to stay
+/// inline in an [`Id`]. No id holds a control character (no shape allows
+/// one), so the separator keeps `1`+`23` apart from `12`+`3`.
+fn identity(record: &TerminalRecord) -> Id {
+    let mut key = Id::default();
+    for (i, part) in [&record.terminal_id, &record.batch_no, &record.trace_no]
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            key.push('\0');
+        }
+        key.push_str(part);
+    }
+    key
+}
+
 fn parse_row(row: &Row<'_>, origin: Origin, problems: &mut Problems) -> Option<TerminalRecord> {
     let merchant_id = row.required(C_MERCHANT_ID, problems, |s| parse_id(s, MERCHANT_ID));
     let terminal_id = row.required(C_TERMINAL_ID, problems, |s| parse_id(s, TERMINAL_ID));
@@ -227,4 +254,48 @@ fn parse_row(row: &Row<'_>, origin: Origin, problems: &mut Problems) -> Option<T
         orig_trace_no: orig_trace_no?,
         orig_rrn: orig_rrn?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Amount, Currency, MaskedPan};
+
+    fn record(terminal_id: &str, batch_no: &str, trace_no: &str) -> TerminalRecord {
+        TerminalRecord {
+            origin: Origin { file: 0, line: 2 },
+            merchant_id: Id::from("898796573200000"),
+            terminal_id: Id::from(terminal_id),
+            batch_no: Id::from(batch_no),
+            trace_no: Id::from(trace_no),
+            rrn: None,
+            auth_code: None,
+            txn_type: TxnType::Sale,
+            txn_time: chrono::NaiveDate::from_ymd_opt(2026, 11, 23)
+                .unwrap()
+                .and_hms_opt(8, 32, 40)
+                .unwrap(),
+            amount: Amount::from_minor(960),
+            currency: Currency::CNY,
+            card: MaskedPan::mask("436742******7242").unwrap(),
+            orig_trace_no: None,
+            orig_rrn: None,
+        }
+    }
+
+    #[test]
+    fn identity_tells_the_parts_apart() {
+        let a = identity(&record("41000001", "000829", "491362"));
+        assert_eq!(a, identity(&record("41000001", "000829", "491362")));
+        assert!(!a.is_heap_allocated());
+        for (terminal, batch, trace) in [
+            ("41000001", "000829", "491363"),
+            ("41000001", "000828", "491362"),
+            ("41000002", "000829", "491362"),
+            ("4100000", "1000829", "491362"),
+            ("41000001", "00082", "9491362"),
+        ] {
+            assert_ne!(a, identity(&record(terminal, batch, trace)));
+        }
+    }
 }
