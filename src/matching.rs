@@ -520,16 +520,6 @@ impl Pairing {
     }
 }
 
-/// A multimap from key to the record indexes pushed under it, in push order,
-/// with no allocation per key: a night has millions of keys, nearly all with
-/// one index, and a `Vec` each was a large share of the run (perf).
-struct Postings<K> {
-    /// First and last index pushed under each key.
-    ends: HashMap<K, (u32, u32)>,
-    /// For each index pushed, the next one under the same key.
-    next: Vec<u32>,
-}
-
 const NO_INDEX: u32 = u32::MAX;
 
 /// An optional record index in 4 bytes: matching keeps several of these per
@@ -541,8 +531,8 @@ impl Link {
     const NONE: Link = Link(NO_INDEX);
 
     fn to(index: usize) -> Link {
-        // Postings::with_capacity has checked every index against NO_INDEX.
-        Link(u32::try_from(index).expect("IE: fewer than 2^32 - 1 records"))
+        let index = u32::try_from(index).ok().filter(|&i| i != NO_INDEX);
+        Link(index.expect("IE: fewer than 2^32 - 1 records"))
     }
 
     fn get(self) -> Option<usize> {
@@ -555,56 +545,6 @@ impl Link {
 
     fn is_none(self) -> bool {
         self.0 == NO_INDEX
-    }
-}
-
-impl<K: std::hash::Hash + Eq> Postings<K> {
-    /// Room for `keys` keys, and indexes below `indexes`.
-    fn with_capacity(keys: usize, indexes: usize) -> Postings<K> {
-        assert!(
-            u32::try_from(indexes).is_ok_and(|n| n < NO_INDEX),
-            "IE: fewer than 2^32 - 1 records"
-        );
-        Postings {
-            ends: HashMap::with_capacity(keys),
-            next: vec![NO_INDEX; indexes],
-        }
-    }
-
-    fn push(&mut self, key: K, index: usize) {
-        let index = index as u32; // below `indexes`, checked in with_capacity
-        match self.ends.entry(key) {
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert((index, index));
-            }
-            std::collections::hash_map::Entry::Occupied(mut slot) => {
-                let (_, last) = slot.get_mut();
-                self.next[*last as usize] = index;
-                *last = index;
-            }
-        }
-    }
-
-    /// The indexes pushed under `key`, in push order.
-    fn get(&self, key: &K) -> impl Iterator<Item = usize> + '_ {
-        let first = self.ends.get(key).map_or(NO_INDEX, |&(first, _)| first);
-        self.chain(first)
-    }
-
-    /// Every key's indexes, for the keys with more than one.
-    fn shared(&self) -> impl Iterator<Item = impl Iterator<Item = usize> + '_> + '_ {
-        self.ends
-            .values()
-            .filter(|(first, last)| first != last)
-            .map(|&(first, _)| self.chain(first))
-    }
-
-    fn chain(&self, first: u32) -> impl Iterator<Item = usize> + '_ {
-        std::iter::successors((first != NO_INDEX).then_some(first), |&i| {
-            let next = self.next[i as usize];
-            (next != NO_INDEX).then_some(next)
-        })
-        .map(|i| i as usize)
     }
 }
 
@@ -625,29 +565,61 @@ fn exact_key(merchant: &str, terminal: &str, trace: &str, date: NaiveDate) -> u6
     digest((merchant, terminal, trace, date))
 }
 
-/// The settlements by rrn and by exact key, in canonical order.
+/// One side of a sort-merge join: (digest of a key, rank, record index),
+/// sorted, so the entries of one digest lie together in rank order.
+type JoinSide = Vec<(u64, u32, u32)>;
+
+fn join_side(entries: impl Iterator<Item = (u64, usize, usize)>) -> JoinSide {
+    let mut side: JoinSide = entries
+        .map(|(d, rank, i)| (d, Link::to(rank).0, Link::to(i).0))
+        .collect();
+    side.sort_unstable();
+    side
+}
+
+/// Calls `pair(probe, entry)` for every probe and entry of equal digest: in
+/// probe order, and for each probe in entry order. Both sides are sorted.
+fn merge_join(
+    probes: &[(u64, u32, u32)],
+    entries: &[(u64, u32, u32)],
+    mut pair: impl FnMut(&(u64, u32, u32), &(u64, u32, u32)),
+) {
+    let mut start = 0;
+    for probe in probes {
+        while entries.get(start).is_some_and(|e| e.0 < probe.0) {
+            start += 1;
+        }
+        for entry in entries[start..].iter().take_while(|e| e.0 == probe.0) {
+            pair(probe, entry);
+        }
+    }
+}
+
+/// The settlements by rrn and by exact key, each in canonical order: the
+/// bank side of the exact pass's two joins.
 struct ExactIndex {
-    by_rrn: Postings<u64>,
-    by_key: Postings<u64>,
+    by_rrn: JoinSide,
+    by_key: JoinSide,
 }
 
 impl ExactIndex {
     fn new(bank: &[Settlement], bank_order: &[usize]) -> ExactIndex {
-        let mut by_rrn = Postings::with_capacity(bank.len(), bank.len());
-        let mut by_key = Postings::with_capacity(bank.len(), bank.len());
-        for &b in bank_order {
+        let by_rrn = join_side(
+            bank_order
+                .iter()
+                .enumerate()
+                .filter_map(|(rank, &b)| Some((digest(bank[b].rrn.as_deref()?), rank, b))),
+        );
+        let by_key = join_side(bank_order.iter().enumerate().map(|(rank, &b)| {
             let s = &bank[b];
-            if let Some(rrn) = s.rrn.as_deref() {
-                by_rrn.push(digest(rrn), b);
-            }
             let key = exact_key(
                 &s.merchant_id,
                 &s.terminal_id,
                 &s.trace_no,
                 s.txn_time.date(),
             );
-            by_key.push(key, b);
-        }
+            (key, rank, b)
+        }));
         ExactIndex { by_rrn, by_key }
     }
 }
@@ -663,20 +635,52 @@ fn unique_rrns(terminal: &[TerminalRecord]) -> Vec<bool> {
             .as_deref()
             .filter(|_| record.txn_type != TxnType::Void)
     };
-    let mut by_rrn = Postings::with_capacity(terminal.len(), terminal.len());
-    for t in 0..terminal.len() {
-        if let Some(rrn) = rrn(t) {
-            by_rrn.push(digest(rrn), t);
-        }
-    }
+    let runs = DigestRuns::new((0..terminal.len()).filter_map(|t| Some((digest(rrn(t)?), t))));
     let mut unique = vec![false; terminal.len()];
-    for (t, slot) in unique.iter_mut().enumerate() {
-        if let Some(mine) = rrn(t) {
-            let mut same = by_rrn.get(&digest(mine)).filter(|&o| rrn(o) == Some(mine));
-            *slot = same.next().is_some() && same.next().is_none();
+    for run in runs.iter() {
+        // Nearly every run is one record, unique without reading its rrn.
+        for &t in run {
+            let mine = rrn(t);
+            unique[t] = run.len() == 1 || run.iter().filter(|&&o| rrn(o) == mine).count() == 1;
         }
     }
     unique
+}
+
+/// Record indexes grouped by a digest of some key of theirs. Sorting the
+/// (digest, index) pairs once and walking the runs reads memory in order;
+/// a whole-night hash map missed the cache on nearly every record (at 5 M
+/// records most of matching's time). A run may mix keys whose digests
+/// collide, so users compare the keys themselves.
+struct DigestRuns {
+    digests: Vec<u64>,
+    indexes: Vec<usize>,
+}
+
+impl DigestRuns {
+    fn new(pairs: impl Iterator<Item = (u64, usize)>) -> DigestRuns {
+        let mut pairs: Vec<(u64, u32)> = pairs.map(|(d, i)| (d, Link::to(i).0)).collect();
+        pairs.sort_unstable();
+        DigestRuns {
+            digests: pairs.iter().map(|&(d, _)| d).collect(),
+            indexes: pairs.iter().map(|&(_, i)| i as usize).collect(),
+        }
+    }
+
+    /// The indexes of each digest, ascending.
+    fn iter(&self) -> impl Iterator<Item = &[usize]> + '_ {
+        let mut start = 0;
+        std::iter::from_fn(move || {
+            let first = *self.digests.get(start)?;
+            let len = self.digests[start..]
+                .iter()
+                .take_while(|&&d| d == first)
+                .count();
+            let run = &self.indexes[start..start + len];
+            start += len;
+            Some(run)
+        })
+    }
 }
 
 /// Pass 1: same rrn where both sides have one; otherwise merchant + terminal +
@@ -691,48 +695,37 @@ fn pair_exact(
     pairing: &mut Pairing,
 ) {
     // Finding the candidates reads the records and the indexes, but not the
-    // pairing: that part runs on two cores, half the records each. Choosing
-    // among them depends on what earlier records took, so it runs in order.
-    let (first, second) = terminal_order.split_at(terminal_order.len() / 2);
-    let find = |part| ExactCandidates::find(terminal, bank, part, index, unique_rrns);
-    let halves = std::thread::scope(|scope| {
-        let second = scope.spawn(|| find(second));
-        let first = find(first);
-        let second = second
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        [first, second]
-    });
+    // pairing, so it runs on two cores. Choosing among them depends on what
+    // earlier records took, so it runs in order.
+    let found = ExactCandidates::find(terminal, bank, terminal_order, index, unique_rrns);
     // Each matched record's other candidates, to be judged once every
     // terminal record has had its turn.
     let mut leftovers: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut candidates: Vec<&Candidate> = Vec::new();
-    for half in &halves {
-        for (t, found) in half.each() {
-            candidates.clear();
-            candidates.extend(
-                found
-                    .iter()
-                    .filter(|c| pairing.bank_is_free(c.bank as usize)),
-            );
-            // Prefer the settlement that agrees on amount and time, then on
-            // the amount, then the canonical first.
-            let Some(chosen) = candidates
+    for (t, found) in found.each() {
+        candidates.clear();
+        candidates.extend(
+            found
                 .iter()
-                .find(|c| c.fit == Fit::AmountAndTime)
-                .or_else(|| candidates.iter().find(|c| c.fit <= Fit::Amount))
-                .or(candidates.first())
-            else {
-                continue;
-            };
-            let (chosen, rule) = (chosen.bank as usize, chosen.rule);
-            pairing.pair(t, chosen, rule);
-            let others = candidates
-                .iter()
-                .map(|c| c.bank as usize)
-                .filter(|&b| b != chosen);
-            leftovers.push((chosen, others.collect()));
-        }
+                .filter(|c| pairing.bank_is_free(c.bank as usize)),
+        );
+        // Prefer the settlement that agrees on amount and time, then on the
+        // amount, then the canonical first.
+        let Some(chosen) = candidates
+            .iter()
+            .find(|c| c.fit == Fit::AmountAndTime)
+            .or_else(|| candidates.iter().find(|c| c.fit <= Fit::Amount))
+            .or(candidates.first())
+        else {
+            continue;
+        };
+        let (chosen, rule) = (chosen.bank as usize, chosen.rule);
+        pairing.pair(t, chosen, rule);
+        let others = candidates
+            .iter()
+            .map(|c| c.bank as usize)
+            .filter(|&b| b != chosen);
+        leftovers.push((chosen, others.collect()));
     }
     for (chosen, others) in leftovers {
         for b in others {
@@ -769,6 +762,8 @@ struct ExactCandidates {
 }
 
 impl ExactCandidates {
+    /// Two sort-merge joins (by rrn, by key), one per core: probing a
+    /// whole-night hash map missed the cache on nearly every record.
     fn find(
         terminal: &[TerminalRecord],
         bank: &[Settlement],
@@ -777,57 +772,91 @@ impl ExactCandidates {
         unique_rrns: &[bool],
     ) -> ExactCandidates {
         let unique_rrn = |t: usize| terminal[t].rrn.as_deref().filter(|_| unique_rrns[t]);
-        let mut found = ExactCandidates {
-            records: Vec::with_capacity(order.len()),
-            candidates: Vec::with_capacity(order.len()),
-        };
-        for &t in order {
-            let record = &terminal[t];
-            if record.txn_type == TxnType::Void {
-                continue;
+        let wanted = |t: usize| terminal[t].txn_type != TxnType::Void;
+        let candidate = |t: usize, b: usize, rule: Rule| {
+            let (record, s) = (&terminal[t], &bank[b]);
+            if !same_direction(record.txn_type, s.txn_type) {
+                return None;
             }
-            let mut push = |b: usize, rule: Rule| {
-                let s = &bank[b];
-                if !same_direction(record.txn_type, s.txn_type) {
-                    return;
-                }
-                let same_amount = s.amount == record.amount && s.currency == record.currency;
-                let fit = match (same_amount, s.txn_time == record.txn_time) {
-                    (true, true) => Fit::AmountAndTime,
-                    (true, false) => Fit::Amount,
-                    (false, _) => Fit::KeyOnly,
-                };
-                let bank = u32::try_from(b).expect("IE: indexes fit in 32 bits (Postings)");
-                found.candidates.push(Candidate { bank, rule, fit });
+            let same_amount = s.amount == record.amount && s.currency == record.currency;
+            let fit = match (same_amount, s.txn_time == record.txn_time) {
+                (true, true) => Fit::AmountAndTime,
+                (true, false) => Fit::Amount,
+                (false, _) => Fit::KeyOnly,
             };
-            if let Some(rrn) = unique_rrn(t) {
-                for b in index.by_rrn.get(&digest(rrn)) {
-                    if bank[b].rrn.as_deref() == Some(rrn) {
-                        push(b, Rule::ExactRrn);
-                    }
+            let bank = Link::to(b).0;
+            Some(Candidate { bank, rule, fit })
+        };
+        let by_rrn = || {
+            let probes = join_side(order.iter().enumerate().filter_map(|(rank, &t)| {
+                let rrn = unique_rrn(t).filter(|_| wanted(t))?;
+                Some((digest(rrn), rank, t))
+            }));
+            let mut found = Vec::new();
+            merge_join(&probes, &index.by_rrn, |&(_, rank, t), &(_, b_rank, b)| {
+                let (t, b) = (t as usize, b as usize);
+                if bank[b].rrn.as_deref() == unique_rrn(t)
+                    && let Some(c) = candidate(t, b, Rule::ExactRrn)
+                {
+                    found.push(((rank, 0u8, b_rank), c));
                 }
-            }
-            let date = record.txn_time.date();
-            let key = exact_key(
-                &record.merchant_id,
-                &record.terminal_id,
-                &record.trace_no,
-                date,
-            );
-            for b in index.by_key.get(&key) {
-                let s = &bank[b];
+            });
+            found
+        };
+        let by_key = || {
+            let probes = join_side(order.iter().enumerate().filter_map(|(rank, &t)| {
+                let r = &terminal[t];
+                let date = r.txn_time.date();
+                let key = exact_key(&r.merchant_id, &r.terminal_id, &r.trace_no, date);
+                wanted(t).then_some((key, rank, t))
+            }));
+            let mut found = Vec::new();
+            merge_join(&probes, &index.by_key, |&(_, rank, t), &(_, b_rank, b)| {
+                let (t, b) = (t as usize, b as usize);
+                let (record, s) = (&terminal[t], &bank[b]);
                 let same_key = s.merchant_id == record.merchant_id
                     && s.terminal_id == record.terminal_id
                     && s.trace_no == record.trace_no
-                    && s.txn_time.date() == date;
+                    && s.txn_time.date() == record.txn_time.date();
                 let rrn_allows = s.rrn.is_none() || unique_rrn(t).is_none();
                 let batch_allows = s
                     .batch_no
                     .as_ref()
                     .is_none_or(|batch| *batch == record.batch_no);
-                if same_key && rrn_allows && batch_allows {
-                    push(b, Rule::ExactKey);
+                if same_key
+                    && rrn_allows
+                    && batch_allows
+                    && let Some(c) = candidate(t, b, Rule::ExactKey)
+                {
+                    found.push(((rank, 1u8, b_rank), c));
                 }
+            });
+            found
+        };
+        let mut all = std::thread::scope(|scope| {
+            let keyed = scope.spawn(by_key);
+            let mut all = by_rrn();
+            all.extend(
+                keyed
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+            all
+        });
+        // By terminal record, then the rrn's candidates before the key's,
+        // each in canonical order: the order the pass has always taken them.
+        all.sort_unstable_by_key(|&(at, _)| at);
+        let mut found = ExactCandidates {
+            records: Vec::with_capacity(order.len()),
+            candidates: Vec::with_capacity(all.len()),
+        };
+        let mut next = all.iter().peekable();
+        for (rank, &t) in order.iter().enumerate() {
+            if !wanted(t) {
+                continue;
+            }
+            while let Some((_, c)) = next.next_if(|((r, _, _), _)| *r as usize == rank) {
+                found.candidates.push(*c);
             }
             let end =
                 u32::try_from(found.candidates.len()).expect("IE: fewer than 2^32 candidates");
@@ -971,19 +1000,17 @@ fn suspected_duplicates(terminal: &[TerminalRecord], voids: &Voids, policy: &Pol
             record.currency,
         )
     };
-    let mut groups = Postings::with_capacity(terminal.len(), terminal.len());
-    for (t, record) in terminal.iter().enumerate() {
-        if record.txn_type.is_purchase() && voids.voided_by[t].is_none() {
-            groups.push(digest(group_of(t)), t);
-        }
-    }
+    let groups = DigestRuns::new(terminal.iter().enumerate().filter_map(|(t, record)| {
+        let counted = record.txn_type.is_purchase() && voids.voided_by[t].is_none();
+        counted.then(|| (digest(group_of(t)), t))
+    }));
     let mut duplicate_of = vec![Link::NONE; terminal.len()];
     let mut list = Vec::new();
     // A digest's records may belong to more than one group (a collision):
     // sorting by group first keeps each group's records together.
-    for chain in groups.shared() {
+    for run in groups.iter().filter(|run| run.len() > 1) {
         list.clear();
-        list.extend(chain);
+        list.extend_from_slice(run);
         let order_key = |t: usize| {
             let record = &terminal[t];
             (
