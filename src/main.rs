@@ -58,8 +58,12 @@ fn reconcile(args: cli::ReconcileArgs) -> anyhow::Result<Exit> {
     } else {
         term::ShowProgress::OnTerminal
     };
+    let timings = std::env::var_os("POSRECON_TIMINGS").is_some();
+    if timings {
+        posrecon::progress::keep_timings();
+    }
     let summary = term::with_progress(show, &config.inputs(), || posrecon::reconcile(&config))?;
-    if std::env::var_os("POSRECON_TIMINGS").is_some() {
+    if timings {
         print_stage_times();
     }
     let mut out = io::stdout().lock();

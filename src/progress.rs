@@ -1,13 +1,14 @@
 //! How far a run has got, for the binary to show on a terminal.
 //!
 //! The library only counts: the stage it is in and the input bytes read so
-//! far, in process-wide atomics that a display thread may poll. It never
+//! far, in process-wide atomics that a display thread may poll, and, when the
+//! binary asks (`POSRECON_TIMINGS`), when each stage began. It never
 //! prints, and nothing it writes or returns depends on these counters, so
 //! they may be shared by runs in one process (as tests do) at no harm but a
 //! wrong bar.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// The stages of a `reconcile` run, in order.
@@ -40,6 +41,8 @@ impl Stage {
 
 static STAGE: AtomicU8 = AtomicU8::new(0);
 static BYTES_READ: AtomicU64 = AtomicU64::new(0);
+/// Whether stage times and memory peaks are kept (`POSRECON_TIMINGS`).
+static TIMINGS: AtomicBool = AtomicBool::new(false);
 /// When each stage was last entered, for `POSRECON_TIMINGS`.
 static ENTERED: Mutex<[Option<Instant>; 4]> = Mutex::new([None; 4]);
 /// The process's peak memory (KiB) when each stage was entered, where the
@@ -49,12 +52,21 @@ static PEAK_KIB: Mutex<[Option<u64>; 4]> = Mutex::new([None; 4]);
 /// Marks the start of `stage`.
 pub(crate) fn enter(stage: Stage) {
     STAGE.store(stage as u8, Ordering::Relaxed);
+    if !TIMINGS.load(Ordering::Relaxed) {
+        return;
+    }
     if let Ok(mut entered) = ENTERED.lock() {
         entered[stage as usize] = Some(Instant::now());
     }
     if let Ok(mut peak) = PEAK_KIB.lock() {
         peak[stage as usize] = peak_kib();
     }
+}
+
+/// Keeps, from now on, when each stage begins and the memory peak then;
+/// [`stage_times`] and [`stage_peaks`] report them.
+pub fn keep_timings() {
+    TIMINGS.store(true, Ordering::Relaxed);
 }
 
 /// The process's peak resident memory so far (Linux's VmHWM), in KiB.
