@@ -205,7 +205,7 @@ fn sort_terminal(terminal: &[TerminalRecord]) -> Vec<usize> {
         let r = &terminal[t];
         (&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no)
     };
-    order::sorted::<40>(
+    order::sorted::<5>(
         terminal.len(),
         |i, key| {
             let r = &terminal[i];
@@ -221,7 +221,7 @@ fn sort_terminal(terminal: &[TerminalRecord]) -> Vec<usize> {
 /// The canonical order of settlements ([`settlement_order`]).
 fn sort_bank(bank: &[Settlement]) -> Vec<usize> {
     // The key holds settlement_order's first fields.
-    order::sorted::<56>(
+    order::sorted::<7>(
         bank.len(),
         |i, key| {
             let s = &bank[i];
