@@ -450,3 +450,47 @@ fn check_acquirer_gbk() {
 fn usage_settle_date_unused() {
     check_case("usage-settle-date-unused");
 }
+
+#[test]
+fn timings_are_printed_only_when_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |timings: bool| {
+        let mut command = std::process::Command::new(support::BIN);
+        command
+            .args([
+                "reconcile",
+                "--terminal",
+                "sample-data/terminal-2026-11-23.csv",
+                "--bank",
+                "sample-data/bank-2026-11-24.csv",
+                "--as-of",
+                "2026-11-24 22:00",
+                "--no-ledger",
+                "--quiet",
+                "--out",
+            ])
+            .arg(dir.path())
+            .current_dir(root())
+            .env_remove("POSRECON_TIMINGS");
+        if timings {
+            command.env("POSRECON_TIMINGS", "1");
+        }
+        let output = command.output().unwrap();
+        String::from_utf8(output.stderr).unwrap()
+    };
+    assert_eq!(run(false), "");
+    let stderr = run(true);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with("posrecon: stage seconds: reading "),
+        "{stderr}"
+    );
+    for stage in ["matching", "deciding", "writing"] {
+        assert!(lines[0].contains(&format!(", {stage} ")), "{stderr}");
+    }
+    assert!(
+        lines[1].starts_with("posrecon: peak MiB at stage start: reading "),
+        "{stderr}"
+    );
+}
