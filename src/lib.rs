@@ -382,8 +382,16 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     let max_rejects = config.max_rejects;
     // The two big inputs are read side by side, one core each.
     let (terminal, bank) = std::thread::scope(|scope| {
+        // The bank file is the quicker to read: its thread goes on to build
+        // what matching needs of the settlements while the terminal side reads.
         let bank = scope.spawn(|| {
-            read::read_settlements_with(&config.bank, &config.bank_profiles, max_rejects)
+            let read =
+                read::read_settlements_with(&config.bank, &config.bank_profiles, max_rejects);
+            let index = read
+                .as_ref()
+                .ok()
+                .map(|read| matching::BankIndex::new(&read.records));
+            (read, index)
         });
         let terminal = read::read_terminal_records_with(
             &config.terminal,
@@ -395,6 +403,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (terminal, bank)
     });
+    let (bank, bank_index) = bank;
     let merchants = config.merchants.as_deref().map(read::read_merchants);
     let cards = config.card_status.as_deref().map(read::read_card_statuses);
     let requests = config
@@ -464,7 +473,15 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     }
 
     progress::enter(progress::Stage::Matching);
-    let result = matching::reconcile(&terminal.records, &bank.records, &policy, config.as_of);
+    let bank_index =
+        bank_index.expect("IE: the bank index is built whenever the bank files are read");
+    let result = matching::reconcile_indexed(
+        &terminal.records,
+        &bank.records,
+        bank_index,
+        &policy,
+        config.as_of,
+    );
     let totals = totals::control_totals(
         totals::SideInput {
             records: &terminal.records,

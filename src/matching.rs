@@ -239,6 +239,24 @@ fn sort_bank(bank: &[Settlement]) -> Vec<usize> {
     )
 }
 
+/// What matching needs of the settlements alone: the exact pass's indexes,
+/// in canonical order. It can be built while the terminal files are still
+/// being read.
+pub struct BankIndex {
+    exact: ExactIndex,
+    settlements: usize,
+}
+
+impl BankIndex {
+    pub fn new(bank: &[Settlement]) -> BankIndex {
+        let bank_order = sort_bank(bank);
+        BankIndex {
+            exact: ExactIndex::new(bank, &bank_order),
+            settlements: bank.len(),
+        }
+    }
+}
+
 /// Reconciles one night: SPEC §3's passes, then one outcome per record.
 pub fn reconcile(
     terminal: &[TerminalRecord],
@@ -246,24 +264,34 @@ pub fn reconcile(
     policy: &Policy,
     as_of: NaiveDateTime,
 ) -> Reconciliation {
-    // Two cores: the terminal side's own passes beside the bank side's
-    // sort and indexes; the exact pass needs both.
-    let ((terminal_order, voids, duplicates, unique_rrns), (bank_order, index)) =
-        std::thread::scope(|scope| {
-            let bank_side = scope.spawn(|| {
-                let bank_order = sort_bank(bank);
-                let index = ExactIndex::new(bank, &bank_order);
-                (bank_order, index)
-            });
-            let terminal_order = sort_terminal(terminal);
-            let voids = pair_voids(terminal, &terminal_order);
-            let duplicates = suspected_duplicates(terminal, &voids, policy);
-            let unique_rrns = unique_rrns(terminal);
-            let bank_side = bank_side
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            ((terminal_order, voids, duplicates, unique_rrns), bank_side)
-        });
+    reconcile_indexed(terminal, bank, BankIndex::new(bank), policy, as_of)
+}
+
+/// [`reconcile`] with the settlements' index already built (from `bank`).
+pub fn reconcile_indexed(
+    terminal: &[TerminalRecord],
+    bank: &[Settlement],
+    index: BankIndex,
+    policy: &Policy,
+    as_of: NaiveDateTime,
+) -> Reconciliation {
+    assert_eq!(
+        index.settlements,
+        bank.len(),
+        "IE: the bank index was built from other settlements"
+    );
+    let index = index.exact;
+    // Two cores: the rrn count beside the sort, void and duplicate passes.
+    let ((terminal_order, voids, duplicates), unique_rrns) = std::thread::scope(|scope| {
+        let unique = scope.spawn(|| unique_rrns(terminal));
+        let terminal_order = sort_terminal(terminal);
+        let voids = pair_voids(terminal, &terminal_order);
+        let duplicates = suspected_duplicates(terminal, &voids, policy);
+        let unique = unique
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        ((terminal_order, voids, duplicates), unique)
+    });
     let mut pairing = Pairing::new(terminal.len(), bank.len());
     pair_exact(
         terminal,
@@ -273,7 +301,7 @@ pub fn reconcile(
         &unique_rrns,
         &mut pairing,
     );
-    drop((index, unique_rrns, bank_order));
+    drop((index, unique_rrns));
     pair_tolerant(terminal, bank, policy, &terminal_order, &mut pairing);
     let as_of_day = policy.business_day(as_of);
 
