@@ -226,21 +226,50 @@ pub struct ActionRow {
 }
 
 fn time_text(time: NaiveDateTime) -> String {
+    let mut text = String::with_capacity(19);
+    push_time(&mut text, time);
+    text
+}
+
+/// Appends `time` as chrono's `%Y-%m-%d %H:%M:%S` writes it.
+fn push_time(text: &mut String, time: NaiveDateTime) {
     use chrono::{Datelike, Timelike};
-    if !(0..=9999).contains(&time.year()) {
-        return time.format("%Y-%m-%d %H:%M:%S").to_string();
-    }
-    // chrono's format parses its pattern on every call; a run writes millions.
+    let Ok(year @ 0..=9999) = u32::try_from(time.year()) else {
+        text.push_str(&time.format("%Y-%m-%d %H:%M:%S").to_string());
+        return;
+    };
+    // chrono's format parses its pattern on every call, and even `format!`
+    // costs more than the digits themselves; a run writes millions.
     // A leap second is second 59 with a nanosecond count past one second.
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        time.year(),
-        time.month(),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second() + time.nanosecond() / 1_000_000_000
-    )
+    let second = time.second() + time.nanosecond() / 1_000_000_000;
+    let fields = [
+        (year, 1000, Some('-')),
+        (time.month(), 10, Some('-')),
+        (time.day(), 10, Some(' ')),
+        (time.hour(), 10, Some(':')),
+        (time.minute(), 10, Some(':')),
+        (second, 10, None),
+    ];
+    for (value, mut place, separator) in fields {
+        while place > 0 {
+            let digit = u8::try_from(value / place % 10).expect("IE: a decimal digit");
+            text.push(char::from(b'0' + digit));
+            place /= 10;
+        }
+        text.extend(separator);
+    }
+}
+
+/// A reused buffer for the time text of one row after another.
+#[derive(Default)]
+struct TimeText(String);
+
+impl TimeText {
+    fn of(&mut self, time: NaiveDateTime) -> &str {
+        self.0.clear();
+        push_time(&mut self.0, time);
+        &self.0
+    }
 }
 
 fn parse_stored_time(raw: &str) -> rusqlite::Result<NaiveDateTime> {
@@ -566,34 +595,7 @@ impl Ledger {
                     outcome, rule, void_trace, explanation, bank_folded, bank_batch_no)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             )?;
-            for (side, list) in [("terminal", &rows.terminal), ("bank", &rows.bank)] {
-                for r in list.iter() {
-                    record.execute(params![
-                        head.run_id,
-                        side,
-                        r.merchant_id,
-                        r.terminal_id,
-                        r.batch_no,
-                        r.trace_no,
-                        r.rrn,
-                        r.auth_code,
-                        r.txn_type.as_str(),
-                        time_text(r.txn_time),
-                        r.amount.minor(),
-                        r.currency.code(),
-                        r.card.as_str(),
-                        r.orig_trace_no,
-                        r.orig_rrn,
-                        r.settle_date.map(|d| d.to_string()),
-                        r.outcome.as_str(),
-                        r.rule,
-                        r.void_trace,
-                        r.explanation,
-                        r.folded_bank.is_some(),
-                        r.folded_bank.flatten()
-                    ])?;
-                }
-            }
+            insert_records(&mut record, head.run_id, rows)?;
             let mut clear = tx.prepare(
                 "UPDATE carried SET cleared_run = ?1
                  WHERE terminal_id = ?2 AND batch_no = ?3 AND trace_no = ?4 AND cleared_run IS NULL",
@@ -757,6 +759,93 @@ impl Ledger {
         actions.sort_by(|a, b| (a.run_id, &a.action_id).cmp(&(b.run_id, &b.action_id)));
         Ok((records, actions))
     }
+}
+
+/// Inserts a run's record rows with the prepared 22-parameter INSERT.
+///
+/// SQLite keeps a statement's bindings across executions, and rusqlite's
+/// `raw_execute` leaves them alone; every text binding is a copy (rusqlite
+/// binds text as `SQLITE_TRANSIENT`). Neighbouring rows mostly share their
+/// merchant, terminal, batch, type, currency, outcome and settle date, so
+/// each parameter is bound again only when it differs from the previous row's.
+fn insert_records(
+    record: &mut rusqlite::Statement<'_>,
+    run_id: i64,
+    rows: &RunRows<'_>,
+) -> rusqlite::Result<()> {
+    record.raw_bind_parameter(1, run_id)?;
+    let mut time = TimeText::default();
+    let mut prev: Option<&RecordRow<'_>> = None;
+    for (side, list) in [("terminal", &rows.terminal), ("bank", &rows.bank)] {
+        record.raw_bind_parameter(2, side)?;
+        for r in list {
+            // Whether field `f` must be bound again for this row.
+            macro_rules! changed {
+                ($($f:tt)+) => {
+                    prev.is_none_or(|p| p.$($f)+ != r.$($f)+)
+                };
+            }
+            if changed!(merchant_id) {
+                record.raw_bind_parameter(3, r.merchant_id)?;
+            }
+            if changed!(terminal_id) {
+                record.raw_bind_parameter(4, r.terminal_id)?;
+            }
+            if changed!(batch_no) {
+                record.raw_bind_parameter(5, r.batch_no)?;
+            }
+            if changed!(trace_no) {
+                record.raw_bind_parameter(6, r.trace_no)?;
+            }
+            if changed!(rrn) {
+                record.raw_bind_parameter(7, r.rrn)?;
+            }
+            if changed!(auth_code) {
+                record.raw_bind_parameter(8, r.auth_code)?;
+            }
+            if changed!(txn_type) {
+                record.raw_bind_parameter(9, r.txn_type.as_str())?;
+            }
+            if changed!(txn_time) {
+                record.raw_bind_parameter(10, time.of(r.txn_time))?;
+            }
+            record.raw_bind_parameter(11, r.amount.minor())?;
+            if changed!(currency) {
+                record.raw_bind_parameter(12, r.currency.code())?;
+            }
+            if changed!(card.as_str()) {
+                record.raw_bind_parameter(13, r.card.as_str())?;
+            }
+            if changed!(orig_trace_no) {
+                record.raw_bind_parameter(14, r.orig_trace_no)?;
+            }
+            if changed!(orig_rrn) {
+                record.raw_bind_parameter(15, r.orig_rrn)?;
+            }
+            if changed!(settle_date) {
+                record.raw_bind_parameter(16, r.settle_date.map(|d| d.to_string()))?;
+            }
+            if changed!(outcome) {
+                record.raw_bind_parameter(17, r.outcome.as_str())?;
+            }
+            if changed!(rule) {
+                record.raw_bind_parameter(18, r.rule)?;
+            }
+            if changed!(void_trace) {
+                record.raw_bind_parameter(19, r.void_trace)?;
+            }
+            if changed!(explanation) {
+                record.raw_bind_parameter(20, r.explanation.as_str())?;
+            }
+            if changed!(folded_bank) {
+                record.raw_bind_parameter(21, r.folded_bank.is_some())?;
+                record.raw_bind_parameter(22, r.folded_bank.flatten())?;
+            }
+            record.raw_execute()?;
+            prev = Some(r);
+        }
+    }
+    Ok(())
 }
 
 /// Removes every row of run `run_id` and undoes what it did to the carried set.
@@ -1023,6 +1112,124 @@ mod tests {
             .map(|r| (r.side.as_str(), r.batch_no.as_deref()))
             .collect();
         assert_eq!(sides, [("terminal", Some("000231")), ("bank", None)]);
+    }
+
+    /// Binding only what changed from the previous row stores what binding
+    /// every parameter of every row stores, whichever fields change, including
+    /// a value turning into NULL and back.
+    #[test]
+    fn records_bound_only_where_they_change_are_stored_whole() {
+        let cards = [
+            MaskedPan::mask("6222020000000056").unwrap(),
+            MaskedPan::mask("4367420000007242").unwrap(),
+        ];
+        let time = |h: u32, s: u32| {
+            NaiveDate::from_ymd_opt(2026, 11, 23)
+                .unwrap()
+                .and_hms_opt(h, 0, s)
+                .unwrap()
+        };
+        let date = NaiveDate::from_ymd_opt(2026, 11, 24);
+        // Each field takes its own pseudo-random walk over its values, so
+        // every field changes in some row where others do not.
+        let pick = |n: usize, field: u64, values: u64| {
+            let mut x = (n as u64) << 8 | field;
+            x = (x ^ x >> 30).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ x >> 27).wrapping_mul(0x94D0_49BB_1331_11EB);
+            usize::try_from((x ^ x >> 31) % values).unwrap()
+        };
+        let row = |n: usize| RecordRow {
+            merchant_id: ["898310058120001", "898310058120002"][pick(n, 0, 2)],
+            terminal_id: ["31000101", "31000102"][pick(n, 1, 2)],
+            batch_no: [Some("000231"), None][pick(n, 2, 2)],
+            trace_no: ["001212", "001213"][pick(n, 3, 2)],
+            rrn: [Some("632711879714"), None][pick(n, 4, 2)],
+            auth_code: [Some("3M10SC"), None][pick(n, 5, 2)],
+            txn_type: [TxnType::ALL[0], TxnType::ALL[1]][pick(n, 6, 2)],
+            txn_time: time(9 + u32::try_from(pick(n, 7, 2)).unwrap(), 7),
+            amount: Amount::from_minor([1000, -250][pick(n, 8, 2)]),
+            currency: [Currency::CNY, Currency::from_code("USD").unwrap()][pick(n, 9, 2)],
+            card: &cards[pick(n, 10, 2)],
+            orig_trace_no: [None, Some("001212")][pick(n, 11, 2)],
+            orig_rrn: [None, Some("632711879714")][pick(n, 12, 2)],
+            settle_date: [date, None][pick(n, 13, 2)],
+            outcome: [Outcome::Matched, Outcome::Pending][pick(n, 14, 2)],
+            rule: [Some("exact:rrn"), None][pick(n, 15, 2)],
+            void_trace: [None, Some("001213")][pick(n, 16, 2)],
+            explanation: ["", "not settled yet"][pick(n, 17, 2)].to_string(),
+            folded_bank: [None, Some(None), Some(Some("000130"))][pick(n, 18, 3)],
+        };
+        let rows = RunRows {
+            head: RunHead {
+                run_id: 7,
+                replaces: false,
+                as_of: time(22, 0),
+                arguments: String::new(),
+                summary: String::new(),
+                inputs: &[],
+            },
+            terminal: (0..40).map(row).collect(),
+            bank: (40..60).map(row).collect(),
+            actions: Vec::new(),
+        };
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in MIGRATIONS {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO runs VALUES (6, '', 'writing', '{}', '{}'), (7, '', 'writing', '{}', '{}');",
+        )
+        .unwrap();
+        let insert = "INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
+                rrn, auth_code, txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn,
+                settle_date, outcome, rule, void_trace, explanation, bank_folded, bank_batch_no)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                ?19, ?20, ?21, ?22)";
+        let mut every = conn.prepare(insert).unwrap();
+        for (side, list) in [("terminal", &rows.terminal), ("bank", &rows.bank)] {
+            for r in list {
+                every
+                    .execute(params![
+                        6,
+                        side,
+                        r.merchant_id,
+                        r.terminal_id,
+                        r.batch_no,
+                        r.trace_no,
+                        r.rrn,
+                        r.auth_code,
+                        r.txn_type.as_str(),
+                        time_text(r.txn_time),
+                        r.amount.minor(),
+                        r.currency.code(),
+                        r.card.as_str(),
+                        r.orig_trace_no,
+                        r.orig_rrn,
+                        r.settle_date.map(|d| d.to_string()),
+                        r.outcome.as_str(),
+                        r.rule,
+                        r.void_trace,
+                        r.explanation,
+                        r.folded_bank.is_some(),
+                        r.folded_bank.flatten()
+                    ])
+                    .unwrap();
+            }
+        }
+        insert_records(&mut conn.prepare(insert).unwrap(), 7, &rows).unwrap();
+
+        let stored = |run_id: i64| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut statement = conn
+                .prepare("SELECT * FROM records WHERE run_id = ?1 ORDER BY rowid")
+                .unwrap();
+            let rows = statement.query_map([run_id], |r| {
+                (1..22).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()
+            });
+            rows.unwrap().map(Result::unwrap).collect()
+        };
+        let (every, changed) = (stored(6), stored(7));
+        assert_eq!(every.len(), 60);
+        assert_eq!(changed, every);
     }
 
     /// The ledger's time text is what chrono's `%Y-%m-%d %H:%M:%S` writes,
