@@ -609,11 +609,43 @@ impl Ledger {
                     txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, from_run)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
+            // Every record that is not PENDING clears its carried row, but
+            // few records have one: look for them in memory, not with a
+            // million UPDATEs that find nothing. A key may stay listed after
+            // its row is cleared; that costs only an UPDATE that finds nothing.
+            let mut may_be_open: HashSet<String> = HashSet::new();
+            let mut key = String::new();
+            {
+                let mut open_keys = tx.prepare(
+                    "SELECT terminal_id, batch_no, trace_no FROM carried WHERE cleared_run IS NULL",
+                )?;
+                let mut open_rows = open_keys.query([])?;
+                while let Some(row) = open_rows.next()? {
+                    may_be_open.insert(
+                        carried_key(
+                            &mut key,
+                            [
+                                row.get_ref(0)?.as_str()?,
+                                row.get_ref(1)?.as_str()?,
+                                row.get_ref(2)?.as_str()?,
+                            ],
+                        )
+                        .to_owned(),
+                    );
+                }
+            }
             for r in &rows.terminal {
                 let batch = r.batch_no.unwrap_or("");
                 if r.outcome != Outcome::Pending {
-                    clear.execute(params![head.run_id, r.terminal_id, batch, r.trace_no])?;
+                    if may_be_open
+                        .contains(carried_key(&mut key, [r.terminal_id, batch, r.trace_no]))
+                    {
+                        clear.execute(params![head.run_id, r.terminal_id, batch, r.trace_no])?;
+                    }
                 } else if !open.exists(params![r.terminal_id, batch, r.trace_no])? {
+                    may_be_open.insert(
+                        carried_key(&mut key, [r.terminal_id, batch, r.trace_no]).to_owned(),
+                    );
                     carry.execute(params![
                         r.merchant_id,
                         r.terminal_id,
@@ -759,6 +791,16 @@ impl Ledger {
         actions.sort_by(|a, b| (a.run_id, &a.action_id).cmp(&(b.run_id, &b.action_id)));
         Ok((records, actions))
     }
+}
+
+/// A carried row's key (terminal, batch, trace) as one string, in `key`.
+fn carried_key<'k>(key: &'k mut String, parts: [&str; 3]) -> &'k str {
+    key.clear();
+    for part in parts {
+        key.push_str(part);
+        key.push('\u{1f}');
+    }
+    key
 }
 
 /// Inserts a run's record rows with the prepared 22-parameter INSERT.
