@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use anyhow::{Context, bail};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -182,12 +183,13 @@ pub struct RunHead<'a> {
 /// Everything one run puts into the ledger.
 pub struct RunRows<'a> {
     pub head: RunHead<'a>,
-    pub terminal: Vec<RecordRow<'a>>,
-    pub bank: Vec<RecordRow<'a>>,
+    /// Tonight's records; their rows are built while they are inserted.
+    pub night: &'a Night<'a>,
     pub actions: Vec<ActionRow>,
 }
 
 /// A record and what the run concluded about it.
+#[derive(Clone)]
 pub struct RecordRow<'a> {
     pub merchant_id: &'a str,
     pub terminal_id: &'a str,
@@ -226,21 +228,50 @@ pub struct ActionRow {
 }
 
 fn time_text(time: NaiveDateTime) -> String {
+    let mut text = String::with_capacity(19);
+    push_time(&mut text, time);
+    text
+}
+
+/// Appends `time` as chrono's `%Y-%m-%d %H:%M:%S` writes it.
+fn push_time(text: &mut String, time: NaiveDateTime) {
     use chrono::{Datelike, Timelike};
-    if !(0..=9999).contains(&time.year()) {
-        return time.format("%Y-%m-%d %H:%M:%S").to_string();
-    }
-    // chrono's format parses its pattern on every call; a run writes millions.
+    let Ok(year @ 0..=9999) = u32::try_from(time.year()) else {
+        text.push_str(&time.format("%Y-%m-%d %H:%M:%S").to_string());
+        return;
+    };
+    // chrono's format parses its pattern on every call, and even `format!`
+    // costs more than the digits themselves; a run writes millions.
     // A leap second is second 59 with a nanosecond count past one second.
-    format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
-        time.year(),
-        time.month(),
-        time.day(),
-        time.hour(),
-        time.minute(),
-        time.second() + time.nanosecond() / 1_000_000_000
-    )
+    let second = time.second() + time.nanosecond() / 1_000_000_000;
+    let fields = [
+        (year, 1000, Some('-')),
+        (time.month(), 10, Some('-')),
+        (time.day(), 10, Some(' ')),
+        (time.hour(), 10, Some(':')),
+        (time.minute(), 10, Some(':')),
+        (second, 10, None),
+    ];
+    for (value, mut place, separator) in fields {
+        while place > 0 {
+            let digit = u8::try_from(value / place % 10).expect("IE: a decimal digit");
+            text.push(char::from(b'0' + digit));
+            place /= 10;
+        }
+        text.extend(separator);
+    }
+}
+
+/// A reused buffer for the time text of one row after another.
+#[derive(Default)]
+struct TimeText(String);
+
+impl TimeText {
+    fn of(&mut self, time: NaiveDateTime) -> &str {
+        self.0.clear();
+        push_time(&mut self.0, time);
+        &self.0
+    }
 }
 
 fn parse_stored_time(raw: &str) -> rusqlite::Result<NaiveDateTime> {
@@ -560,76 +591,32 @@ impl Ledger {
                     file.amount().minor()
                 ])?;
             }
-            let mut record = tx.prepare(
+            let record = tx.prepare(
                 "INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code,
                     txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, settle_date,
                     outcome, rule, void_trace, explanation, bank_folded, bank_batch_no)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             )?;
-            for (side, list) in [("terminal", &rows.terminal), ("bank", &rows.bank)] {
-                for r in list.iter() {
-                    record.execute(params![
-                        head.run_id,
-                        side,
-                        r.merchant_id,
-                        r.terminal_id,
-                        r.batch_no,
-                        r.trace_no,
-                        r.rrn,
-                        r.auth_code,
-                        r.txn_type.as_str(),
-                        time_text(r.txn_time),
-                        r.amount.minor(),
-                        r.currency.code(),
-                        r.card.as_str(),
-                        r.orig_trace_no,
-                        r.orig_rrn,
-                        r.settle_date.map(|d| d.to_string()),
-                        r.outcome.as_str(),
-                        r.rule,
-                        r.void_trace,
-                        r.explanation,
-                        r.folded_bank.is_some(),
-                        r.folded_bank.flatten()
-                    ])?;
+            let mut carried = CarriedUpdate::new(&tx, head.run_id)?;
+            let mut record = RecordInsert::new(record, head.run_id)?;
+            // Building a row (explanations, folding) overlaps inserting the
+            // previous ones: SQLite keeps this thread busy, the other core
+            // builds. The chunks come back to be reused, so the night's rows
+            // are never all in memory at once.
+            std::thread::scope(|scope| -> anyhow::Result<()> {
+                let (full, chunks) = mpsc::sync_channel(2);
+                let (reuse, empty) = mpsc::channel();
+                scope.spawn(move || build_record_rows(rows.night, &full, &empty));
+                for (side, chunk) in chunks {
+                    record.insert(side, &chunk)?;
+                    if side == "terminal" {
+                        carried.follow(&chunk)?;
+                    }
+                    // The builder may be done and gone; then the chunk is freed here.
+                    let _ = reuse.send(chunk);
                 }
-            }
-            let mut clear = tx.prepare(
-                "UPDATE carried SET cleared_run = ?1
-                 WHERE terminal_id = ?2 AND batch_no = ?3 AND trace_no = ?4 AND cleared_run IS NULL",
-            )?;
-            let mut open = tx.prepare(
-                "SELECT 1 FROM carried
-                 WHERE terminal_id = ?1 AND batch_no = ?2 AND trace_no = ?3 AND cleared_run IS NULL",
-            )?;
-            let mut carry = tx.prepare(
-                "INSERT INTO carried (merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code, txn_type,
-                    txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, from_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-            )?;
-            for r in &rows.terminal {
-                let batch = r.batch_no.unwrap_or("");
-                if r.outcome != Outcome::Pending {
-                    clear.execute(params![head.run_id, r.terminal_id, batch, r.trace_no])?;
-                } else if !open.exists(params![r.terminal_id, batch, r.trace_no])? {
-                    carry.execute(params![
-                        r.merchant_id,
-                        r.terminal_id,
-                        batch,
-                        r.trace_no,
-                        r.rrn,
-                        r.auth_code,
-                        r.txn_type.as_str(),
-                        time_text(r.txn_time),
-                        r.amount.minor(),
-                        r.currency.code(),
-                        r.card.as_str(),
-                        r.orig_trace_no,
-                        r.orig_rrn,
-                        head.run_id
-                    ])?;
-                }
-            }
+                Ok(())
+            })?;
             let mut action = tx.prepare(
                 "INSERT INTO actions (action_id, run_id, kind, merchant_id, terminal_id, batch_no, trace_no, rrn,
                     amount, source, reason, payload)
@@ -759,6 +746,223 @@ impl Ledger {
     }
 }
 
+/// Keeps the carried set in step with tonight's terminal records: a PENDING
+/// record is carried (once), any other clears its carried row.
+struct CarriedUpdate<'s> {
+    run_id: i64,
+    clear: rusqlite::Statement<'s>,
+    open: rusqlite::Statement<'s>,
+    carry: rusqlite::Statement<'s>,
+    /// The keys that may have an open carried row. Every record that is not
+    /// PENDING clears its row, but few records have one: look for them in
+    /// memory, not with a million UPDATEs that find nothing. A key may stay
+    /// listed after its row is cleared; that costs only an UPDATE that finds
+    /// nothing.
+    may_be_open: HashSet<String>,
+    key: String,
+}
+
+impl<'s> CarriedUpdate<'s> {
+    fn new(tx: &'s Transaction<'_>, run_id: i64) -> rusqlite::Result<CarriedUpdate<'s>> {
+        let mut may_be_open = HashSet::new();
+        let mut key = String::new();
+        let mut open_keys = tx.prepare(
+            "SELECT terminal_id, batch_no, trace_no FROM carried WHERE cleared_run IS NULL",
+        )?;
+        let mut open_rows = open_keys.query([])?;
+        while let Some(row) = open_rows.next()? {
+            let parts = [
+                row.get_ref(0)?.as_str()?,
+                row.get_ref(1)?.as_str()?,
+                row.get_ref(2)?.as_str()?,
+            ];
+            may_be_open.insert(carried_key(&mut key, parts).to_owned());
+        }
+        Ok(CarriedUpdate {
+            run_id,
+            clear: tx.prepare(
+                "UPDATE carried SET cleared_run = ?1
+                 WHERE terminal_id = ?2 AND batch_no = ?3 AND trace_no = ?4 AND cleared_run IS NULL",
+            )?,
+            open: tx.prepare(
+                "SELECT 1 FROM carried
+                 WHERE terminal_id = ?1 AND batch_no = ?2 AND trace_no = ?3 AND cleared_run IS NULL",
+            )?,
+            carry: tx.prepare(
+                "INSERT INTO carried (merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code, txn_type,
+                    txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, from_run)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            )?,
+            may_be_open,
+            key,
+        })
+    }
+
+    /// Carries or clears each of these terminal records.
+    fn follow(&mut self, terminal: &[RecordRow<'_>]) -> rusqlite::Result<()> {
+        for r in terminal {
+            let batch = r.batch_no.unwrap_or("");
+            let key = carried_key(&mut self.key, [r.terminal_id, batch, r.trace_no]);
+            if r.outcome != Outcome::Pending {
+                if self.may_be_open.contains(key) {
+                    self.clear
+                        .execute(params![self.run_id, r.terminal_id, batch, r.trace_no])?;
+                }
+            } else if !self
+                .open
+                .exists(params![r.terminal_id, batch, r.trace_no])?
+            {
+                self.may_be_open.insert(key.to_owned());
+                self.carry.execute(params![
+                    r.merchant_id,
+                    r.terminal_id,
+                    batch,
+                    r.trace_no,
+                    r.rrn,
+                    r.auth_code,
+                    r.txn_type.as_str(),
+                    time_text(r.txn_time),
+                    r.amount.minor(),
+                    r.currency.code(),
+                    r.card.as_str(),
+                    r.orig_trace_no,
+                    r.orig_rrn,
+                    self.run_id
+                ])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A carried row's key (terminal, batch, trace) as one string, in `key`.
+fn carried_key<'k>(key: &'k mut String, parts: [&str; 3]) -> &'k str {
+    key.clear();
+    for part in parts {
+        key.push_str(part);
+        key.push('\u{1f}');
+    }
+    key
+}
+
+/// The records INSERT, binding only what changed.
+///
+/// SQLite keeps a statement's bindings across executions, and rusqlite's
+/// `raw_execute` leaves them alone; every text binding is a copy (rusqlite
+/// binds text as `SQLITE_TRANSIENT`). Neighbouring rows mostly share their
+/// merchant, terminal, batch, type, currency, outcome and settle date, so
+/// each parameter is bound again only when it differs from the previous row's.
+struct RecordInsert<'s, 'a> {
+    statement: rusqlite::Statement<'s>,
+    side: Option<&'static str>,
+    /// The row inserted last, whose values are bound.
+    prev: Option<RecordRow<'a>>,
+    time: TimeText,
+}
+
+impl<'s, 'a> RecordInsert<'s, 'a> {
+    /// Takes the prepared 22-parameter INSERT into `records` of run `run_id`.
+    fn new(
+        mut statement: rusqlite::Statement<'s>,
+        run_id: i64,
+    ) -> rusqlite::Result<RecordInsert<'s, 'a>> {
+        statement.raw_bind_parameter(1, run_id)?;
+        Ok(RecordInsert {
+            statement,
+            side: None,
+            prev: None,
+            time: TimeText::default(),
+        })
+    }
+
+    /// Inserts `rows`, of the records of `side`, after those inserted before.
+    fn insert(&mut self, side: &'static str, rows: &[RecordRow<'a>]) -> rusqlite::Result<()> {
+        let RecordInsert {
+            statement,
+            side: bound_side,
+            prev: last,
+            time,
+        } = self;
+        if *bound_side != Some(side) {
+            statement.raw_bind_parameter(2, side)?;
+            *bound_side = Some(side);
+        }
+        for (i, r) in rows.iter().enumerate() {
+            let prev = match i.checked_sub(1) {
+                Some(before) => rows.get(before),
+                None => last.as_ref(),
+            };
+            // Whether field `f` must be bound again for this row.
+            macro_rules! changed {
+            ($($f:tt)+) => {
+                prev.is_none_or(|p| p.$($f)+ != r.$($f)+)
+            };
+        }
+            if changed!(merchant_id) {
+                statement.raw_bind_parameter(3, r.merchant_id)?;
+            }
+            if changed!(terminal_id) {
+                statement.raw_bind_parameter(4, r.terminal_id)?;
+            }
+            if changed!(batch_no) {
+                statement.raw_bind_parameter(5, r.batch_no)?;
+            }
+            if changed!(trace_no) {
+                statement.raw_bind_parameter(6, r.trace_no)?;
+            }
+            if changed!(rrn) {
+                statement.raw_bind_parameter(7, r.rrn)?;
+            }
+            if changed!(auth_code) {
+                statement.raw_bind_parameter(8, r.auth_code)?;
+            }
+            if changed!(txn_type) {
+                statement.raw_bind_parameter(9, r.txn_type.as_str())?;
+            }
+            if changed!(txn_time) {
+                statement.raw_bind_parameter(10, time.of(r.txn_time))?;
+            }
+            statement.raw_bind_parameter(11, r.amount.minor())?;
+            if changed!(currency) {
+                statement.raw_bind_parameter(12, r.currency.code())?;
+            }
+            if changed!(card.as_str()) {
+                statement.raw_bind_parameter(13, r.card.as_str())?;
+            }
+            if changed!(orig_trace_no) {
+                statement.raw_bind_parameter(14, r.orig_trace_no)?;
+            }
+            if changed!(orig_rrn) {
+                statement.raw_bind_parameter(15, r.orig_rrn)?;
+            }
+            if changed!(settle_date) {
+                statement.raw_bind_parameter(16, r.settle_date.map(|d| d.to_string()))?;
+            }
+            if changed!(outcome) {
+                statement.raw_bind_parameter(17, r.outcome.as_str())?;
+            }
+            if changed!(rule) {
+                statement.raw_bind_parameter(18, r.rule)?;
+            }
+            if changed!(void_trace) {
+                statement.raw_bind_parameter(19, r.void_trace)?;
+            }
+            if changed!(explanation) {
+                statement.raw_bind_parameter(20, r.explanation.as_str())?;
+            }
+            if changed!(folded_bank) {
+                statement.raw_bind_parameter(21, r.folded_bank.is_some())?;
+                statement.raw_bind_parameter(22, r.folded_bank.flatten())?;
+            }
+            statement.raw_execute()?;
+        }
+        if let Some(r) = rows.last() {
+            *last = Some(r.clone());
+        }
+        Ok(())
+    }
+}
+
 /// Removes every row of run `run_id` and undoes what it did to the carried set.
 fn remove_run(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM actions WHERE run_id = ?1", [run_id])?;
@@ -792,15 +996,22 @@ fn folds(night: &Night<'_>, t: usize, b: usize) -> bool {
         && r.card == s.card
 }
 
-/// Builds a run's ledger rows: every record with its outcome, and every
-/// action (and rejection) with its output row as the payload.
-pub fn run_rows<'a>(
+/// How many rows go from the thread that builds them to the one that
+/// inserts them at a time: enough to make the hand-over cheap, few enough
+/// that the chunks in flight stay small.
+const CHUNK_ROWS: usize = 4096;
+
+/// A chunk of one side's record rows.
+type Chunk<'a> = (&'static str, Vec<RecordRow<'a>>);
+
+/// Builds tonight's record rows, terminal side first, and sends them in
+/// chunks to `full`, reusing the chunks that come back on `empty`. Stops
+/// early when the inserting side hangs up.
+fn build_record_rows<'a>(
     night: &'a Night<'a>,
-    decider: &Decider<'a>,
-    decisions: &Decisions,
-    action_rows: &[Vec<Vec<String>>; 4],
-    head: RunHead<'a>,
-) -> RunRows<'a> {
+    full: &SyncSender<Chunk<'a>>,
+    empty: &Receiver<Vec<RecordRow<'a>>>,
+) {
     let explain = |outcome: Outcome, text: &dyn Fn() -> String| {
         if outcome == Outcome::Matched {
             String::new()
@@ -841,8 +1052,7 @@ pub fn run_rows<'a>(
                 .settlement
                 .filter(|&(b, _)| folds(night, t, b))
                 .map(|(b, _)| night.bank[b].batch_no.as_deref()),
-        })
-        .collect();
+        });
     let bank = night
         .bank
         .iter()
@@ -869,9 +1079,39 @@ pub fn run_rows<'a>(
             void_trace: None,
             explanation: explain(result.outcome, &|| night.bank(b)),
             folded_bank: None,
-        })
-        .collect();
+        });
+    if send_in_chunks("terminal", terminal, full, empty).is_ok() {
+        let _ = send_in_chunks("bank", bank, full, empty);
+    }
+}
 
+fn send_in_chunks<'a>(
+    side: &'static str,
+    rows: impl Iterator<Item = RecordRow<'a>>,
+    full: &SyncSender<Chunk<'a>>,
+    empty: &Receiver<Vec<RecordRow<'a>>>,
+) -> Result<(), ()> {
+    let mut rows = rows.peekable();
+    while rows.peek().is_some() {
+        let mut chunk = empty
+            .try_recv()
+            .unwrap_or_else(|_| Vec::with_capacity(CHUNK_ROWS));
+        chunk.clear();
+        chunk.extend(rows.by_ref().take(CHUNK_ROWS));
+        full.send((side, chunk)).map_err(drop)?;
+    }
+    Ok(())
+}
+
+/// Builds a run's ledger rows: every record with its outcome, and every
+/// action (and rejection) with its output row as the payload.
+pub fn run_rows<'a>(
+    night: &'a Night<'a>,
+    decider: &Decider<'a>,
+    decisions: &Decisions,
+    action_rows: &[Vec<Vec<String>>; 4],
+    head: RunHead<'a>,
+) -> RunRows<'a> {
     let payload = |columns: &[&str], row: &[String]| {
         let object: serde_json::Map<String, serde_json::Value> = columns
             .iter()
@@ -969,8 +1209,7 @@ pub fn run_rows<'a>(
     }
     RunRows {
         head,
-        terminal,
-        bank,
+        night,
         actions,
     }
 }
@@ -1023,6 +1262,118 @@ mod tests {
             .map(|r| (r.side.as_str(), r.batch_no.as_deref()))
             .collect();
         assert_eq!(sides, [("terminal", Some("000231")), ("bank", None)]);
+    }
+
+    /// Binding only what changed from the previous row stores what binding
+    /// every parameter of every row stores, whichever fields change, including
+    /// a value turning into NULL and back.
+    #[test]
+    fn records_bound_only_where_they_change_are_stored_whole() {
+        let cards = [
+            MaskedPan::mask("6222020000000056").unwrap(),
+            MaskedPan::mask("4367420000007242").unwrap(),
+        ];
+        let time = |h: u32, s: u32| {
+            NaiveDate::from_ymd_opt(2026, 11, 23)
+                .unwrap()
+                .and_hms_opt(h, 0, s)
+                .unwrap()
+        };
+        let date = NaiveDate::from_ymd_opt(2026, 11, 24);
+        // Each field takes its own pseudo-random walk over its values, so
+        // every field changes in some row where others do not.
+        let pick = |n: usize, field: u64, values: u64| {
+            let mut x = (n as u64) << 8 | field;
+            x = (x ^ x >> 30).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            x = (x ^ x >> 27).wrapping_mul(0x94D0_49BB_1331_11EB);
+            usize::try_from((x ^ x >> 31) % values).unwrap()
+        };
+        let row = |n: usize| RecordRow {
+            merchant_id: ["898310058120001", "898310058120002"][pick(n, 0, 2)],
+            terminal_id: ["31000101", "31000102"][pick(n, 1, 2)],
+            batch_no: [Some("000231"), None][pick(n, 2, 2)],
+            trace_no: ["001212", "001213"][pick(n, 3, 2)],
+            rrn: [Some("632711879714"), None][pick(n, 4, 2)],
+            auth_code: [Some("3M10SC"), None][pick(n, 5, 2)],
+            txn_type: [TxnType::ALL[0], TxnType::ALL[1]][pick(n, 6, 2)],
+            txn_time: time(9 + u32::try_from(pick(n, 7, 2)).unwrap(), 7),
+            amount: Amount::from_minor([1000, -250][pick(n, 8, 2)]),
+            currency: [Currency::CNY, Currency::from_code("USD").unwrap()][pick(n, 9, 2)],
+            card: &cards[pick(n, 10, 2)],
+            orig_trace_no: [None, Some("001212")][pick(n, 11, 2)],
+            orig_rrn: [None, Some("632711879714")][pick(n, 12, 2)],
+            settle_date: [date, None][pick(n, 13, 2)],
+            outcome: [Outcome::Matched, Outcome::Pending][pick(n, 14, 2)],
+            rule: [Some("exact:rrn"), None][pick(n, 15, 2)],
+            void_trace: [None, Some("001213")][pick(n, 16, 2)],
+            explanation: ["", "not settled yet"][pick(n, 17, 2)].to_string(),
+            folded_bank: [None, Some(None), Some(Some("000130"))][pick(n, 18, 3)],
+        };
+        let terminal: Vec<RecordRow<'_>> = (0..40).map(row).collect();
+        let bank: Vec<RecordRow<'_>> = (40..60).map(row).collect();
+        let conn = Connection::open_in_memory().unwrap();
+        for migration in MIGRATIONS {
+            conn.execute_batch(migration).unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO runs VALUES (6, '', 'writing', '{}', '{}'), (7, '', 'writing', '{}', '{}');",
+        )
+        .unwrap();
+        let insert = "INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
+                rrn, auth_code, txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn,
+                settle_date, outcome, rule, void_trace, explanation, bank_folded, bank_batch_no)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                ?19, ?20, ?21, ?22)";
+        let mut every = conn.prepare(insert).unwrap();
+        for (side, list) in [("terminal", &terminal), ("bank", &bank)] {
+            for r in list {
+                every
+                    .execute(params![
+                        6,
+                        side,
+                        r.merchant_id,
+                        r.terminal_id,
+                        r.batch_no,
+                        r.trace_no,
+                        r.rrn,
+                        r.auth_code,
+                        r.txn_type.as_str(),
+                        time_text(r.txn_time),
+                        r.amount.minor(),
+                        r.currency.code(),
+                        r.card.as_str(),
+                        r.orig_trace_no,
+                        r.orig_rrn,
+                        r.settle_date.map(|d| d.to_string()),
+                        r.outcome.as_str(),
+                        r.rule,
+                        r.void_trace,
+                        r.explanation,
+                        r.folded_bank.is_some(),
+                        r.folded_bank.flatten()
+                    ])
+                    .unwrap();
+            }
+        }
+        // In chunks, as the rows arrive from the thread that builds them.
+        let mut changed = RecordInsert::new(conn.prepare(insert).unwrap(), 7).unwrap();
+        changed.insert("terminal", &terminal[..17]).unwrap();
+        changed.insert("terminal", &terminal[17..]).unwrap();
+        changed.insert("bank", &bank).unwrap();
+        drop(changed);
+
+        let stored = |run_id: i64| -> Vec<Vec<rusqlite::types::Value>> {
+            let mut statement = conn
+                .prepare("SELECT * FROM records WHERE run_id = ?1 ORDER BY rowid")
+                .unwrap();
+            let rows = statement.query_map([run_id], |r| {
+                (1..22).map(|i| r.get(i)).collect::<Result<Vec<_>, _>>()
+            });
+            rows.unwrap().map(Result::unwrap).collect()
+        };
+        let (every, changed) = (stored(6), stored(7));
+        assert_eq!(every.len(), 60);
+        assert_eq!(changed, every);
     }
 
     /// The ledger's time text is what chrono's `%Y-%m-%d %H:%M:%S` writes,
