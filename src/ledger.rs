@@ -443,7 +443,7 @@ impl Ledger {
         &self,
         run_id: i64,
         requests: &[CancellationRequest],
-        tonight: &HashSet<TxnKey>,
+        tonight: &[TerminalRecord],
     ) -> anyhow::Result<History> {
         let mut history = History::default();
         let mut statement = self
@@ -503,13 +503,7 @@ impl Ledger {
                 (text(5)?, text(6)?, text(7)?, text(8)?),
             ))
         })?;
-        for row in rows {
-            let (refund_key, amount, original): (TxnKey, Amount, TxnKey) = row?;
-            if !tonight.contains(&refund_key) {
-                let total = history.refunded.entry(original).or_default();
-                *total = *total + amount;
-            }
-        }
+        let refunds: Vec<(TxnKey, Amount, TxnKey)> = rows.collect::<Result<_, _>>()?;
 
         // Originals that tonight's requests may name, as the latest run saw them.
         let mut by_rrn = self.conn.prepare(&format!(
@@ -537,7 +531,7 @@ impl Ledger {
                 void_trace: r.get::<_, Option<String>>(15)?.map(Id::from),
             })
         };
-        let mut seen: HashSet<TxnKey> = HashSet::new();
+        let mut found_per_request = Vec::with_capacity(requests.len());
         for request in requests {
             let mut found = Vec::new();
             if let Some(rrn) = &request.rrn {
@@ -553,6 +547,24 @@ impl Ledger {
                     found.push(row?);
                 }
             }
+            found_per_request.push(found);
+        }
+
+        let mentioned = refunds.iter().map(|(key, _, _)| key.clone()).chain(
+            found_per_request
+                .iter()
+                .flatten()
+                .map(|earlier| txn_key(&earlier.record)),
+        );
+        let tonight = keys_held(tonight, mentioned);
+        for (refund_key, amount, original) in refunds {
+            if !tonight.contains(&refund_key) {
+                let total = history.refunded.entry(original).or_default();
+                *total = *total + amount;
+            }
+        }
+        let mut seen: HashSet<TxnKey> = HashSet::new();
+        for found in found_per_request {
             // Newest first: the first time a key shows up is its latest state.
             for earlier in found {
                 let key = txn_key(&earlier.record);
@@ -1215,8 +1227,33 @@ pub fn run_rows<'a>(
 }
 
 /// Maps the ledger's stored keys for quick membership tests.
-pub fn keys_of(records: &[TerminalRecord]) -> HashSet<TxnKey> {
-    records.iter().map(txn_key).collect()
+/// Which of the `mentioned` keys tonight's records hold. Only those few are
+/// looked for: a set of every record's key cost seconds and gigabytes at
+/// 5 M records.
+fn keys_held(
+    records: &[TerminalRecord],
+    mentioned: impl Iterator<Item = TxnKey>,
+) -> HashSet<TxnKey> {
+    let mentioned: HashSet<TxnKey> = mentioned.collect();
+    if mentioned.is_empty() {
+        return mentioned;
+    }
+    let wanted: HashSet<(&str, &str, &str, &str)> = mentioned
+        .iter()
+        .map(|(m, t, b, tr)| (m.as_str(), t.as_str(), b.as_str(), tr.as_str()))
+        .collect();
+    records
+        .iter()
+        .filter(|r| {
+            wanted.contains(&(
+                r.merchant_id.as_str(),
+                r.terminal_id.as_str(),
+                r.batch_no.as_str(),
+                r.trace_no.as_str(),
+            ))
+        })
+        .map(txn_key)
+        .collect()
 }
 
 #[cfg(test)]
@@ -1262,6 +1299,50 @@ mod tests {
             .map(|r| (r.side.as_str(), r.batch_no.as_deref()))
             .collect();
         assert_eq!(sides, [("terminal", Some("000231")), ("bank", None)]);
+    }
+
+    /// An earlier run's REFUND record counts against its sale, and an earlier
+    /// record is what a request names, unless tonight's files hold that
+    /// record again: then tonight's copy speaks for it.
+    #[test]
+    fn what_tonight_holds_again_is_not_taken_from_earlier_runs() {
+        use crate::testkit::{fen, refund_of, request, sale_rrn};
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        ledger
+            .conn
+            .execute_batch(
+                "INSERT INTO runs VALUES (1, '2026-11-23 22:00:00', 'complete', '{}', '{}');
+                 INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
+                     rrn, txn_type, txn_time, amount, currency, card_no, orig_rrn, outcome,
+                     explanation)
+                 VALUES
+                 (1, 'terminal', '898310058120001', '31000101', '000231', '000001',
+                  '632711879714', 'SALE', '2026-11-23 10:00:00', 1000, 'CNY',
+                  '622848******1234', NULL, 'MATCHED', ''),
+                 (1, 'terminal', '898310058120001', '31000101', '000231', '000002',
+                  NULL, 'REFUND', '2026-11-23 11:00:00', 400, 'CNY',
+                  '622848******1234', '632711879714', 'MATCHED', '');",
+            )
+            .unwrap();
+        let sale = sale_rrn("000001", "632711879714", "2026-11-23 10:00:00", 1000);
+        let refund = refund_of("000002", "2026-11-23 11:00:00", 400, &sale);
+        let requests = [request("REQ-1", &sale)];
+
+        let history = ledger.history(2, &requests, &[]).unwrap();
+        assert_eq!(history.refunded.get(&txn_key(&sale)), Some(&fen(400)));
+        let earlier: Vec<TxnKey> = history.earlier.iter().map(|e| txn_key(&e.record)).collect();
+        assert_eq!(earlier, [txn_key(&sale)]);
+
+        let history = ledger
+            .history(2, &requests, std::slice::from_ref(&refund))
+            .unwrap();
+        assert_eq!(history.refunded.get(&txn_key(&sale)), None);
+        assert_eq!(history.earlier.len(), 1);
+
+        let history = ledger.history(2, &requests, &[sale, refund]).unwrap();
+        assert!(history.refunded.is_empty());
+        assert!(history.earlier.is_empty());
     }
 
     /// Binding only what changed from the previous row stores what binding

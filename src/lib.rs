@@ -457,8 +457,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         nightly.extend(bank.files.iter().cloned());
         plan = plan_run(ledger, &nightly, config.rerun, config.as_of)?;
         carry_in(&mut terminal, ledger.carried(plan.0)?);
-        let keys = ledger::keys_of(&terminal.records);
-        history = ledger.history(plan.0, request_list, &keys)?;
+        history = ledger.history(plan.0, request_list, &terminal.records)?;
     }
     let (run_id, replaces) = plan;
 
