@@ -282,16 +282,15 @@ pub fn reconcile_indexed(
     );
     let index = index.exact;
     // Two cores: the rrn count beside the sort, void and duplicate passes.
-    let ((terminal_order, voids, duplicates), unique_rrns) = std::thread::scope(|scope| {
-        let unique = scope.spawn(|| unique_rrns(terminal));
-        let terminal_order = sort_terminal(terminal);
-        let voids = pair_voids(terminal, &terminal_order);
-        let duplicates = suspected_duplicates(terminal, &voids, policy);
-        let unique = unique
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        ((terminal_order, voids, duplicates), unique)
-    });
+    let (unique_rrns, (terminal_order, voids, duplicates)) = join(
+        || unique_rrns(terminal),
+        || {
+            let terminal_order = sort_terminal(terminal);
+            let voids = pair_voids(terminal, &terminal_order);
+            let duplicates = suspected_duplicates(terminal, &voids, policy);
+            (terminal_order, voids, duplicates)
+        },
+    );
     let mut pairing = Pairing::new(terminal.len(), bank.len());
     pair_exact(
         terminal,
@@ -306,22 +305,20 @@ pub fn reconcile_indexed(
     let as_of_day = policy.business_day(as_of);
 
     // The two sides' outcomes are independent: one core each.
-    let (terminal_results, bank_results) = std::thread::scope(|scope| {
-        let bank_side = scope.spawn(|| bank_results(terminal, bank, policy, &voids, &pairing));
-        let terminal_side = terminal_results(
-            terminal,
-            bank,
-            policy,
-            as_of_day,
-            &voids,
-            &duplicates,
-            &pairing,
-        );
-        let bank_side = bank_side
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (terminal_side, bank_side)
-    });
+    let (bank_results, terminal_results) = join(
+        || bank_results(terminal, bank, policy, &voids, &pairing),
+        || {
+            terminal_results(
+                terminal,
+                bank,
+                policy,
+                as_of_day,
+                &voids,
+                &duplicates,
+                &pairing,
+            )
+        },
+    );
     Reconciliation {
         terminal: terminal_results,
         bank: bank_results,
@@ -576,13 +573,32 @@ impl Link {
     }
 }
 
+/// Runs `elsewhere` on a second thread (the second core) and `here` on this
+/// one, and returns both results; a panic on either side is raised here.
+fn join<A: Send, B>(elsewhere: impl FnOnce() -> A + Send, here: impl FnOnce() -> B) -> (A, B) {
+    #[cfg(test)]
+    let collide = tests::EVERY_DIGEST_COLLIDES.get();
+    std::thread::scope(|scope| {
+        let other = scope.spawn(move || {
+            #[cfg(test)]
+            tests::EVERY_DIGEST_COLLIDES.set(collide);
+            elsewhere()
+        });
+        let mine = here();
+        let other = other
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (other, mine)
+    })
+}
+
 /// A 64-bit digest of a key. The whole-night indexes hold digests instead of
 /// the keys' text: 8 bytes a record instead of up to 56, and a probe never
 /// reads another record's strings. Digests can collide, so whatever is found
 /// through one is compared field by field before it is used.
 fn digest(key: impl Hash) -> u64 {
     #[cfg(test)]
-    if tests::EVERY_DIGEST_COLLIDES.load(std::sync::atomic::Ordering::Relaxed) {
+    if tests::EVERY_DIGEST_COLLIDES.get() {
         return 0;
     }
     foldhash::fast::FixedState::default().hash_one(key)
@@ -665,11 +681,23 @@ fn unique_rrns(terminal: &[TerminalRecord]) -> Vec<bool> {
     };
     let runs = DigestRuns::new((0..terminal.len()).filter_map(|t| Some((digest(rrn(t)?), t))));
     let mut unique = vec![false; terminal.len()];
+    let mut counts: HashMap<&str, usize> = HashMap::new();
     for run in runs.iter() {
         // Nearly every run is one record, unique without reading its rrn.
+        if let [t] = run {
+            unique[*t] = true;
+            continue;
+        }
+        // Several: a shared placeholder rrn can have thousands of records,
+        // so count each rrn once rather than compare every pair.
+        counts.clear();
         for &t in run {
-            let mine = rrn(t);
-            unique[t] = run.len() == 1 || run.iter().filter(|&&o| rrn(o) == mine).count() == 1;
+            *counts
+                .entry(rrn(t).expect("IE: only records with an rrn"))
+                .or_default() += 1;
+        }
+        for &t in run {
+            unique[t] = counts[rrn(t).expect("IE: only records with an rrn")] == 1;
         }
     }
     unique
@@ -861,16 +889,8 @@ impl ExactCandidates {
             });
             found
         };
-        let mut all = std::thread::scope(|scope| {
-            let keyed = scope.spawn(by_key);
-            let mut all = by_rrn();
-            all.extend(
-                keyed
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            );
-            all
-        });
+        let (keyed, mut all) = join(by_key, by_rrn);
+        all.extend(keyed);
         // By terminal record, then the rrn's candidates before the key's,
         // each in canonical order: the order the pass has always taken them.
         all.sort_unstable_by_key(|&(at, _)| at);
@@ -1072,10 +1092,14 @@ mod tests {
     use super::*;
     use crate::testkit::*;
 
-    /// Makes every digest the same, so each index lookup finds every record.
-    /// Results must not change: they may only depend on the fields compared.
-    pub(super) static EVERY_DIGEST_COLLIDES: std::sync::atomic::AtomicBool =
-        std::sync::atomic::AtomicBool::new(false);
+    thread_local! {
+        /// Makes every digest the same, so each index lookup finds every
+        /// record. Results must not change: they may only depend on the
+        /// fields compared. Per thread (and passed on by `join`), so the
+        /// tests running beside the one that sets it are not affected.
+        pub(super) static EVERY_DIGEST_COLLIDES: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+    }
 
     #[test]
     fn outcomes_are_listed_in_declaration_order() {
@@ -1086,8 +1110,7 @@ mod tests {
 
     #[test]
     fn results_do_not_depend_on_digests() {
-        EVERY_DIGEST_COLLIDES.store(true, std::sync::atomic::Ordering::Relaxed);
-        // Tests running beside this one see collisions too; they must pass anyway.
+        EVERY_DIGEST_COLLIDES.set(true);
         let outcome = std::panic::catch_unwind(|| {
             exact_pass_cases();
             recurring_trace_in_the_next_batch_is_not_a_duplicate();
@@ -1097,7 +1120,7 @@ mod tests {
             void_cases();
             suspected_duplicate_cases();
         });
-        EVERY_DIGEST_COLLIDES.store(false, std::sync::atomic::Ordering::Relaxed);
+        EVERY_DIGEST_COLLIDES.set(false);
         if let Err(panic) = outcome {
             std::panic::resume_unwind(panic);
         }
