@@ -685,16 +685,25 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
 /// Adds the PENDING records of earlier runs to tonight's terminal records, as
 /// one more input ("carried"), unless tonight's files hold them again.
 fn carry_in(terminal: &mut read::Read<model::TerminalRecord>, carried: Vec<model::TerminalRecord>) {
+    if carried.is_empty() {
+        return;
+    }
+    let identity = |r: &model::TerminalRecord| {
+        (
+            r.terminal_id.clone(),
+            r.batch_no.clone(),
+            r.trace_no.clone(),
+        )
+    };
+    // Only the carried identities are looked for among tonight's records:
+    // a set of every record's identity cost 0.3 s a million records.
+    let wanted: std::collections::HashSet<(model::Id, model::Id, model::Id)> =
+        carried.iter().map(identity).collect();
     let tonight: std::collections::HashSet<(model::Id, model::Id, model::Id)> = terminal
         .records
         .iter()
-        .map(|r| {
-            (
-                r.terminal_id.clone(),
-                r.batch_no.clone(),
-                r.trace_no.clone(),
-            )
-        })
+        .map(identity)
+        .filter(|key| wanted.contains(key))
         .collect();
     let file = u32::try_from(terminal.files.len()).expect("IE: fewer than 2^32 input files");
     let mut amounts = Vec::new();

@@ -683,3 +683,39 @@ fn rerun_with_every_file_corrected_replaces_the_run_of_that_night() {
     };
     assert_eq!(bank_amounts, [10010]);
 }
+
+/// A PENDING record is carried to the next night unless that night's file
+/// holds it again (a terminal that sent its batch once more): then it is
+/// counted once, from the file.
+#[test]
+fn a_pending_record_sent_again_is_not_also_carried() {
+    let books = Books::new();
+    assert_status(&books.night(1, "n1", &[], None), 1);
+    let pending = rows(&books.read("n1", "pending.csv"));
+    assert_eq!(pending.len(), 1);
+
+    let nights = root().join(NIGHTS);
+    let first = fs::read_to_string(nights.join("terminal-1.csv")).unwrap();
+    let sent_again = first
+        .lines()
+        .find(|line| line.contains(",000002,"))
+        .expect("night 1's PENDING sale");
+    let mut second = fs::read_to_string(nights.join("terminal-2.csv")).unwrap();
+    second.push_str(sent_again);
+    second.push('\n');
+    let batch = books.out("terminal-2-again.csv");
+    fs::write(&batch, &second).unwrap();
+
+    let night2 = books.reconcile(&batch, &nights.join("bank-2.csv"), "2026-11-25 22:00", &[]);
+    assert!(
+        matches!(night2.status.code(), Some(0 | 1)),
+        "{}",
+        stderr(&night2)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&books.read("out", "summary.json")).unwrap();
+    let inputs = summary["inputs"].as_array().unwrap();
+    assert!(inputs.iter().all(|i| i["kind"] != "carried"), "{inputs:#?}");
+    let file_rows = second.lines().count() as u64 - 1;
+    assert_eq!(inputs[0]["rows"], file_rows);
+}
