@@ -132,6 +132,17 @@ impl Config {
         if self.max_rejects > 0 {
             arguments["max_rejects"] = self.max_rejects.into();
         }
+        // Output options too are recorded only when given, for the same reason.
+        let outputs = [
+            ("write_matches", self.write_matches),
+            ("xlsx", self.xlsx),
+            ("csv_bom", self.csv_bom),
+        ];
+        for (name, given) in outputs {
+            if given {
+                arguments[name] = true.into();
+            }
+        }
         // Only runs that use profiles record them, so earlier ledgers read the same.
         let used = |choice: &read::ProfileChoice| choice.profiles.iter().any(Option::is_some);
         if used(&self.terminal_profiles) || used(&self.bank_profiles) {

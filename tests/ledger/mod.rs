@@ -719,3 +719,26 @@ fn a_pending_record_sent_again_is_not_also_carried() {
     let file_rows = second.lines().count() as u64 - 1;
     assert_eq!(inputs[0]["rows"], file_rows);
 }
+
+/// The arguments a run records name the output options it was given, and
+/// only those, so a run without them records what it always did.
+#[test]
+fn a_run_records_the_output_options_it_was_given() {
+    let books = Books::new();
+    assert_status(&books.night(1, "n1", &[], None), 1);
+    let options = ["--write-matches", "--xlsx", "--csv-bom"];
+    assert_status(&books.night(2, "n2", &options, None), 1);
+    let conn = rusqlite::Connection::open(books.ledger()).unwrap();
+    let arguments = |run: i64| -> serde_json::Value {
+        let text: String = conn
+            .query_row("SELECT arguments FROM runs WHERE run_id = ?1", [run], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    for name in ["write_matches", "xlsx", "csv_bom"] {
+        assert_eq!(arguments(1).get(name), None, "{name}");
+        assert_eq!(arguments(2)[name], true, "{name}");
+    }
+}
