@@ -720,11 +720,7 @@ fn carry_in(terminal: &mut read::Read<model::TerminalRecord>, carried: Vec<model
     let mut amounts = Vec::new();
     let mut rows = 0;
     for mut record in carried {
-        if tonight.contains(&(
-            record.terminal_id.clone(),
-            record.batch_no.clone(),
-            record.trace_no.clone(),
-        )) {
+        if tonight.contains(&identity(&record)) {
             continue;
         }
         rows += 1;

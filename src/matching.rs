@@ -545,6 +545,7 @@ impl Pairing {
     }
 }
 
+/// The `Link` that points nowhere.
 const NO_INDEX: u32 = u32::MAX;
 
 /// An optional record index in 4 bytes: matching keeps several of these per
