@@ -355,7 +355,7 @@ impl<'a> Decider<'a> {
     pub fn settle_date(&self, t: usize) -> Option<NaiveDate> {
         match t.checked_sub(self.night.terminal.len()) {
             None => self.night.result.terminal[t]
-                .settlement
+                .settlement()
                 .map(|(b, _)| self.night.bank[b].settle_date),
             Some(i) => self.history.earlier[i].settle_date,
         }
@@ -365,7 +365,7 @@ impl<'a> Decider<'a> {
     fn void_trace(&self, t: usize) -> Option<&'a str> {
         match t.checked_sub(self.night.terminal.len()) {
             None => self.night.result.terminal[t]
-                .void_partner
+                .void_partner()
                 .map(|v| self.night.terminal[v].trace_no.as_str()),
             Some(i) => self.history.earlier[i].void_trace.as_deref(),
         }
@@ -701,7 +701,7 @@ pub fn decide_with_history<'a>(
         if result.outcome == Outcome::VoidedButSettled {
             // Refund what the bank charged, which may differ from what was voided.
             let charged = result
-                .settlement
+                .settlement()
                 .map_or(night.terminal[t].amount, |(b, _)| night.bank[b].amount);
             decider.cancel(
                 Ask {
@@ -724,8 +724,8 @@ pub fn decide_with_history<'a>(
     let mut duplicate_disputes = Vec::new();
     for b in duplicates {
         let original = night.result.bank[b]
-            .duplicate_of
-            .and_then(|first| night.result.bank[first].terminal)
+            .duplicate_of()
+            .and_then(|first| night.result.bank[first].terminal())
             .map(|(t, _)| t);
         let Some(t) = original else { continue };
         if !night.bank[b].txn_type.is_purchase() {
@@ -843,13 +843,13 @@ fn disputes(night: &Night<'_>, duplicate_refunds: &[(usize, usize)]) -> Vec<Disp
         match side {
             Side::Terminal => {
                 let result = &night.result.terminal[i];
-                cases.push((result.outcome, Some(i), result.settlement.map(|(b, _)| b)));
+                cases.push((result.outcome, Some(i), result.settlement().map(|(b, _)| b)));
             }
             // A mismatched pair is one case, raised from its terminal row.
             Side::Bank if night.result.bank[i].outcome == Outcome::AmountMismatch => {}
             Side::Bank => {
                 let result = &night.result.bank[i];
-                cases.push((result.outcome, result.terminal.map(|(t, _)| t), Some(i)));
+                cases.push((result.outcome, result.terminal().map(|(t, _)| t), Some(i)));
             }
         }
     }

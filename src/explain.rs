@@ -51,7 +51,7 @@ impl Night<'_> {
     pub fn terminal(&self, t: usize) -> String {
         let record = &self.terminal[t];
         let result = &self.result.terminal[t];
-        let settled = result.settlement.map(|(b, _)| &self.bank[b]);
+        let settled = result.settlement().map(|(b, _)| &self.bank[b]);
         let trace_of = |i: usize| self.terminal[i].trace_no.as_str();
         match result.outcome {
             Outcome::Matched => match settled {
@@ -59,39 +59,41 @@ impl Night<'_> {
                 None => String::new(),
             },
             Outcome::AmountMismatch => {
-                let (b, _) = result.settlement.expect("IE: a mismatch has a settlement");
+                let (b, _) = result
+                    .settlement()
+                    .expect("IE: a mismatch has a settlement");
                 self.amount_mismatch(t, b)
             }
             Outcome::Voided => format!(
                 "voided by VOID trace {} and, correctly, not settled",
-                result.void_partner.map_or("?", trace_of)
+                result.void_partner().map_or("?", trace_of)
             ),
             Outcome::VoidApplied => format!(
                 "cancels SALE trace {} of {}",
-                result.void_partner.map_or("?", trace_of),
+                result.void_partner().map_or("?", trace_of),
                 record.amount
             ),
             Outcome::VoidedButSettled => format!(
                 "voided by VOID trace {}, yet the bank settled {} on {}: the cardholder was charged",
-                result.void_partner.map_or("?", trace_of),
+                result.void_partner().map_or("?", trace_of),
                 settled.map_or(Amount::ZERO, |s| s.amount),
                 settled.map_or(String::new(), |s| s.settle_date.to_string())
             ),
             Outcome::Pending => format!(
                 "{}not settled yet; becomes UNSETTLED on business day {} if still missing",
-                ambiguity(result.ambiguous),
+                ambiguity(self.result.terminal_ambiguous(t)),
                 self.policy.unsettled_from(result.business_day)
             ),
             Outcome::Unsettled => format!(
                 "{}not settled by business day {} (business day {} + {} day settlement lag): investigate",
-                ambiguity(result.ambiguous),
+                ambiguity(self.result.terminal_ambiguous(t)),
                 self.policy.unsettled_from(result.business_day),
                 result.business_day,
                 self.policy.settlement_lag_days
             ),
             Outcome::OrphanVoid => {
                 let orig = record.orig_trace_no.as_deref().unwrap_or("");
-                match result.orphan_reason {
+                match self.result.orphan_reason(t) {
                     Some(OrphanReason::NotAPurchase(kind)) => {
                         format!("VOID names trace {orig}, which is a {kind}, not a SALE")
                     }
@@ -112,7 +114,7 @@ impl Night<'_> {
             }
             Outcome::SuspectedDuplicate => {
                 let earlier = &self.terminal[result
-                    .duplicate_of
+                    .duplicate_of()
                     .expect("IE: a duplicate has an original")];
                 let seconds = (record.txn_time - earlier.txn_time).num_seconds();
                 let settlement = match settled {
@@ -136,7 +138,7 @@ impl Night<'_> {
         let settlement = &self.bank[b];
         let result = &self.result.bank[b];
         match result.outcome {
-            Outcome::Matched => match result.terminal {
+            Outcome::Matched => match result.terminal() {
                 Some((t, rule)) => format!(
                     "matches terminal trace {} ({})",
                     self.terminal[t].trace_no,
@@ -146,7 +148,7 @@ impl Night<'_> {
             },
             Outcome::AmountMismatch => {
                 let (t, _) = result
-                    .terminal
+                    .terminal()
                     .expect("IE: a mismatch has a terminal record");
                 self.amount_mismatch(t, b)
             }
@@ -160,14 +162,14 @@ impl Night<'_> {
                     "fee {}, but the contracted rate {rate} of {} gives {}",
                     settlement.fee,
                     settlement.amount,
-                    result.expected_fee.unwrap_or_default()
+                    self.result.expected_fee(b).unwrap_or_default()
                 )
             }
             Outcome::VoidedButSettled => {
                 let (t, _) = result
-                    .terminal
+                    .terminal()
                     .expect("IE: a voided settlement has a terminal record");
-                let void = self.result.terminal[t].void_partner;
+                let void = self.result.terminal[t].void_partner();
                 format!(
                     "settled although the terminal voided it (VOID trace {}): the cardholder was charged",
                     void.map_or("?", |v| self.terminal[v].trace_no.as_str())
@@ -175,15 +177,15 @@ impl Night<'_> {
             }
             Outcome::BankOnly => format!(
                 "{}settled {} on {} with no terminal record: dispute",
-                ambiguity(result.ambiguous),
+                ambiguity(self.result.bank_ambiguous(b)),
                 settlement.amount,
                 settlement.settle_date
             ),
             Outcome::DuplicateSettlement => {
                 let first = &self.bank[result
-                    .duplicate_of
+                    .duplicate_of()
                     .expect("IE: a duplicate has an original")];
-                let trace = self.bank_terminal_trace(result.duplicate_of);
+                let trace = self.bank_terminal_trace(result.duplicate_of());
                 let who = if settlement.txn_type.is_purchase() {
                     "the cardholder paid twice"
                 } else {
@@ -204,7 +206,7 @@ impl Night<'_> {
     }
 
     fn bank_terminal_trace(&self, b: Option<usize>) -> &str {
-        b.and_then(|b| self.result.bank[b].terminal)
+        b.and_then(|b| self.result.bank[b].terminal())
             .map_or("?", |(t, _)| self.terminal[t].trace_no.as_str())
     }
 }

@@ -1050,18 +1050,18 @@ fn build_record_rows<'a>(
             card: &r.card,
             orig_trace_no: r.orig_trace_no.as_deref(),
             orig_rrn: r.orig_rrn.as_deref(),
-            settle_date: result.settlement.map(|(b, _)| night.bank[b].settle_date),
+            settle_date: result.settlement().map(|(b, _)| night.bank[b].settle_date),
             outcome: result.outcome,
-            rule: result.settlement.map(|(_, rule)| rule.as_str()),
+            rule: result.settlement().map(|(_, rule)| rule.as_str()),
             void_trace: match r.txn_type {
                 TxnType::Void => None,
                 _ => result
-                    .void_partner
+                    .void_partner()
                     .map(|v| night.terminal[v].trace_no.as_str()),
             },
             explanation: explain(result.outcome, &|| night.terminal(t)),
             folded_bank: result
-                .settlement
+                .settlement()
                 .filter(|&(b, _)| folds(night, t, b))
                 .map(|(b, _)| night.bank[b].batch_no.as_deref()),
         });
@@ -1070,7 +1070,7 @@ fn build_record_rows<'a>(
         .iter()
         .zip(&night.result.bank)
         .enumerate()
-        .filter(|&(b, (_, result))| !result.terminal.is_some_and(|(t, _)| folds(night, t, b)))
+        .filter(|&(b, (_, result))| !result.terminal().is_some_and(|(t, _)| folds(night, t, b)))
         .map(|(b, (s, result))| RecordRow {
             merchant_id: &s.merchant_id,
             terminal_id: &s.terminal_id,
@@ -1087,7 +1087,7 @@ fn build_record_rows<'a>(
             orig_rrn: None,
             settle_date: Some(s.settle_date),
             outcome: result.outcome,
-            rule: result.terminal.map(|(_, rule)| rule.as_str()),
+            rule: result.terminal().map(|(_, rule)| rule.as_str()),
             void_trace: None,
             explanation: explain(result.outcome, &|| night.bank(b)),
             folded_bank: None,

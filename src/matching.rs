@@ -122,34 +122,54 @@ pub enum OrphanReason {
 }
 
 /// What matching found for one terminal record.
+///
+/// A night holds one per record, so links are 4 bytes and the rare details
+/// (orphan reasons, ambiguity) live in [`Reconciliation`]'s maps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalResult {
     pub outcome: Outcome,
-    /// The settlement it was paired with, and by which rule.
-    pub settlement: Option<(usize, Rule)>,
-    /// For a voided SALE: the VOID record; for a VOID: the SALE it cancels.
-    pub void_partner: Option<usize>,
-    /// For a SUSPECTED_DUPLICATE: the earlier record it repeats.
-    pub duplicate_of: Option<usize>,
-    pub orphan_reason: Option<OrphanReason>,
-    /// Equally good candidates that kept the tolerant pass from pairing it.
-    pub ambiguous: Option<usize>,
     /// Its business day.
     pub business_day: NaiveDate,
+    settlement: Option<(u32, Rule)>,
+    void_partner: Link,
+    duplicate_of: Link,
+}
+
+impl TerminalResult {
+    /// The settlement it was paired with, and by which rule.
+    pub fn settlement(&self) -> Option<(usize, Rule)> {
+        self.settlement.map(|(b, rule)| (b as usize, rule))
+    }
+
+    /// For a voided SALE: the VOID record; for a VOID: the SALE it cancels.
+    pub fn void_partner(&self) -> Option<usize> {
+        self.void_partner.get()
+    }
+
+    /// For a SUSPECTED_DUPLICATE: the earlier record it repeats.
+    pub fn duplicate_of(&self) -> Option<usize> {
+        self.duplicate_of.get()
+    }
 }
 
 /// What matching found for one settlement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BankResult {
     pub outcome: Outcome,
+    terminal: Option<(u32, Rule)>,
+    duplicate_of: Link,
+}
+
+impl BankResult {
     /// The terminal record it was paired with, and by which rule.
-    pub terminal: Option<(usize, Rule)>,
+    pub fn terminal(&self) -> Option<(usize, Rule)> {
+        self.terminal.map(|(t, rule)| (t as usize, rule))
+    }
+
     /// For a DUPLICATE_SETTLEMENT: the settlement it repeats.
-    pub duplicate_of: Option<usize>,
-    /// For a FEE_MISMATCH: the fee the contracted rate gives.
-    pub expected_fee: Option<Amount>,
-    /// Equally good candidates that kept the tolerant pass from pairing it.
-    pub ambiguous: Option<usize>,
+    pub fn duplicate_of(&self) -> Option<usize> {
+        self.duplicate_of.get()
+    }
 }
 
 /// Every record's outcome, index for index with the inputs.
@@ -157,6 +177,35 @@ pub struct BankResult {
 pub struct Reconciliation {
     pub terminal: Vec<TerminalResult>,
     pub bank: Vec<BankResult>,
+    /// Details few records have, by record index.
+    orphan_reasons: HashMap<usize, OrphanReason>,
+    terminal_ambiguous: HashMap<usize, usize>,
+    bank_ambiguous: HashMap<usize, usize>,
+    expected_fees: HashMap<usize, Amount>,
+}
+
+impl Reconciliation {
+    /// Why VOID `t` could not be applied, when it is an ORPHAN_VOID.
+    pub fn orphan_reason(&self, t: usize) -> Option<OrphanReason> {
+        self.orphan_reasons.get(&t).copied()
+    }
+
+    /// How many equally good candidates kept the tolerant pass from pairing
+    /// terminal record `t`.
+    pub fn terminal_ambiguous(&self, t: usize) -> Option<usize> {
+        self.terminal_ambiguous.get(&t).copied()
+    }
+
+    /// How many equally good candidates kept the tolerant pass from pairing
+    /// settlement `b`.
+    pub fn bank_ambiguous(&self, b: usize) -> Option<usize> {
+        self.bank_ambiguous.get(&b).copied()
+    }
+
+    /// For a FEE_MISMATCH: the fee the contracted rate gives.
+    pub fn expected_fee(&self, b: usize) -> Option<Amount> {
+        self.expected_fees.get(&b).copied()
+    }
 }
 
 /// Whether a terminal record and a settlement can be the same transaction.
@@ -305,7 +354,7 @@ pub fn reconcile_indexed(
     let as_of_day = policy.business_day(as_of);
 
     // The two sides' outcomes are independent: one core each.
-    let (bank_results, terminal_results) = join(
+    let ((bank_results, expected_fees), terminal_results) = join(
         || bank_results(terminal, bank, policy, &voids, &pairing),
         || {
             terminal_results(
@@ -322,6 +371,10 @@ pub fn reconcile_indexed(
     Reconciliation {
         terminal: terminal_results,
         bank: bank_results,
+        orphan_reasons: voids.orphan,
+        terminal_ambiguous: pairing.terminal_ambiguous,
+        bank_ambiguous: pairing.bank_ambiguous,
+        expected_fees,
     }
 }
 
@@ -367,14 +420,16 @@ fn terminal_results(
             } else {
                 Outcome::Unsettled
             };
+            let void_partner = match voids.voided_by[t] {
+                Link::NONE => voids.voids[t],
+                voided_by => voided_by,
+            };
             TerminalResult {
                 outcome,
-                settlement,
-                void_partner: voided_by.or(voids.voids[t].get()),
-                duplicate_of: duplicates[t].get(),
-                orphan_reason: voids.orphan.get(&t).copied(),
-                ambiguous: pairing.terminal_ambiguous.get(&t).copied(),
                 business_day,
+                settlement: pairing.terminal[t],
+                void_partner,
+                duplicate_of: duplicates[t],
             }
         })
         .collect()
@@ -387,24 +442,23 @@ fn bank_results(
     policy: &Policy,
     voids: &Voids,
     pairing: &Pairing,
-) -> Vec<BankResult> {
-    bank.iter()
+) -> (Vec<BankResult>, HashMap<usize, Amount>) {
+    let mut expected_fees = HashMap::new();
+    let results = bank
+        .iter()
         .enumerate()
         .map(|(b, settlement)| {
-            let mut expected_fee = None;
             let outcome = if let Some((t, _)) = pairing.terminal_of(b) {
                 let record = &terminal[t];
                 if voids.voided_by[t].is_some() {
                     Outcome::VoidedButSettled
                 } else if amounts_differ(record, settlement, policy) {
                     Outcome::AmountMismatch
+                } else if let Some(expected) = fee_differs(settlement, policy) {
+                    expected_fees.insert(b, expected);
+                    Outcome::FeeMismatch
                 } else {
-                    expected_fee = fee_differs(settlement, policy);
-                    if expected_fee.is_some() {
-                        Outcome::FeeMismatch
-                    } else {
-                        Outcome::Matched
-                    }
+                    Outcome::Matched
                 }
             } else if pairing.bank_duplicate_of[b].is_some() {
                 Outcome::DuplicateSettlement
@@ -413,13 +467,12 @@ fn bank_results(
             };
             BankResult {
                 outcome,
-                terminal: pairing.terminal_of(b),
-                duplicate_of: pairing.bank_duplicate_of[b].get(),
-                expected_fee,
-                ambiguous: pairing.bank_ambiguous.get(&b).copied(),
+                terminal: pairing.bank[b],
+                duplicate_of: pairing.bank_duplicate_of[b],
             }
         })
-        .collect()
+        .collect();
+    (results, expected_fees)
 }
 
 fn amounts_differ(record: &TerminalRecord, settlement: &Settlement, policy: &Policy) -> bool {
@@ -1142,21 +1195,24 @@ mod tests {
     fn unreverse(result: Reconciliation, terminals: usize, banks: usize) -> Reconciliation {
         let t = |i: usize| terminals - 1 - i;
         let b = |i: usize| banks - 1 - i;
+        let link = |link: Link, back: &dyn Fn(usize) -> usize| {
+            link.get().map_or(Link::NONE, |i| Link::to(back(i)))
+        };
+        let paired = |pair: Option<(u32, Rule)>, back: &dyn Fn(usize) -> usize| {
+            pair.map(|(i, rule)| (Link::to(back(i as usize)).0, rule))
+        };
+        let keys = |map: HashMap<usize, usize>, back: &dyn Fn(usize) -> usize| {
+            map.into_iter().map(|(i, n)| (back(i), n)).collect()
+        };
         Reconciliation {
             terminal: result
                 .terminal
                 .into_iter()
                 .rev()
                 .map(|r| TerminalResult {
-                    settlement: r.settlement.map(|(i, rule)| (b(i), rule)),
-                    void_partner: r.void_partner.map(t),
-                    duplicate_of: r.duplicate_of.map(t),
-                    orphan_reason: match r.orphan_reason {
-                        Some(OrphanReason::AlreadyVoided(v)) => {
-                            Some(OrphanReason::AlreadyVoided(t(v)))
-                        }
-                        other => other,
-                    },
+                    settlement: paired(r.settlement, &b),
+                    void_partner: link(r.void_partner, &t),
+                    duplicate_of: link(r.duplicate_of, &t),
                     ..r
                 })
                 .collect(),
@@ -1165,10 +1221,28 @@ mod tests {
                 .into_iter()
                 .rev()
                 .map(|r| BankResult {
-                    terminal: r.terminal.map(|(i, rule)| (t(i), rule)),
-                    duplicate_of: r.duplicate_of.map(b),
+                    terminal: paired(r.terminal, &t),
+                    duplicate_of: link(r.duplicate_of, &b),
                     ..r
                 })
+                .collect(),
+            orphan_reasons: result
+                .orphan_reasons
+                .into_iter()
+                .map(|(v, reason)| {
+                    let reason = match reason {
+                        OrphanReason::AlreadyVoided(first) => OrphanReason::AlreadyVoided(t(first)),
+                        other => other,
+                    };
+                    (t(v), reason)
+                })
+                .collect(),
+            terminal_ambiguous: keys(result.terminal_ambiguous, &t),
+            bank_ambiguous: keys(result.bank_ambiguous, &b),
+            expected_fees: result
+                .expected_fees
+                .into_iter()
+                .map(|(i, fee)| (b(i), fee))
                 .collect(),
         }
     }
@@ -1207,12 +1281,12 @@ mod tests {
         let got_terminal: Vec<Want> = result
             .terminal
             .iter()
-            .map(|r| (r.outcome, r.settlement))
+            .map(|r| (r.outcome, r.settlement()))
             .collect();
         let got_bank: Vec<Want> = result
             .bank
             .iter()
-            .map(|r| (r.outcome, r.terminal))
+            .map(|r| (r.outcome, r.terminal()))
             .collect();
         assert_eq!(got_terminal, want_terminal, "terminal side");
         assert_eq!(got_bank, want_bank, "bank side");
@@ -1388,7 +1462,7 @@ mod tests {
             let outcomes: Vec<Outcome> = result.bank.iter().map(|r| r.outcome).collect();
             assert_eq!(outcomes, [Matched, Matched]);
             for (t, record) in [&morning, &afternoon].into_iter().enumerate() {
-                let (b, rule) = result.terminal[t].settlement.unwrap();
+                let (b, rule) = result.terminal[t].settlement().unwrap();
                 assert_eq!((bank[b].txn_time, rule), (record.txn_time, ExactKey));
             }
         }
@@ -1416,7 +1490,7 @@ mod tests {
         let result = run(&sales, &bank, &policy, AS_OF);
         for (t, r) in result.terminal.iter().enumerate() {
             assert_eq!(r.outcome, Matched);
-            let (b, rule) = r.settlement.unwrap();
+            let (b, rule) = r.settlement().unwrap();
             assert_eq!(
                 (bank[b].trace_no.as_str(), rule),
                 (sales[t].trace_no.as_str(), ExactKey)
@@ -1439,7 +1513,7 @@ mod tests {
             &[(Matched, Some((1, ExactRrn)))],
             &[(DuplicateSettlement, None), (Matched, Some((0, ExactRrn)))],
         );
-        assert_eq!(result.bank[0].duplicate_of, Some(1));
+        assert_eq!(result.bank[0].duplicate_of(), Some(1));
         // Also when the wrong one is settled a day earlier.
         let earlier_wrong = Settlement {
             settle_date: NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
@@ -1564,9 +1638,11 @@ mod tests {
             &[(Unsettled, None), (Unsettled, None)],
             &[(BankOnly, None)],
         );
-        let ambiguous: Vec<Option<usize>> = result.terminal.iter().map(|r| r.ambiguous).collect();
+        let ambiguous: Vec<Option<usize>> = (0..result.terminal.len())
+            .map(|t| result.terminal_ambiguous(t))
+            .collect();
         assert_eq!(ambiguous, [Some(2), Some(2)]);
-        assert_eq!(result.bank[0].ambiguous, Some(2));
+        assert_eq!(result.bank_ambiguous(0), Some(2));
 
         // One terminal sale, two bank rows 2 min either side.
         let result = case(
@@ -1579,8 +1655,10 @@ mod tests {
             &[(Unsettled, None)],
             &[(BankOnly, None), (BankOnly, None)],
         );
-        assert_eq!(result.terminal[0].ambiguous, Some(2));
-        let ambiguous: Vec<Option<usize>> = result.bank.iter().map(|r| r.ambiguous).collect();
+        assert_eq!(result.terminal_ambiguous(0), Some(2));
+        let ambiguous: Vec<Option<usize>> = (0..result.bank.len())
+            .map(|b| result.bank_ambiguous(b))
+            .collect();
         assert_eq!(ambiguous, [Some(2), Some(2)]);
 
         // A paired record is never marked ambiguous.
@@ -1591,8 +1669,8 @@ mod tests {
             &[(Matched, Some((0, Tolerant)))],
             &[(Matched, Some((0, Tolerant)))],
         );
-        assert_eq!(result.terminal[0].ambiguous, None);
-        assert_eq!(result.bank[0].ambiguous, None);
+        assert_eq!(result.terminal_ambiguous(0), None);
+        assert_eq!(result.bank_ambiguous(0), None);
     }
 
     #[test]
@@ -1687,8 +1765,8 @@ mod tests {
             &[(Voided, None), (VoidApplied, None)],
             &[],
         );
-        assert_eq!(result.terminal[0].void_partner, Some(1));
-        assert_eq!(result.terminal[1].void_partner, Some(0));
+        assert_eq!(result.terminal[0].void_partner(), Some(1));
+        assert_eq!(result.terminal[1].void_partner(), Some(0));
 
         // Voided, yet settled: both sides say so; the VOID itself is applied.
         let result = case(
@@ -1698,7 +1776,7 @@ mod tests {
             &[(VoidedButSettled, Some((0, ExactRrn))), (VoidApplied, None)],
             &[(VoidedButSettled, Some((0, ExactRrn)))],
         );
-        assert_eq!(result.terminal[0].void_partner, Some(1));
+        assert_eq!(result.terminal[0].void_partner(), Some(1));
 
         // The VOID names a trace that is not in its batch: the SALE stands.
         let elsewhere = TerminalRecord {
@@ -1717,11 +1795,8 @@ mod tests {
                 &[(Unsettled, None), (OrphanVoid, None)],
                 &[],
             );
-            assert_eq!(
-                result.terminal[1].orphan_reason,
-                Some(OrphanReason::NotInBatch)
-            );
-            assert_eq!(result.terminal[1].void_partner, None);
+            assert_eq!(result.orphan_reason(1), Some(OrphanReason::NotInBatch));
+            assert_eq!(result.terminal[1].void_partner(), None);
         }
 
         // A VOID for another amount cancels nothing (voids are full amount).
@@ -1737,7 +1812,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            result.terminal[1].orphan_reason,
+            result.orphan_reason(1),
             Some(OrphanReason::AmountDiffers(fen(4600), Currency::CNY))
         );
 
@@ -1754,7 +1829,7 @@ mod tests {
             &[],
         );
         assert_eq!(
-            result.terminal[2].orphan_reason,
+            result.orphan_reason(2),
             Some(OrphanReason::AlreadyVoided(1))
         );
     }
@@ -1786,8 +1861,8 @@ mod tests {
                 (Matched, Some((1, ExactRrn))),
             ],
         );
-        assert_eq!(result.terminal[1].duplicate_of, Some(0));
-        assert_eq!(result.terminal[0].duplicate_of, None);
+        assert_eq!(result.terminal[1].duplicate_of(), Some(0));
+        assert_eq!(result.terminal[0].duplicate_of(), None);
         // Neither settled.
         case(
             &[earlier.clone(), forty_seconds.clone()],
@@ -1984,7 +2059,7 @@ mod tests {
                 &[(Matched, Some((0, ExactRrn)))],
                 &[(want, Some((0, ExactRrn)))],
             );
-            assert_eq!(result.bank[0].expected_fee, expected_fee.map(fen));
+            assert_eq!(result.expected_fee(0), expected_fee.map(fen));
         }
 
         let purchase = sale_rrn("001222", "632715601547", "2026-11-23 15:08:51", 10000);

@@ -338,7 +338,7 @@ pub fn exception_row(
         Side::Terminal => {
             let record = &night.terminal[index];
             let result = &night.result.terminal[index];
-            let settlement = result.settlement.map(|(b, _)| &night.bank[b]);
+            let settlement = result.settlement().map(|(b, _)| &night.bank[b]);
             vec![
                 result.outcome.as_str().to_string(),
                 side.as_str().to_string(),
@@ -361,7 +361,7 @@ pub fn exception_row(
         Side::Bank => {
             let settlement = &night.bank[index];
             let result = &night.result.bank[index];
-            let record = result.terminal.map(|(t, _)| &night.terminal[t]);
+            let record = result.terminal().map(|(t, _)| &night.terminal[t]);
             vec![
                 result.outcome.as_str().to_string(),
                 side.as_str().to_string(),
@@ -388,7 +388,7 @@ pub fn exception_row(
 pub fn match_row(night: &Night<'_>, t: usize) -> Vec<String> {
     let record = &night.terminal[t];
     let result = &night.result.terminal[t];
-    let settlement = result.settlement.map(|(b, _)| &night.bank[b]);
+    let settlement = result.settlement().map(|(b, _)| &night.bank[b]);
     vec![
         record.merchant_id.to_string(),
         record.terminal_id.to_string(),
@@ -402,7 +402,7 @@ pub fn match_row(night: &Night<'_>, t: usize) -> Vec<String> {
         record.card.to_string(),
         result.outcome.as_str().to_string(),
         result
-            .settlement
+            .settlement()
             .map_or("", |(_, rule)| rule.as_str())
             .to_string(),
         settlement.map_or(String::new(), |s| s.settle_date.to_string()),
