@@ -280,6 +280,17 @@ fn three_nights_carry_refund_and_rerun() {
         "{table}"
     );
     assert_status(&books.show(&["--rrn", "799999999999"]), 1);
+
+    // A run's rows are written with SQLite's foreign-key check off, for
+    // speed: every row must still name a run the ledger holds.
+    let conn = rusqlite::Connection::open(books.ledger()).unwrap();
+    let mut check = conn.prepare("PRAGMA foreign_key_check").unwrap();
+    let dangling: Vec<String> = check
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(dangling.is_empty(), "rows of no run in {dangling:?}");
 }
 
 #[test]
