@@ -29,8 +29,9 @@ enum Repr {
     Heap(Box<Box<str>>),
 }
 
-/// The bytes of a complete `str`, then their length in the last byte, where
-/// the 240 values `Len` does not use mark the other variant (and `None`).
+/// The bytes of a complete `str` and zeros after them, then their length in
+/// the last byte, where the 240 values `Len` does not use mark the other
+/// variant (and `None`).
 #[derive(Clone, Copy)]
 #[repr(C)]
 struct Inline {
@@ -103,14 +104,46 @@ impl Id {
 impl Inline {
     fn new(text: &str) -> Option<Inline> {
         let len = *LENS.get(text.len())?;
-        let mut bytes = [0; INLINE];
-        bytes[..text.len()].copy_from_slice(text.as_bytes());
-        Some(Inline { bytes, len })
+        Some(Inline {
+            bytes: padded(text.as_bytes()),
+            len,
+        })
     }
 
     fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
     }
+
+    /// The text, the zeros after it and its length as one number. Numbers
+    /// order as their texts do: past the shorter text, a zero is less than
+    /// any byte the longer one holds, and with every byte equal the shorter
+    /// is less.
+    fn key(self) -> u128 {
+        let mut all = [self.len as u8; INLINE + 1];
+        all[..INLINE].copy_from_slice(&self.bytes);
+        u128::from_be_bytes(all)
+    }
+}
+
+/// `src` (at most 15 bytes) and zeros after it. A copy of a length known
+/// only at run time calls `memcpy`, and reading its bytes back as words
+/// stalls; a row builds several ids, so `src` is read instead as two
+/// overlapping words of the widest size it holds.
+fn padded(src: &[u8]) -> [u8; INLINE] {
+    // A word read from `src` at `at`, moved to its place among the 16 bytes.
+    let shifted = |word: u128, at: usize| word << (8 * at);
+    let n = src.len();
+    let word = if let (Some(first), Some(last)) = (src.first_chunk(), src.last_chunk()) {
+        u128::from(u64::from_le_bytes(*first)) | shifted(u64::from_le_bytes(*last).into(), n - 8)
+    } else if let (Some(first), Some(last)) = (src.first_chunk(), src.last_chunk()) {
+        u128::from(u32::from_le_bytes(*first)) | shifted(u32::from_le_bytes(*last).into(), n - 4)
+    } else if let (Some(first), Some(last)) = (src.first_chunk(), src.last_chunk()) {
+        u128::from(u16::from_le_bytes(*first)) | shifted(u16::from_le_bytes(*last).into(), n - 2)
+    } else {
+        src.first().copied().map_or(0, u128::from)
+    };
+    let [bytes @ .., _] = word.to_le_bytes();
+    bytes
 }
 
 impl Default for Id {
@@ -159,7 +192,10 @@ impl Borrow<str> for Id {
 
 impl PartialEq for Id {
     fn eq(&self, other: &Id) -> bool {
-        self.as_bytes() == other.as_bytes()
+        match (&self.0, &other.0) {
+            (Repr::Inline(a), Repr::Inline(b)) => a.key() == b.key(),
+            _ => self.as_bytes() == other.as_bytes(),
+        }
     }
 }
 
@@ -174,7 +210,10 @@ impl PartialOrd for Id {
 impl Ord for Id {
     // `str` orders by its bytes.
     fn cmp(&self, other: &Id) -> Ordering {
-        self.as_bytes().cmp(other.as_bytes())
+        match (&self.0, &other.0) {
+            (Repr::Inline(a), Repr::Inline(b)) => a.key().cmp(&b.key()),
+            _ => self.as_bytes().cmp(other.as_bytes()),
+        }
     }
 }
 
@@ -209,14 +248,28 @@ mod tests {
         assert_eq!(size_of::<Option<Id>>(), 16);
     }
 
-    #[test]
-    fn behaves_as_its_str() {
+    /// Checks that `Id`s of `a` and `b` behave as the `str`s do.
+    #[track_caller]
+    fn same_as_str(a: &str, b: &str) {
         fn hash(value: impl Hash) -> u64 {
             let mut state = DefaultHasher::new();
             value.hash(&mut state);
             state.finish()
         }
 
+        let id = Id::from(a);
+        assert_eq!(id.as_str(), a);
+        assert_eq!(Id::from(a.to_string()), id);
+        assert_eq!(id.to_string(), a);
+        assert_eq!(format!("{id:?}"), format!("{a:?}"));
+        assert_eq!(format!("[{id:>20}]"), format!("[{a:>20}]"));
+        assert_eq!(hash(&id), hash(a));
+        assert_eq!(id.cmp(&Id::from(b)), a.cmp(b), "{a:?} vs {b:?}");
+        assert_eq!(id == Id::from(b), a == b, "{a:?} vs {b:?}");
+    }
+
+    #[test]
+    fn behaves_as_its_str() {
         let texts = [
             "",
             "0",
@@ -227,21 +280,41 @@ mod tests {
             "REF-2026-11-24-00001234",
             "退款",
             "退款申请编号一二三",
+            "ab",
+            "ab\u{0}",
+            "ab\u{0}\u{0}",
             "ab\u{0}c",
+            "abc",
+            "\u{0}",
+            "\u{7f}",
+            "\u{80}",
         ];
         for a in texts {
-            let id = Id::from(a);
-            assert_eq!(id.as_str(), a);
-            assert_eq!(Id::from(a.to_string()), id);
-            assert_eq!(id.to_string(), a);
-            assert_eq!(format!("{id:?}"), format!("{a:?}"));
-            assert_eq!(format!("[{id:>20}]"), format!("[{a:>20}]"));
-            assert_eq!(hash(&id), hash(a));
             for b in texts {
-                assert_eq!(id.cmp(&Id::from(b)), a.cmp(b), "{a:?} vs {b:?}");
-                assert_eq!(id == Id::from(b), a == b);
+                same_as_str(a, b);
             }
         }
         assert_eq!(Id::default(), Id::from(""));
+    }
+
+    #[test]
+    fn keeps_every_length_whole() {
+        let digits = "0123456789abcdefghij";
+        for n in 0..=digits.len() {
+            assert_eq!(Id::from(&digits[..n]).as_str(), &digits[..n]);
+        }
+        for n in 0..=8 {
+            let text = "é".repeat(n);
+            assert_eq!(Id::from(text.as_str()).as_str(), text);
+        }
+    }
+
+    proptest::proptest! {
+        // Few letters, so that texts often share a prefix; zeros, as padding
+        // is zeros; lengths on both sides of the inline limit.
+        #[test]
+        fn any_two_texts_behave_as_their_strs(a in "[ab\\x00é]{0,17}", b in "[ab\\x00é]{0,17}") {
+            same_as_str(&a, &b);
+        }
     }
 }
