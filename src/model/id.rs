@@ -218,9 +218,13 @@ impl Ord for Id {
 }
 
 impl Hash for Id {
-    // The same as the `str`'s, which `Borrow<str>` lookups rely on.
+    // Exactly what `str`'s `Hash` does through `Hasher::write_str`, which
+    // stable Rust does not let a hasher override; `Borrow<str>` lookups
+    // rely on the two agreeing (tested with the hashers this crate uses).
+    // Hashing the bytes, not `as_str`, skips the UTF-8 check.
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
+        state.write(self.as_bytes());
+        state.write_u8(0xff);
     }
 }
 
@@ -239,6 +243,7 @@ impl fmt::Debug for Id {
 #[cfg(test)]
 mod tests {
     use std::collections::hash_map::DefaultHasher;
+    use std::hash::BuildHasher;
 
     use super::*;
 
@@ -251,10 +256,15 @@ mod tests {
     /// Checks that `Id`s of `a` and `b` behave as the `str`s do.
     #[track_caller]
     fn same_as_str(a: &str, b: &str) {
-        fn hash(value: impl Hash) -> u64 {
+        // Each hasher the crate keys maps or digests with.
+        fn hashes(value: impl Hash) -> [u64; 3] {
             let mut state = DefaultHasher::new();
             value.hash(&mut state);
-            state.finish()
+            [
+                state.finish(),
+                foldhash::fast::FixedState::default().hash_one(&value),
+                foldhash::fast::FixedState::with_seed(7).hash_one(&value),
+            ]
         }
 
         let id = Id::from(a);
@@ -263,7 +273,7 @@ mod tests {
         assert_eq!(id.to_string(), a);
         assert_eq!(format!("{id:?}"), format!("{a:?}"));
         assert_eq!(format!("[{id:>20}]"), format!("[{a:>20}]"));
-        assert_eq!(hash(&id), hash(a));
+        assert_eq!(hashes(&id), hashes(a));
         assert_eq!(id.cmp(&Id::from(b)), a.cmp(b), "{a:?} vs {b:?}");
         assert_eq!(id == Id::from(b), a == b, "{a:?} vs {b:?}");
     }
