@@ -184,6 +184,12 @@ impl AsRef<str> for Id {
     }
 }
 
+impl AsRef<[u8]> for Id {
+    fn as_ref(&self) -> &[u8] {
+        self.as_bytes()
+    }
+}
+
 impl Borrow<str> for Id {
     fn borrow(&self) -> &str {
         self.as_str()
