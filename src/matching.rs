@@ -13,7 +13,7 @@ use std::hash::{BuildHasher, Hash};
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta};
 
-use crate::model::{Amount, Currency, MaskedPan, Settlement, TerminalRecord, TxnType};
+use crate::model::{Amount, Currency, Id, MaskedPan, Settlement, TerminalRecord, TxnType};
 use crate::order::{self, put_i64};
 use crate::policy::Policy;
 
@@ -508,15 +508,15 @@ fn pair_voids(terminal: &[TerminalRecord], order: &[usize]) -> Voids {
     };
     // Only the few identities some VOID names are indexed; a map of every
     // record was most of this pass's time.
-    fn named(r: &TerminalRecord) -> Option<(&str, &str, &str)> {
-        let orig_trace = r.orig_trace_no.as_deref()?;
-        (r.txn_type == TxnType::Void).then(|| (&*r.terminal_id, &*r.batch_no, orig_trace))
+    fn named(r: &TerminalRecord) -> Option<(&Id, &Id, &Id)> {
+        let orig_trace = r.orig_trace_no.as_ref()?;
+        (r.txn_type == TxnType::Void).then_some((&r.terminal_id, &r.batch_no, orig_trace))
     }
     let wanted: HashSet<u64> = terminal.iter().filter_map(named).map(digest).collect();
-    let mut by_identity: HashMap<(&str, &str, &str), usize> = HashMap::new();
+    let mut by_identity: HashMap<(&Id, &Id, &Id), usize> = HashMap::new();
     if !wanted.is_empty() {
         for (i, r) in terminal.iter().enumerate() {
-            let identity = (&*r.terminal_id, &*r.batch_no, &*r.trace_no);
+            let identity = (&r.terminal_id, &r.batch_no, &r.trace_no);
             if wanted.contains(&digest(identity)) {
                 by_identity.insert(identity, i);
             }
@@ -524,13 +524,13 @@ fn pair_voids(terminal: &[TerminalRecord], order: &[usize]) -> Voids {
     }
     for &v in order {
         let void = &terminal[v];
-        let Some(orig_trace) = void.orig_trace_no.as_deref() else {
+        let Some(orig_trace) = void.orig_trace_no.as_ref() else {
             continue;
         };
         if void.txn_type != TxnType::Void {
             continue;
         }
-        let reason = match by_identity.get(&(&*void.terminal_id, &*void.batch_no, orig_trace)) {
+        let reason = match by_identity.get(&(&void.terminal_id, &void.batch_no, orig_trace)) {
             None => Some(OrphanReason::NotInBatch),
             Some(&sale) => {
                 let original = &terminal[sale];
@@ -659,7 +659,9 @@ fn digest(key: impl Hash) -> u64 {
 }
 
 /// The exact pass's key without an rrn: merchant + terminal + trace + date.
-fn exact_key(merchant: &str, terminal: &str, trace: &str, date: NaiveDate) -> u64 {
+/// Ids, here and on the other per-record paths, are hashed and compared as
+/// `Id`s: the same digests as their `&str`s, without a UTF-8 check each.
+fn exact_key(merchant: &Id, terminal: &Id, trace: &Id, date: NaiveDate) -> u64 {
     digest((merchant, terminal, trace, date))
 }
 
@@ -706,7 +708,7 @@ impl ExactIndex {
             bank_order
                 .iter()
                 .enumerate()
-                .filter_map(|(rank, &b)| Some((digest(bank[b].rrn.as_deref()?), rank, b))),
+                .filter_map(|(rank, &b)| Some((digest(bank[b].rrn.as_ref()?), rank, b))),
         );
         let by_key = join_side(bank_order.iter().enumerate().map(|(rank, &b)| {
             let s = &bank[b];
@@ -730,12 +732,12 @@ fn unique_rrns(terminal: &[TerminalRecord]) -> Vec<bool> {
         let record = &terminal[t];
         record
             .rrn
-            .as_deref()
+            .as_ref()
             .filter(|_| record.txn_type != TxnType::Void)
     };
     let runs = DigestRuns::new((0..terminal.len()).filter_map(|t| Some((digest(rrn(t)?), t))));
     let mut unique = vec![false; terminal.len()];
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: HashMap<&Id, usize> = HashMap::new();
     for run in runs.iter() {
         // Nearly every run is one record, unique without reading its rrn.
         if let [t] = run {
@@ -881,7 +883,7 @@ impl ExactCandidates {
         index: &ExactIndex,
         unique_rrns: &[bool],
     ) -> ExactCandidates {
-        let unique_rrn = |t: usize| terminal[t].rrn.as_deref().filter(|_| unique_rrns[t]);
+        let unique_rrn = |t: usize| terminal[t].rrn.as_ref().filter(|_| unique_rrns[t]);
         let wanted = |t: usize| terminal[t].txn_type != TxnType::Void;
         let candidate = |t: usize, b: usize, rule: Rule| {
             let (record, s) = (&terminal[t], &bank[b]);
@@ -905,7 +907,7 @@ impl ExactCandidates {
             let mut found = Vec::new();
             merge_join(&probes, &index.by_rrn, |&(_, rank, t), &(_, b_rank, b)| {
                 let (t, b) = (t as usize, b as usize);
-                if bank[b].rrn.as_deref() == unique_rrn(t)
+                if bank[b].rrn.as_ref() == unique_rrn(t)
                     && let Some(c) = candidate(t, b, Rule::ExactRrn)
                 {
                     found.push(((rank, 0u8, b_rank), c));
@@ -1004,7 +1006,7 @@ fn pair_tolerant(
     terminal_order: &[usize],
     pairing: &mut Pairing,
 ) {
-    let mut buckets: HashMap<(&str, &MaskedPan), Vec<usize>> = HashMap::new();
+    let mut buckets: HashMap<(&Id, &MaskedPan), Vec<usize>> = HashMap::new();
     for (b, s) in bank.iter().enumerate() {
         if pairing.bank_is_free(b) {
             buckets
@@ -1026,7 +1028,7 @@ fn pair_tolerant(
         if record.txn_type == TxnType::Void || pairing.terminal[t].is_some() {
             continue;
         }
-        let Some(list) = buckets.get(&(&*record.terminal_id, &record.card)) else {
+        let Some(list) = buckets.get(&(&record.terminal_id, &record.card)) else {
             continue;
         };
         let earliest = record.txn_time - policy.time_tolerance;
@@ -1096,7 +1098,7 @@ fn suspected_duplicates(terminal: &[TerminalRecord], voids: &Voids, policy: &Pol
     let group_of = |t: usize| {
         let record = &terminal[t];
         (
-            &*record.terminal_id,
+            &record.terminal_id,
             &record.card,
             record.amount,
             record.currency,

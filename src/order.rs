@@ -12,9 +12,10 @@ use std::cmp::Ordering;
 
 /// Writes `field` into `key` padded with zero bytes to `width`; `false` when
 /// it does not fit or holds a zero byte, where padding would no longer
-/// compare like the text.
-pub(crate) fn put_text(key: &mut Vec<u8>, field: &str, width: usize) -> bool {
-    let bytes = field.as_bytes();
+/// compare like the text. Any bytes will do: an `Id`'s, unlike its `&str`,
+/// cost no UTF-8 check.
+pub(crate) fn put_text(key: &mut Vec<u8>, field: impl AsRef<[u8]>, width: usize) -> bool {
+    let bytes = field.as_ref();
     if bytes.len() > width || bytes.contains(&0) {
         return false;
     }

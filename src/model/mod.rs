@@ -1,22 +1,20 @@
 //! Domain types shared by every stage. No I/O, no parsing rules.
 //!
 //! Identifiers stay text (leading zeros are meaningful) and are short enough to
-//! live inline in a [`CompactString`], so a record costs no heap allocation.
+//! live inline in an [`Id`], so a record costs no heap allocation.
 
 mod amount;
+mod id;
 mod pan;
 
 use std::fmt;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use compact_str::CompactString;
 use rust_decimal::Decimal;
 
 pub use amount::Amount;
+pub use id::Id;
 pub use pan::{MaskedPan, mask_card_cell, quoted, redact_all_card_lengths, redact_pans};
-
-/// A short identifier as it appears in the file (MID, TID, batch, trace, rrn).
-pub type Id = CompactString;
 
 /// The kind of a card transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
