@@ -387,25 +387,39 @@ fn open_input(
 }
 
 /// The rows at `wanted` (file index and line) as [`Row::raw_masked`] gives
-/// them, read again from files that were read cleanly once already. For a
-/// row found bad only once every file was read (a repeated identity).
+/// them, read again from files that were read cleanly once already (`files`,
+/// the first read's hashes). For a row found bad only once every file was
+/// read (a repeated identity). A file that differs from its first read (still
+/// being written, or replaced) is an error: its rows would not be the ones
+/// set aside.
 fn raw_rows(
     paths: &[PathBuf],
     kind: InputKind,
     columns: &'static [Column],
     choice: &ProfileChoice,
     wanted: &BTreeSet<Origin>,
-) -> BTreeMap<Origin, String> {
+    files: &[InputFile],
+) -> Result<BTreeMap<Origin, String>, InputError> {
     let mut raw = BTreeMap::new();
     for (index, path) in paths.iter().enumerate() {
         let file = u32::try_from(index).expect("IE: fewer than 2^32 input files");
         if !wanted.iter().any(|origin| origin.file == file) {
             continue;
         }
+        let changed = || {
+            InputError::single(problem(
+                path,
+                None,
+                None,
+                "changed while posrecon was reading it; nothing was written. \
+                 Run again once the file is complete"
+                    .into(),
+            ))
+        };
         // The file read cleanly a moment ago; problems seen now are not new.
         let mut ignored = Problems::default();
         let Some(mut table) = open_input(path, index, kind, columns, choice, &mut ignored) else {
-            continue;
+            return Err(changed());
         };
         let mut ignored_rows = Problems::default();
         while let Some(row) = table.next_row(&mut ignored, &mut ignored_rows) {
@@ -418,8 +432,12 @@ fn raw_rows(
             }
             ignored_rows.take();
         }
+        let first = files.iter().find(|f| f.path == *path).map(|f| &f.sha256);
+        if table.finish().ok().as_ref() != first {
+            return Err(changed());
+        }
     }
-    raw
+    Ok(raw)
 }
 
 /// Reads every file in `paths` with one row parser, collecting problems from
@@ -660,6 +678,52 @@ mod tests {
         let mut lines = vec![TERMINAL_HEADER.to_string()];
         lines.extend_from_slice(rows);
         write(dir, "batch.csv", &lines)
+    }
+
+    /// The rows of a repeated identity are found bad only after every file
+    /// was read, and their text is read again: from the same bytes, or not
+    /// at all.
+    #[test]
+    fn rows_read_again_come_from_the_file_first_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = terminal_file(&dir, &[sale("000001", "10.00"), sale("000002", "7.00")]);
+        let read = read_terminal_records(std::slice::from_ref(&path)).unwrap();
+        let wanted = BTreeSet::from([Origin { file: 0, line: 3 }]);
+        let again = |files: &[InputFile]| {
+            let paths = std::slice::from_ref(&path);
+            let choice = ProfileChoice::default();
+            raw_rows(
+                paths,
+                InputKind::Terminal,
+                terminal::COLUMNS,
+                &choice,
+                &wanted,
+                files,
+            )
+        };
+        let raw = again(&read.files).unwrap();
+        assert_eq!(
+            raw.values().collect::<Vec<_>>(),
+            [
+                "898310*****0001,10000101,000231,000002,,,SALE,2026-11-23 09:15:02,7.00,CNY,622848******5671,"
+            ]
+        );
+
+        // Appended to (still being written) between the two reads.
+        let mut grown = fs::read_to_string(&path).unwrap();
+        grown.push_str(&(sale("000003", "1.00") + "\n"));
+        fs::write(&path, grown).unwrap();
+        let err = again(&read.files).unwrap_err();
+        assert_eq!(err.problems.len(), 1);
+        assert_eq!(err.problems[0].path, path);
+        assert!(
+            err.problems[0]
+                .message
+                .starts_with("changed while posrecon was reading it"),
+            "{err}"
+        );
+        fs::remove_file(&path).unwrap();
+        assert!(again(&read.files).is_err(), "gone before the second read");
     }
 
     #[test]

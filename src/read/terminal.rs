@@ -172,7 +172,14 @@ pub fn read_terminal_records_with(
         return Ok(read);
     }
     let wanted: BTreeSet<Origin> = repeated.keys().copied().collect();
-    let mut raw = raw_rows(paths, InputKind::Terminal, COLUMNS, choice, &wanted);
+    let mut raw = raw_rows(
+        paths,
+        InputKind::Terminal,
+        COLUMNS,
+        choice,
+        &wanted,
+        &read.files,
+    )?;
     // Their amounts are in their files' totals already, counted as records'.
     let mut set_aside = Vec::with_capacity(wanted.len());
     read.records.retain(|record| {
@@ -185,7 +192,9 @@ pub fn read_terminal_records_with(
             kind: InputKind::Terminal,
             line: record.origin.line,
             problems: vec![located(&record.origin, message)],
-            raw: raw.remove(&record.origin).unwrap_or_default(),
+            raw: raw
+                .remove(&record.origin)
+                .expect("IE: the file read again holds the same rows"),
             amount: Some(record.amount),
         });
         false
