@@ -816,11 +816,7 @@ fn pair_exact(
     let mut candidates: Vec<&Candidate> = Vec::new();
     for (t, found) in found.each() {
         candidates.clear();
-        candidates.extend(
-            found
-                .iter()
-                .filter(|c| pairing.bank_is_free(c.bank as usize)),
-        );
+        candidates.extend(found.filter(|c| pairing.bank_is_free(c.bank as usize)));
         // Prefer the settlement that agrees on amount and time, then on the
         // amount, then the canonical first.
         let Some(chosen) = candidates
@@ -867,22 +863,24 @@ struct Candidate {
 
 /// The exact pass's candidates of some terminal records, before any pairing:
 /// by the rrn, then by the key, of the same direction, in canonical order.
-struct ExactCandidates {
-    /// Each terminal record with its end in `candidates`.
-    records: Vec<(usize, u32)>,
-    candidates: Vec<Candidate>,
+struct ExactCandidates<'o> {
+    /// The terminal records in canonical order.
+    order: &'o [usize],
+    /// Sorted by (the record's rank in `order`, rrn before key, the
+    /// settlement's rank): each record's candidates lie together, in order.
+    all: Vec<((u32, u8, u32), Candidate)>,
 }
 
-impl ExactCandidates {
+impl<'o> ExactCandidates<'o> {
     /// Two sort-merge joins (by rrn, by key), one per core: probing a
     /// whole-night hash map missed the cache on nearly every record.
     fn find(
         terminal: &[TerminalRecord],
         bank: &[Settlement],
-        order: &[usize],
+        order: &'o [usize],
         index: &ExactIndex,
         unique_rrns: &[bool],
-    ) -> ExactCandidates {
+    ) -> ExactCandidates<'o> {
         let unique_rrn = |t: usize| terminal[t].rrn.as_ref().filter(|_| unique_rrns[t]);
         let wanted = |t: usize| terminal[t].txn_type != TxnType::Void;
         let candidate = |t: usize, b: usize, rule: Rule| {
@@ -950,32 +948,14 @@ impl ExactCandidates {
         // By terminal record, then the rrn's candidates before the key's,
         // each in canonical order: the order the pass has always taken them.
         all.sort_unstable_by_key(|&(at, _)| at);
-        let mut found = ExactCandidates {
-            records: Vec::with_capacity(order.len()),
-            candidates: Vec::with_capacity(all.len()),
-        };
-        let mut next = all.iter().peekable();
-        for (rank, &t) in order.iter().enumerate() {
-            if !wanted(t) {
-                continue;
-            }
-            while let Some((_, c)) = next.next_if(|((r, _, _), _)| *r as usize == rank) {
-                found.candidates.push(*c);
-            }
-            let end =
-                u32::try_from(found.candidates.len()).expect("IE: fewer than 2^32 candidates");
-            found.records.push((t, end));
-        }
-        found
+        ExactCandidates { order, all }
     }
 
-    /// Each terminal record, in order, with its candidates.
-    fn each(&self) -> impl Iterator<Item = (usize, &[Candidate])> + '_ {
-        let mut start = 0;
-        self.records.iter().map(move |&(t, end)| {
-            let found = &self.candidates[start as usize..end as usize];
-            start = end;
-            (t, found)
+    /// Each terminal record that has candidates, in order, with them.
+    fn each(&self) -> impl Iterator<Item = (usize, impl Iterator<Item = &Candidate>)> + '_ {
+        self.all.chunk_by(|(a, _), (b, _)| a.0 == b.0).map(|group| {
+            let rank = group[0].0.0 as usize;
+            (self.order[rank], group.iter().map(|(_, c)| c))
         })
     }
 }
