@@ -448,15 +448,16 @@ fn raw_rows(
 /// there are at most `max_rejects` of them; beyond that, or after any problem
 /// of a whole file, every problem found is returned as one error.
 ///
-/// `money` gives a record's currency, amount and (when its kind has one)
-/// type, for the control totals, when its kind has an amount.
+/// `parse` also sees the records read so far, so that it can compare a row
+/// with earlier ones. `money` gives a record's currency, amount and (when its
+/// kind has one) type, for the control totals, when its kind has an amount.
 fn read_all<T>(
     paths: &[PathBuf],
     kind: InputKind,
     columns: &'static [Column],
     choice: &ProfileChoice,
     max_rejects: u64,
-    mut parse: impl FnMut(&Row<'_>, Origin, &mut Problems) -> Option<T>,
+    mut parse: impl FnMut(&Row<'_>, Origin, &mut Problems, &[T]) -> Option<T>,
     money: impl Fn(&T) -> Option<(Currency, Amount, Option<TxnType>)>,
 ) -> Result<Read<T>, InputError> {
     let mut problems = Problems::default();
@@ -486,7 +487,7 @@ fn read_all<T>(
                 line: row.line(),
             };
             let record = if row.is_usable() {
-                parse(&row, origin, &mut row_problems)
+                parse(&row, origin, &mut row_problems, &records)
             } else {
                 None
             };

@@ -42,7 +42,7 @@ pub fn read_merchants(path: &Path) -> Result<Read<Merchant>, InputError> {
         MERCHANT_COLUMNS,
         &ProfileChoice::default(),
         0,
-        |row, origin, problems| {
+        |row, origin, problems, _| {
             let merchant_id = row.required(0, problems, |s| parse_id(s, MERCHANT_ID));
             let merchant_name = row.required(1, problems, free_text);
             let void_enabled = row.required(2, problems, parse_flag);
@@ -86,7 +86,7 @@ pub fn read_card_statuses(path: &Path) -> Result<Read<CardStatus>, InputError> {
         CARD_STATUS_COLUMNS,
         &ProfileChoice::default(),
         0,
-        |row, origin, problems| {
+        |row, origin, problems, _| {
             let card = row.required(0, problems, parse_card);
             let state = row.required(1, problems, parse_card_state);
             let (card, state) = (card?, state?);
@@ -141,7 +141,7 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
         CANCELLATION_COLUMNS,
         &ProfileChoice::default(),
         0,
-        |row, origin, problems| {
+        |row, origin, problems, _| {
             let request_ref = row.required(0, problems, |s| parse_id(s, IdShape::Text(40)));
             let merchant_id = row.required(1, problems, |s| parse_id(s, MERCHANT_ID));
             let merchant_name = row.optional(2, problems, free_text);

@@ -60,7 +60,7 @@ pub fn read_settlements_with(
         COLUMNS,
         choice,
         max_rejects,
-        parse_row,
+        |row, origin, problems, _| parse_row(row, origin, problems),
         |s| Some((s.currency, s.amount, Some(s.txn_type))),
     )
 }
