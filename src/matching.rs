@@ -866,9 +866,26 @@ struct Candidate {
 struct ExactCandidates<'o> {
     /// The terminal records in canonical order.
     order: &'o [usize],
-    /// Sorted by (the record's rank in `order`, rrn before key, the
-    /// settlement's rank): each record's candidates lie together, in order.
-    all: Vec<((u32, u8, u32), Candidate)>,
+    /// The rrn join's candidates and the key join's, each sorted by rank:
+    /// kept apart, they are sorted one per core and never copied into one.
+    by_rrn: Vec<Found>,
+    by_key: Vec<Found>,
+}
+
+/// A candidate of the terminal record at `rank` in canonical order.
+#[derive(Debug, Clone, Copy)]
+struct Found {
+    rank: u32,
+    /// The settlement's rank in canonical order.
+    bank_rank: u32,
+    candidate: Candidate,
+}
+
+/// Sorts one join's candidates by terminal record, then settlement, both
+/// in canonical order.
+fn by_rank(mut found: Vec<Found>) -> Vec<Found> {
+    found.sort_unstable_by_key(|f| (f.rank, f.bank_rank));
+    found
 }
 
 impl<'o> ExactCandidates<'o> {
@@ -908,7 +925,11 @@ impl<'o> ExactCandidates<'o> {
                 if bank[b].rrn.as_ref() == unique_rrn(t)
                     && let Some(c) = candidate(t, b, Rule::ExactRrn)
                 {
-                    found.push(((rank, 0u8, b_rank), c));
+                    found.push(Found {
+                        rank,
+                        bank_rank: b_rank,
+                        candidate: c,
+                    });
                 }
             });
             found
@@ -938,24 +959,41 @@ impl<'o> ExactCandidates<'o> {
                     && batch_allows
                     && let Some(c) = candidate(t, b, Rule::ExactKey)
                 {
-                    found.push(((rank, 1u8, b_rank), c));
+                    found.push(Found {
+                        rank,
+                        bank_rank: b_rank,
+                        candidate: c,
+                    });
                 }
             });
             found
         };
-        let (keyed, mut all) = join(by_key, by_rrn);
-        all.extend(keyed);
-        // By terminal record, then the rrn's candidates before the key's,
-        // each in canonical order: the order the pass has always taken them.
-        all.sort_unstable_by_key(|&(at, _)| at);
-        ExactCandidates { order, all }
+        let (by_key, by_rrn) = join(|| by_rank(by_key()), || by_rank(by_rrn()));
+        ExactCandidates {
+            order,
+            by_rrn,
+            by_key,
+        }
     }
 
-    /// Each terminal record that has candidates, in order, with them.
+    /// Each terminal record that has candidates, in order, with them: the
+    /// rrn's before the key's, each in canonical order, the order the pass
+    /// has always taken them in.
     fn each(&self) -> impl Iterator<Item = (usize, impl Iterator<Item = &Candidate>)> + '_ {
-        self.all.chunk_by(|(a, _), (b, _)| a.0 == b.0).map(|group| {
-            let rank = group[0].0.0 as usize;
-            (self.order[rank], group.iter().map(|(_, c)| c))
+        let same_record = |a: &Found, b: &Found| a.rank == b.rank;
+        let mut by_rrn = self.by_rrn.chunk_by(same_record).peekable();
+        let mut by_key = self.by_key.chunk_by(same_record).peekable();
+        std::iter::from_fn(move || {
+            let rank = match (by_rrn.peek(), by_key.peek()) {
+                (None, None) => return None,
+                (Some(r), None) => r[0].rank,
+                (None, Some(k)) => k[0].rank,
+                (Some(r), Some(k)) => r[0].rank.min(k[0].rank),
+            };
+            let from_rrn = by_rrn.next_if(|r| r[0].rank == rank).unwrap_or_default();
+            let from_key = by_key.next_if(|k| k[0].rank == rank).unwrap_or_default();
+            let found = from_rrn.iter().chain(from_key).map(|f| &f.candidate);
+            Some((self.order[rank as usize], found))
         })
     }
 }
