@@ -829,11 +829,16 @@ fn pair_exact(
         };
         let (chosen, rule) = (chosen.bank as usize, chosen.rule);
         pairing.pair(t, chosen, rule);
-        let others = candidates
+        let others: Vec<usize> = candidates
             .iter()
             .map(|c| c.bank as usize)
-            .filter(|&b| b != chosen);
-        leftovers.push((chosen, others.collect()));
+            .filter(|&b| b != chosen)
+            .collect();
+        // Nearly every record has no other candidate: an entry for each
+        // would be the pass's largest allocation (and the run's memory peak).
+        if !others.is_empty() {
+            leftovers.push((chosen, others));
+        }
     }
     for (chosen, others) in leftovers {
         for b in others {
