@@ -740,19 +740,19 @@ fn unique_rrns(terminal: &[TerminalRecord]) -> Vec<bool> {
     let mut counts: HashMap<&Id, usize> = HashMap::new();
     for run in runs.iter() {
         // Nearly every run is one record, unique without reading its rrn.
-        if let [t] = run {
-            unique[*t] = true;
+        if let [(_, t)] = run {
+            unique[*t as usize] = true;
             continue;
         }
         // Several: a shared placeholder rrn can have thousands of records,
         // so count each rrn once rather than compare every pair.
         counts.clear();
-        for &t in run {
+        for t in DigestRuns::records(run) {
             *counts
                 .entry(rrn(t).expect("IE: only records with an rrn"))
                 .or_default() += 1;
         }
-        for &t in run {
+        for t in DigestRuns::records(run) {
             unique[t] = counts[rrn(t).expect("IE: only records with an rrn")] == 1;
         }
     }
@@ -765,33 +765,29 @@ fn unique_rrns(terminal: &[TerminalRecord]) -> Vec<bool> {
 /// records most of matching's time). A run may mix keys whose digests
 /// collide, so users compare the keys themselves.
 struct DigestRuns {
-    digests: Vec<u64>,
-    indexes: Vec<usize>,
+    /// (digest, record index), sorted. Kept as they were sorted: splitting
+    /// them into two arrays held both at once, at the first pass's peak.
+    pairs: Vec<(u64, u32)>,
 }
+
+/// The (digest, record index) pairs of one digest, by index.
+type DigestRun<'a> = &'a [(u64, u32)];
 
 impl DigestRuns {
     fn new(pairs: impl Iterator<Item = (u64, usize)>) -> DigestRuns {
         let mut pairs: Vec<(u64, u32)> = pairs.map(|(d, i)| (d, Link::to(i).0)).collect();
         pairs.sort_unstable();
-        DigestRuns {
-            digests: pairs.iter().map(|&(d, _)| d).collect(),
-            indexes: pairs.iter().map(|&(_, i)| i as usize).collect(),
-        }
+        DigestRuns { pairs }
     }
 
-    /// The indexes of each digest, ascending.
-    fn iter(&self) -> impl Iterator<Item = &[usize]> + '_ {
-        let mut start = 0;
-        std::iter::from_fn(move || {
-            let first = *self.digests.get(start)?;
-            let len = self.digests[start..]
-                .iter()
-                .take_while(|&&d| d == first)
-                .count();
-            let run = &self.indexes[start..start + len];
-            start += len;
-            Some(run)
-        })
+    /// The records of each digest.
+    fn iter(&self) -> impl Iterator<Item = DigestRun<'_>> + '_ {
+        self.pairs.chunk_by(|a, b| a.0 == b.0)
+    }
+
+    /// The record indexes of `run`, ascending.
+    fn records(run: DigestRun<'_>) -> impl Iterator<Item = usize> + '_ {
+        run.iter().map(|&(_, i)| i as usize)
     }
 }
 
@@ -1137,7 +1133,7 @@ fn suspected_duplicates(terminal: &[TerminalRecord], voids: &Voids, policy: &Pol
     // sorting by group first keeps each group's records together.
     for run in groups.iter().filter(|run| run.len() > 1) {
         list.clear();
-        list.extend_from_slice(run);
+        list.extend(DigestRuns::records(run));
         let order_key = |t: usize| {
             let record = &terminal[t];
             (
