@@ -124,7 +124,8 @@ pub enum OrphanReason {
 /// What matching found for one terminal record.
 ///
 /// A night holds one per record, so links are 4 bytes and the rare details
-/// (orphan reasons, ambiguity) live in [`Reconciliation`]'s maps.
+/// (orphan reasons, ambiguity, expected fees) live in [`Reconciliation`]'s
+/// maps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TerminalResult {
     pub outcome: Outcome,
@@ -830,8 +831,8 @@ fn pair_exact(
             .map(|c| c.bank as usize)
             .filter(|&b| b != chosen)
             .collect();
-        // Nearly every record has no other candidate: an entry for each
-        // would be the pass's largest allocation (and the run's memory peak).
+        // Nearly every record has no other candidate: an entry for each was
+        // the pass's largest allocation, and on a 1 M night the run's peak.
         if !others.is_empty() {
             leftovers.push((chosen, others));
         }
