@@ -455,23 +455,8 @@ fn usage_settle_date_unused() {
 fn timings_are_printed_only_when_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let run = |timings: bool| {
-        let mut command = std::process::Command::new(support::BIN);
-        command
-            .args([
-                "reconcile",
-                "--terminal",
-                "sample-data/terminal-2026-11-23.csv",
-                "--bank",
-                "sample-data/bank-2026-11-24.csv",
-                "--as-of",
-                "2026-11-24 22:00",
-                "--no-ledger",
-                "--quiet",
-                "--out",
-            ])
-            .arg(dir.path())
-            .current_dir(root())
-            .env_remove("POSRECON_TIMINGS");
+        let mut command = support::sample_day("2026-11-24 22:00", dir.path());
+        command.env_remove("POSRECON_TIMINGS");
         if timings {
             command.env("POSRECON_TIMINGS", "1");
         }

@@ -19,6 +19,29 @@ pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `posrecon reconcile` of the first sample day (its one terminal file and
+/// the bank file) as of `as_of`, stateless and quiet, writing to `out`, run
+/// from the repository root; callers add flags and environment.
+pub(crate) fn sample_day(as_of: &str, out: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args([
+            "reconcile",
+            "--terminal",
+            "sample-data/terminal-2026-11-23.csv",
+            "--bank",
+            "sample-data/bank-2026-11-24.csv",
+            "--as-of",
+            as_of,
+            "--no-ledger",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out)
+        .current_dir(root());
+    command
+}
+
 /// Every case directory, sorted.
 pub(crate) fn all_cases() -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(root().join("tests/cases"))

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
 
-use crate::support::{BIN, root, run_case};
+use crate::support::{BIN, root, run_case, sample_day};
 
 const CASE: &str = "sample-day-xlsx";
 
@@ -265,24 +265,8 @@ fn a_run_killed_while_renaming_leaves_no_summary_and_no_stale_workbook() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let night = |as_of: &str, crash_at: Option<&str>| {
-        let mut command = std::process::Command::new(BIN);
-        command
-            .args([
-                "reconcile",
-                "--terminal",
-                "sample-data/terminal-2026-11-23.csv",
-                "--bank",
-                "sample-data/bank-2026-11-24.csv",
-                "--as-of",
-                as_of,
-                "--no-ledger",
-                "--xlsx",
-                "--quiet",
-                "--out",
-                out.to_str().unwrap(),
-            ])
-            .current_dir(root())
-            .env_remove("POSRECON_CRASH_AT");
+        let mut command = sample_day(as_of, &out);
+        command.arg("--xlsx").env_remove("POSRECON_CRASH_AT");
         if let Some(point) = crash_at {
             command.env("POSRECON_CRASH_AT", point);
         }
