@@ -43,11 +43,12 @@ static STAGE: AtomicU8 = AtomicU8::new(0);
 static BYTES_READ: AtomicU64 = AtomicU64::new(0);
 /// Whether stage times and memory peaks are kept (`POSRECON_TIMINGS`).
 static TIMINGS: AtomicBool = AtomicBool::new(false);
+/// When a stage was entered, and the process's peak memory (KiB) then,
+/// where the system tells it.
+type Entered = (Instant, Option<u64>);
+
 /// When each stage was last entered, for `POSRECON_TIMINGS`.
-static ENTERED: Mutex<[Option<Instant>; 4]> = Mutex::new([None; 4]);
-/// The process's peak memory (KiB) when each stage was entered, where the
-/// system tells it.
-static PEAK_KIB: Mutex<[Option<u64>; 4]> = Mutex::new([None; 4]);
+static ENTERED: Mutex<[Option<Entered>; 4]> = Mutex::new([None; 4]);
 
 /// Marks the start of `stage`.
 pub(crate) fn enter(stage: Stage) {
@@ -55,11 +56,9 @@ pub(crate) fn enter(stage: Stage) {
     if !TIMINGS.load(Ordering::Relaxed) {
         return;
     }
+    let peak = peak_kib();
     if let Ok(mut entered) = ENTERED.lock() {
-        entered[stage as usize] = Some(Instant::now());
-    }
-    if let Ok(mut peak) = PEAK_KIB.lock() {
-        peak[stage as usize] = peak_kib();
+        entered[stage as usize] = Some((Instant::now(), peak));
     }
 }
 
@@ -79,10 +78,8 @@ pub fn peak_kib() -> Option<u64> {
 /// The peak resident memory (KiB) when each stage that was entered began.
 pub fn stage_peaks() -> Vec<(Stage, Option<u64>)> {
     let entered = ENTERED.lock().map(|e| *e).unwrap_or_default();
-    let peaks = PEAK_KIB.lock().map(|p| *p).unwrap_or_default();
     (0..Stage::ALL.len())
-        .filter(|&i| entered[i].is_some())
-        .map(|i| (Stage::ALL[i], peaks[i]))
+        .filter_map(|i| entered[i].map(|(_, peak)| (Stage::ALL[i], peak)))
         .collect()
 }
 
@@ -91,9 +88,9 @@ pub fn stage_peaks() -> Vec<(Stage, Option<u64>)> {
 pub fn stage_times(end: Instant) -> Vec<(Stage, Duration)> {
     let entered = ENTERED.lock().map(|e| *e).unwrap_or_default();
     let mut times = Vec::new();
-    for (i, start) in entered.iter().enumerate() {
-        let Some(start) = start else { continue };
-        let next = entered[i + 1..].iter().flatten().next().copied();
+    for (i, stage) in entered.iter().enumerate() {
+        let Some((start, _)) = stage else { continue };
+        let next = entered[i + 1..].iter().flatten().next().map(|&(at, _)| at);
         let stop = next.unwrap_or(end);
         times.push((Stage::ALL[i], stop.saturating_duration_since(*start)));
     }
