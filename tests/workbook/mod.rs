@@ -192,25 +192,9 @@ fn a_run_removes_the_outputs_it_does_not_write_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     let night = |extra: &[&str]| {
-        let mut args = vec![
-            "reconcile",
-            "--terminal",
-            "sample-data/terminal-2026-11-23.csv",
-            "--bank",
-            "sample-data/bank-2026-11-24.csv",
-            "--as-of",
-            "2026-11-24 22:00",
-            "--no-ledger",
-            "--fail-on",
-            "never",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ];
-        args.extend(extra);
-        let output = std::process::Command::new(BIN)
-            .args(&args)
-            .current_dir(root())
+        let output = sample_day("2026-11-24 22:00", &out)
+            .args(["--fail-on", "never"])
+            .args(extra)
             .output()
             .unwrap();
         assert_eq!(output.status.code(), Some(0), "{output:?}");
