@@ -1,9 +1,12 @@
 //! Reads terminal batch files (SPEC §2), checking each row and the uniqueness
 //! of terminal + batch + trace across all files of the run.
 
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher as _;
 use std::path::PathBuf;
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use super::field::{
     IdShape, parse_amount, parse_card, parse_currency, parse_datetime, parse_id, parse_txn_type,
@@ -71,13 +74,14 @@ pub fn read_terminal_records_with(
     choice: &ProfileChoice,
     max_rejects: u64,
 ) -> Result<Read<TerminalRecord>, InputError> {
-    // The record that first had each terminal + batch + trace (as one
-    // `identity`), by its index among the records read, and every place of
-    // one seen more than once (rare). An index, not the record's origin:
-    // 24 bytes an entry instead of 40, in a map that holds every row of the
-    // night while the files are read. foldhash, not SipHash: this map takes
-    // a lookup per row; the order of neither map reaches any output.
-    let mut first_seen: foldhash::HashMap<Identity, u32> = foldhash::HashMap::default();
+    // The record that first had each terminal + batch + trace, by its index
+    // among the records read, and every place of one seen more than once
+    // (rare). The table holds an entry for every row of the night while the
+    // files are read: 8 bytes each, an index and 32 bits of the identity's
+    // hash. The hash spares a lookup most visits to a record, and growing
+    // the table all of them. The order of neither collection reaches any
+    // output.
+    let mut first_seen: HashTable<Seen> = HashTable::new();
     let mut repeats: HashMap<(Id, Id, Id), Vec<Origin>> = HashMap::new();
     let read = read_all(
         paths,
@@ -87,18 +91,22 @@ pub fn read_terminal_records_with(
         max_rejects,
         |row, origin, problems, records| {
             let record = parse_row(row, origin, problems)?;
-            let first = match first_seen.entry(identity(&record)) {
+            let key = identity(&record);
+            let hash = identity_hash(&key);
+            let same =
+                |seen: &Seen| seen.hash == hash && identity(&records[seen.index as usize]) == key;
+            let first = match first_seen.entry(widen(hash), same, |seen| widen(seen.hash)) {
                 Entry::Vacant(vacant) => {
                     // Only a row without a problem becomes the record at this
                     // index (parse_row refuses any other, so this is a guard).
                     if problems.is_empty() {
                         let index =
                             u32::try_from(records.len()).expect("IE: fewer than 2^32 records");
-                        vacant.insert(index);
+                        vacant.insert(Seen { index, hash });
                     }
                     return Some(record);
                 }
-                Entry::Occupied(occupied) => records[*occupied.get() as usize].origin,
+                Entry::Occupied(occupied) => records[occupied.get().index as usize].origin,
             };
             if max_rejects == 0 {
                 row.report(
@@ -215,9 +223,32 @@ pub fn read_terminal_records_with(
     refuse_files_wholly_set_aside(read)
 }
 
+/// A record in the identity table: its index among the records read, and the
+/// upper half of its identity's hash.
+struct Seen {
+    index: u32,
+    hash: u32,
+}
+
+/// The upper half of a foldhash of `key` (its better half), the same for a
+/// whole run. foldhash, not SipHash: this runs once per row.
+fn identity_hash(key: &Identity) -> u32 {
+    #[cfg(test)]
+    if tests::EVERY_HASH_COLLIDES.get() {
+        return 7;
+    }
+    (foldhash::fast::FixedState::default().hash_one(key) >> 32) as u32
+}
+
+/// A 32-bit hash as the table wants it: the low bits pick the bucket and the
+/// top seven tag it, so the 32 bits fill both ends.
+fn widen(hash: u32) -> u64 {
+    (u64::from(hash) << 32) | u64::from(hash)
+}
+
 /// A record's terminal + batch + trace, end to end. Each part has the exact
-/// width its shape demands, so parts cannot run into each other, and a map
-/// entry (one per row) holds 20 bytes of key rather than three `Id`s' 48.
+/// width its shape demands, so parts cannot run into each other, and two
+/// records' identities compare as one array.
 type Identity = [u8; IDENTITY_WIDTH];
 
 const TERMINAL_WIDTH: usize = width(TERMINAL_ID);
@@ -287,6 +318,63 @@ fn parse_row(row: &Row<'_>, origin: Origin, problems: &mut Problems) -> Option<T
 mod tests {
     use super::*;
     use crate::model::{Amount, Currency, MaskedPan};
+
+    thread_local! {
+        /// Makes every identity hash the same, so that the identity table
+        /// can only tell records apart by their identities.
+        pub(super) static EVERY_HASH_COLLIDES: std::cell::Cell<bool> =
+            const { std::cell::Cell::new(false) };
+    }
+
+    /// Reads `rows` as one terminal file, strictly and setting bad rows
+    /// aside, with every identity hash colliding or none.
+    fn read_both_ways(rows: &[&str], collide: bool) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.csv");
+        let header = COLUMNS.iter().map(|c| c.name).collect::<Vec<_>>().join(",");
+        std::fs::write(&path, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+        EVERY_HASH_COLLIDES.set(collide);
+        let read = [0, 10].map(|max_rejects| {
+            let read = read_terminal_records_with(
+                std::slice::from_ref(&path),
+                &ProfileChoice::default(),
+                max_rejects,
+            );
+            // The folder differs from call to call; the rest must not.
+            format!("{read:?}").replace(&dir.path().display().to_string(), "DIR")
+        });
+        EVERY_HASH_COLLIDES.set(false);
+        read.to_vec()
+    }
+
+    #[test]
+    fn repeated_identities_are_found_by_identity_not_by_hash() {
+        let row = |terminal: &str, batch: &str, trace: &str| {
+            format!(
+                "898796573200000,{terminal},{batch},{trace},,,SALE,2026-11-23 08:32:40,\
+                 9.60,CNY,436742******7242,,"
+            )
+        };
+        let rows = [
+            row("41000001", "000829", "491362"),
+            row("41000001", "000829", "491363"),
+            row("41000001", "000828", "491362"),
+            row("41000002", "000829", "491362"),
+            row("41000001", "000829", "491363"),
+            row("41000002", "000829", "491362"),
+            row("41000003", "000001", "000001"),
+        ];
+        let rows: Vec<&str> = rows.iter().map(String::as_str).collect();
+        let apart = read_both_ways(&rows, false);
+        assert!(apart[0].contains("appears twice; first at"), "{}", apart[0]);
+        assert!(apart[1].contains("appears 2 times"), "{}", apart[1]);
+        assert_eq!(read_both_ways(&rows, true), apart);
+        // Without repeats, every row is read either way.
+        let distinct = [rows[0], rows[1], rows[2], rows[3], rows[6]];
+        let read = read_both_ways(&distinct, true);
+        assert_eq!(read, read_both_ways(&distinct, false));
+        assert!(read[0].starts_with("Ok("), "{}", read[0]);
+    }
 
     fn record(terminal_id: &str, batch_no: &str, trace_no: &str) -> TerminalRecord {
         TerminalRecord {
