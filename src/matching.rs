@@ -331,15 +331,15 @@ pub fn reconcile_indexed(
         "IE: the bank index was built from other settlements"
     );
     let index = index.exact;
-    // Two cores: the rrn count beside the sort, void and duplicate passes.
-    let (unique_rrns, (terminal_order, voids, duplicates)) = join(
-        || unique_rrns(terminal),
+    // Two cores: the sort on one; the rrn count, void and duplicate passes,
+    // which need no order of the whole night, on the other.
+    let ((unique_rrns, voids, duplicates), terminal_order) = join(
         || {
-            let terminal_order = sort_terminal(terminal);
-            let voids = pair_voids(terminal, &terminal_order);
+            let voids = pair_voids(terminal);
             let duplicates = suspected_duplicates(terminal, &voids, policy);
-            (terminal_order, voids, duplicates)
+            (unique_rrns(terminal), voids, duplicates)
         },
+        || sort_terminal(terminal),
     );
     let mut pairing = Pairing::new(terminal.len(), bank.len());
     pair_exact(
@@ -501,19 +501,37 @@ struct Voids {
     orphan: HashMap<usize, OrphanReason>,
 }
 
-fn pair_voids(terminal: &[TerminalRecord], order: &[usize]) -> Voids {
+/// Pairs the VOIDs with the SALEs they name. The VOIDs are taken in the
+/// terminal records' canonical order (by identity, as [`sort_terminal`]
+/// orders them), so that of two VOIDs of one SALE the same one is applied
+/// whatever the order of the rows.
+fn pair_voids(terminal: &[TerminalRecord]) -> Voids {
     let mut result = Voids {
         voided_by: vec![Link::NONE; terminal.len()],
         voids: vec![Link::NONE; terminal.len()],
         orphan: HashMap::new(),
     };
-    // Only the few identities some VOID names are indexed; a map of every
-    // record was most of this pass's time.
     fn named(r: &TerminalRecord) -> Option<(&Id, &Id, &Id)> {
         let orig_trace = r.orig_trace_no.as_ref()?;
         (r.txn_type == TxnType::Void).then_some((&r.terminal_id, &r.batch_no, orig_trace))
     }
-    let wanted: HashSet<u64> = terminal.iter().filter_map(named).map(digest).collect();
+    // The few VOIDs are sorted on their own: walking the night's canonical
+    // order read every record out of place, and needed the whole sort.
+    let identity = |t: usize| {
+        let r = &terminal[t];
+        (&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no)
+    };
+    let mut void_order: Vec<usize> = (0..terminal.len())
+        .filter(|&t| named(&terminal[t]).is_some())
+        .collect();
+    void_order.sort_by(|&a, &b| identity(a).cmp(&identity(b)));
+    // Only the few identities some VOID names are indexed; a map of every
+    // record was most of this pass's time.
+    let wanted: HashSet<u64> = void_order
+        .iter()
+        .filter_map(|&v| named(&terminal[v]))
+        .map(digest)
+        .collect();
     let mut by_identity: HashMap<(&Id, &Id, &Id), usize> = HashMap::new();
     if !wanted.is_empty() {
         for (i, r) in terminal.iter().enumerate() {
@@ -523,14 +541,12 @@ fn pair_voids(terminal: &[TerminalRecord], order: &[usize]) -> Voids {
             }
         }
     }
-    for &v in order {
+    for v in void_order {
         let void = &terminal[v];
-        let Some(orig_trace) = void.orig_trace_no.as_ref() else {
-            continue;
-        };
-        if void.txn_type != TxnType::Void {
-            continue;
-        }
+        let orig_trace = void
+            .orig_trace_no
+            .as_ref()
+            .expect("IE: only VOIDs that name a trace");
         let reason = match by_identity.get(&(&void.terminal_id, &void.batch_no, orig_trace)) {
             None => Some(OrphanReason::NotInBatch),
             Some(&sale) => {
@@ -704,23 +720,30 @@ struct ExactIndex {
 }
 
 impl ExactIndex {
+    /// The two sides are built one per core: the terminal side is usually
+    /// read by now, so the second core is free.
     fn new(bank: &[Settlement], bank_order: &[usize]) -> ExactIndex {
-        let by_rrn = join_side(
-            bank_order
-                .iter()
-                .enumerate()
-                .filter_map(|(rank, &b)| Some((digest(bank[b].rrn.as_ref()?), rank, b))),
-        );
-        let by_key = join_side(bank_order.iter().enumerate().map(|(rank, &b)| {
-            let s = &bank[b];
-            let key = exact_key(
-                &s.merchant_id,
-                &s.terminal_id,
-                &s.trace_no,
-                s.txn_time.date(),
-            );
-            (key, rank, b)
-        }));
+        let by_rrn = || {
+            join_side(
+                bank_order
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(rank, &b)| Some((digest(bank[b].rrn.as_ref()?), rank, b))),
+            )
+        };
+        let by_key = || {
+            join_side(bank_order.iter().enumerate().map(|(rank, &b)| {
+                let s = &bank[b];
+                let key = exact_key(
+                    &s.merchant_id,
+                    &s.terminal_id,
+                    &s.trace_no,
+                    s.txn_time.date(),
+                );
+                (key, rank, b)
+            }))
+        };
+        let (by_rrn, by_key) = join(by_rrn, by_key);
         ExactIndex { by_rrn, by_key }
     }
 }
