@@ -682,6 +682,19 @@ fn exact_key(merchant: &Id, terminal: &Id, trace: &Id, date: NaiveDate) -> u64 {
     digest((merchant, terminal, trace, date))
 }
 
+/// Each record's rank in `order`, a permutation of the records: a pass that
+/// keys records by rank reads them in place, in memory order, instead of in
+/// `order`, where nearly every record missed the cache. (The bank index's
+/// two sides were built in 40 % less time on the 1 M night; the terminal
+/// side's probes, built beside the sort of a join, gained nothing.)
+fn ranks(order: &[usize]) -> Vec<u32> {
+    let mut rank_of = vec![0; order.len()];
+    for (rank, &i) in order.iter().enumerate() {
+        rank_of[i] = Link::to(rank).0;
+    }
+    rank_of
+}
+
 /// One side of a sort-merge join: (digest of a key, rank, record index),
 /// sorted, so the entries of one digest lie together in rank order.
 type JoinSide = Vec<(u64, u32, u32)>;
@@ -723,24 +736,23 @@ impl ExactIndex {
     /// The two sides are built one per core: the terminal side is usually
     /// read by now, so the second core is free.
     fn new(bank: &[Settlement], bank_order: &[usize]) -> ExactIndex {
+        let rank_of = ranks(bank_order);
         let by_rrn = || {
             join_side(
-                bank_order
-                    .iter()
+                bank.iter()
                     .enumerate()
-                    .filter_map(|(rank, &b)| Some((digest(bank[b].rrn.as_ref()?), rank, b))),
+                    .filter_map(|(b, s)| Some((digest(s.rrn.as_ref()?), rank_of[b] as usize, b))),
             )
         };
         let by_key = || {
-            join_side(bank_order.iter().enumerate().map(|(rank, &b)| {
-                let s = &bank[b];
+            join_side(bank.iter().enumerate().map(|(b, s)| {
                 let key = exact_key(
                     &s.merchant_id,
                     &s.terminal_id,
                     &s.trace_no,
                     s.txn_time.date(),
                 );
-                (key, rank, b)
+                (key, rank_of[b] as usize, b)
             }))
         };
         let (by_rrn, by_key) = join(by_rrn, by_key);
@@ -1570,6 +1582,19 @@ mod tests {
             &policy,
             &[(Matched, Some((0, ExactRrn)))],
             &[(Matched, Some((0, ExactRrn))), (DuplicateSettlement, None)],
+        );
+        // Two that fit equally: the one settled first wins, wherever it is
+        // in the file.
+        let settled_later = Settlement {
+            settle_date: NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            ..right.clone()
+        };
+        case(
+            &[record.clone()],
+            &[settled_later, right.clone()],
+            &policy,
+            &[(Matched, Some((1, ExactRrn)))],
+            &[(DuplicateSettlement, None), (Matched, Some((0, ExactRrn)))],
         );
         // The same settlement twice (one copy without batch_no): one of each.
         let result = run(
