@@ -29,6 +29,12 @@ pub(crate) fn put_i64(key: &mut Vec<u8>, value: i64) {
     key.extend_from_slice(&(value.cast_unsigned() ^ (1 << 63)).to_be_bytes());
 }
 
+/// Writes `value` so that bytes compare like the signed numbers, in half
+/// the bytes of [`put_i64`].
+pub(crate) fn put_i32(key: &mut Vec<u8>, value: i32) {
+    key.extend_from_slice(&(value.cast_unsigned() ^ (1 << 31)).to_be_bytes());
+}
+
 /// Sorts `0..count` as a stable sort by `full` would.
 ///
 /// `key(i, buffer)` appends record `i`'s key of `W` × 8 bytes to `buffer`, or
@@ -131,6 +137,23 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn signed_numbers_compare_as_their_bytes(a: i64, b: i64, c: i32, d: i32) {
+            let bytes = |put: &dyn Fn(&mut Vec<u8>)| {
+                let mut key = Vec::new();
+                put(&mut key);
+                key
+            };
+            prop_assert_eq!(
+                bytes(&|k| put_i64(k, a)).cmp(&bytes(&|k| put_i64(k, b))),
+                a.cmp(&b)
+            );
+            prop_assert_eq!(
+                bytes(&|k| put_i32(k, c)).cmp(&bytes(&|k| put_i32(k, d))),
+                c.cmp(&d)
+            );
+        }
+
         #[test]
         fn same_order_as_a_stable_sort(
             records in prop::collection::vec(("[ab\\x00]{0,5}", -3i64..3, 0u8..3), 0..40)
