@@ -82,6 +82,7 @@ pub fn read_terminal_records_with(
     // the table all of them. The order of neither collection reaches any
     // output.
     let mut first_seen: HashTable<Seen> = HashTable::new();
+    let seed = foldhash::fast::RandomState::default();
     let mut repeats: HashMap<(Id, Id, Id), Vec<Origin>> = HashMap::new();
     let read = read_all(
         paths,
@@ -92,7 +93,7 @@ pub fn read_terminal_records_with(
         |row, origin, problems, records| {
             let record = parse_row(row, origin, problems)?;
             let key = identity(&record);
-            let hash = identity_hash(&key);
+            let hash = identity_hash(&seed, &key);
             let same =
                 |seen: &Seen| seen.hash == hash && identity(&records[seen.index as usize]) == key;
             let first = match first_seen.entry(widen(hash), same, |seen| widen(seen.hash)) {
@@ -230,14 +231,16 @@ struct Seen {
     hash: u32,
 }
 
-/// The upper half of a foldhash of `key` (its better half), the same for a
-/// whole run. foldhash, not SipHash: this runs once per row.
-fn identity_hash(key: &Identity) -> u32 {
+/// The upper half of a foldhash of `key` (its better half). foldhash, not
+/// SipHash: this runs once per row. Seeded per run, so that no file can be
+/// made whose identities all collide (it could not change the result, only
+/// make reading slow).
+fn identity_hash(state: &foldhash::fast::RandomState, key: &Identity) -> u32 {
     #[cfg(test)]
     if tests::EVERY_HASH_COLLIDES.get() {
         return 7;
     }
-    (foldhash::fast::FixedState::default().hash_one(key) >> 32) as u32
+    (state.hash_one(key) >> 32) as u32
 }
 
 /// A 32-bit hash as the table wants it: the low bits pick the bucket and the
