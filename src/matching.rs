@@ -395,7 +395,7 @@ fn terminal_results(
             } else if let Some((b, _)) = settlement {
                 if voided_by.is_some() {
                     Outcome::VoidedButSettled
-                } else if amounts_differ(record, &bank[b], policy) {
+                } else if pairing.amounts_differ((record, t), (&bank[b], b), policy) {
                     Outcome::AmountMismatch
                 } else if duplicates[t].is_some() {
                     Outcome::SuspectedDuplicate
@@ -443,7 +443,7 @@ fn bank_results(
                 let record = &terminal[t];
                 if voids.voided_by[t].is_some() {
                     Outcome::VoidedButSettled
-                } else if amounts_differ(record, settlement, policy) {
+                } else if pairing.amounts_differ((record, t), (settlement, b), policy) {
                     Outcome::AmountMismatch
                 } else if let Some(expected) = fee_differs(settlement, policy) {
                     expected_fees.insert(b, expected);
@@ -569,6 +569,11 @@ struct Pairing {
     terminal: Vec<Option<(u32, Rule)>>,
     bank: Vec<Option<(u32, Rule)>>,
     bank_duplicate_of: Vec<Link>,
+    /// For each paired terminal record: whether its settlement has the same
+    /// amount and currency. Known when they are paired, so the outcomes need
+    /// not read the partner record from wherever it lies (at 5 M records,
+    /// a cache miss a record on each side).
+    same_amount: Vec<bool>,
     /// Few records are ambiguous, so these are maps (of candidate counts).
     terminal_ambiguous: HashMap<usize, usize>,
     bank_ambiguous: HashMap<usize, usize>,
@@ -580,14 +585,32 @@ impl Pairing {
             terminal: vec![None; terminal],
             bank: vec![None; bank],
             bank_duplicate_of: vec![Link::NONE; bank],
+            same_amount: vec![false; terminal],
             terminal_ambiguous: HashMap::new(),
             bank_ambiguous: HashMap::new(),
         }
     }
 
-    fn pair(&mut self, t: usize, b: usize, rule: Rule) {
+    fn pair(&mut self, t: usize, b: usize, rule: Rule, same_amount: bool) {
         self.terminal[t] = Some((Link::to(b).0, rule));
         self.bank[b] = Some((Link::to(t).0, rule));
+        self.same_amount[t] = same_amount;
+    }
+
+    /// Whether paired records `t` and `b` differ in amount beyond the
+    /// tolerance, or in currency ([`amounts_differ`]).
+    fn amounts_differ(
+        &self,
+        (record, t): (&TerminalRecord, usize),
+        (settlement, b): (&Settlement, usize),
+        policy: &Policy,
+    ) -> bool {
+        debug_assert_eq!(self.settlement(t).map(|(b, _)| b), Some(b));
+        if self.same_amount[t] {
+            Amount::ZERO > policy.amount_tolerance
+        } else {
+            amounts_differ(record, settlement, policy)
+        }
     }
 
     /// The settlement terminal record `t` is paired with, and by which rule.
@@ -852,8 +875,9 @@ fn pair_exact(
         else {
             continue;
         };
+        let same_amount = chosen.fit <= Fit::Amount;
         let (chosen, rule) = (chosen.bank as usize, chosen.rule);
-        pairing.pair(t, chosen, rule);
+        pairing.pair(t, chosen, rule, same_amount);
         let others: Vec<usize> = candidates
             .iter()
             .map(|c| c.bank as usize)
@@ -1126,7 +1150,9 @@ fn pair_tolerant(
         for &(t, b) in &free {
             let (dt, db) = (terminal_degree[&t], bank_degree[&b]);
             if dt == 1 && db == 1 {
-                pairing.pair(t, b, Rule::Tolerant);
+                let same_amount = terminal[t].amount == bank[b].amount
+                    && terminal[t].currency == bank[b].currency;
+                pairing.pair(t, b, Rule::Tolerant, same_amount);
                 continue;
             }
             let candidates = dt.max(db);
