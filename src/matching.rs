@@ -255,14 +255,20 @@ fn sort_terminal(terminal: &[TerminalRecord]) -> Vec<usize> {
         let r = &terminal[t];
         (&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no)
     };
-    order::sorted::<5>(
+    // Merchant, batch and trace numbers are digits of fixed widths (15, 6, 6),
+    // so they go in as numbers: 21 bytes instead of 40, and the sort's
+    // array, the first pass's peak at 5 M records, is 32 bytes a record
+    // instead of 48.
+    order::sorted::<3>(
         terminal.len(),
         |i, key| {
             let r = &terminal[i];
-            order::put_text(key, &r.merchant_id, 16)
+            let fits = order::put_digits(key, &r.merchant_id, 15, 7)
                 & order::put_text(key, &r.terminal_id, 8)
-                & order::put_text(key, &r.batch_no, 8)
-                & order::put_text(key, &r.trace_no, 8)
+                & order::put_digits(key, &r.batch_no, 6, 3)
+                & order::put_digits(key, &r.trace_no, 6, 3);
+            key.extend_from_slice(&[0; 3]);
+            fits
         },
         |a, b| identity(a).cmp(&identity(b)),
     )

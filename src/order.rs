@@ -24,6 +24,27 @@ pub(crate) fn put_text(key: &mut Vec<u8>, field: impl AsRef<[u8]>, width: usize)
     true
 }
 
+/// Writes `field`, exactly `digits` ASCII digits, as a big-endian number in
+/// `bytes` bytes; `false` for any other text. Numbers of as many digits
+/// order like their text, in fewer bytes than the text.
+pub(crate) fn put_digits(
+    key: &mut Vec<u8>,
+    field: impl AsRef<[u8]>,
+    digits: usize,
+    bytes: usize,
+) -> bool {
+    let text = field.as_ref();
+    debug_assert!(digits <= 19 && bytes <= 8 && 10u128.pow(digits as u32) <= 1u128 << (8 * bytes));
+    if text.len() != digits || !text.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let value = text
+        .iter()
+        .fold(0u64, |value, &digit| value * 10 + u64::from(digit - b'0'));
+    key.extend_from_slice(&value.to_be_bytes()[8 - bytes..]);
+    true
+}
+
 /// Writes `value` so that bytes compare like the signed numbers.
 pub(crate) fn put_i64(key: &mut Vec<u8>, value: i64) {
     key.extend_from_slice(&(value.cast_unsigned() ^ (1 << 63)).to_be_bytes());
@@ -117,6 +138,17 @@ mod tests {
     }
 
     #[test]
+    fn only_digits_of_the_width_fit() {
+        let mut key = Vec::new();
+        for text in ["12345", "1234567", "12a456", "-12345", "１２３４５６"] {
+            assert!(!put_digits(&mut key, text, 6, 3), "{text}");
+        }
+        assert!(key.is_empty());
+        assert!(put_digits(&mut key, "999999", 6, 3));
+        assert_eq!(key, [0x0f, 0x42, 0x3f]);
+    }
+
+    #[test]
     fn ties_and_fallback() {
         let r = |name: &str, n: i64, t: u8| (name.to_string(), n, t);
         // Prefixes, negative numbers, full ties in file order.
@@ -137,6 +169,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn digits_compare_as_their_bytes(a in "[0-9]{6}", b in "[0-9]{6}", c in "[0-9]{15}") {
+            let bytes = |text: &str, digits, width| {
+                let mut key = Vec::new();
+                prop_assert!(put_digits(&mut key, text, digits, width));
+                prop_assert_eq!(key.len(), width);
+                Ok(key)
+            };
+            prop_assert_eq!(bytes(&a, 6, 3)?.cmp(&bytes(&b, 6, 3)?), a.cmp(&b));
+            prop_assert_eq!(bytes(&c, 15, 7)?.cmp(&bytes(&a.repeat(3)[..15], 15, 7)?), c.as_str().cmp(&a.repeat(3)[..15]));
+        }
+
         #[test]
         fn signed_numbers_compare_as_their_bytes(a: i64, b: i64, c: i32, d: i32) {
             let bytes = |put: &dyn Fn(&mut Vec<u8>)| {
