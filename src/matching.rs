@@ -248,13 +248,14 @@ pub(crate) fn settlement_order(a: &Settlement, b: &Settlement) -> Ordering {
         .then_with(|| a.net_amount.cmp(&b.net_amount))
 }
 
-/// The canonical order of terminal records: by identity.
+/// What terminal records are ordered by: merchant, then their identity
+/// (terminal + batch + trace), which is unique, so the order is total.
+fn canonical_key(r: &TerminalRecord) -> (&Id, &Id, &Id, &Id) {
+    (&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no)
+}
+
+/// The canonical order of terminal records ([`canonical_key`]).
 fn sort_terminal(terminal: &[TerminalRecord]) -> Vec<usize> {
-    // Terminal identity (terminal + batch + trace) is unique, so this order is total.
-    let identity = |t: usize| {
-        let r = &terminal[t];
-        (&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no)
-    };
     // Merchant, batch and trace numbers are digits of fixed widths (15, 6, 6),
     // so they go in as numbers: 21 bytes instead of 40, and the sort's
     // array, the first pass's peak at 5 M records, is 32 bytes a record
@@ -270,7 +271,7 @@ fn sort_terminal(terminal: &[TerminalRecord]) -> Vec<usize> {
             key.extend_from_slice(&[0; 3]);
             fits
         },
-        |a, b| identity(a).cmp(&identity(b)),
+        |a, b| canonical_key(&terminal[a]).cmp(&canonical_key(&terminal[b])),
     )
 }
 
@@ -498,9 +499,8 @@ struct Voids {
 }
 
 /// Pairs the VOIDs with the SALEs they name. The VOIDs are taken in the
-/// terminal records' canonical order (by identity, as [`sort_terminal`]
-/// orders them), so that of two VOIDs of one SALE the same one is applied
-/// whatever the order of the rows.
+/// terminal records' canonical order ([`canonical_key`]), so that of two
+/// VOIDs of one SALE the same one is applied whatever the order of the rows.
 fn pair_voids(terminal: &[TerminalRecord]) -> Voids {
     let mut result = Voids {
         voided_by: vec![Link::NONE; terminal.len()],
@@ -513,14 +513,10 @@ fn pair_voids(terminal: &[TerminalRecord]) -> Voids {
     }
     // The few VOIDs are sorted on their own: walking the night's canonical
     // order read every record out of place, and needed the whole sort.
-    let identity = |t: usize| {
-        let r = &terminal[t];
-        (&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no)
-    };
     let mut void_order: Vec<usize> = (0..terminal.len())
         .filter(|&t| named(&terminal[t]).is_some())
         .collect();
-    void_order.sort_by(|&a, &b| identity(a).cmp(&identity(b)));
+    void_order.sort_by_key(|&v| canonical_key(&terminal[v]));
     // Only the few identities some VOID names are indexed; a map of every
     // record was most of this pass's time.
     let wanted: HashSet<u64> = void_order

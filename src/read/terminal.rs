@@ -78,9 +78,9 @@ pub fn read_terminal_records_with(
     // among the records read, and every place of one seen more than once
     // (rare). The table holds an entry for every row of the night while the
     // files are read: 8 bytes each, an index and 32 bits of the identity's
-    // hash. The hash spares a lookup most visits to a record, and growing
-    // the table all of them. The order of neither collection reaches any
-    // output.
+    // hash. With the hash kept, a lookup nearly never reads another record,
+    // and growing the table never does. The order of neither collection
+    // reaches any output.
     let mut first_seen: HashTable<Seen> = HashTable::new();
     let seed = foldhash::fast::RandomState::default();
     let mut repeats: HashMap<(Id, Id, Id), Vec<Origin>> = HashMap::new();
@@ -224,8 +224,8 @@ pub fn read_terminal_records_with(
     refuse_files_wholly_set_aside(read)
 }
 
-/// A record in the identity table: its index among the records read, and the
-/// upper half of its identity's hash.
+/// An entry of the identity table: a record's index among the records read,
+/// and the upper half of its identity's hash.
 struct Seen {
     index: u32,
     hash: u32,
