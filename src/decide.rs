@@ -200,6 +200,9 @@ pub struct Decider<'a> {
     by_trace: foldhash::HashMap<(&'a str, &'a str), Vec<usize>>,
     /// Refunded so far per original: REFUND records plus instructions of this run.
     refunded: HashMap<usize, Amount>,
+    /// Originals credited with REFUND records whose `orig_rrn` other
+    /// purchases share too: that rrn, and how many purchases share it.
+    shared_rrn: HashMap<usize, (&'a str, usize)>,
     /// Originals voided by an action of this run.
     voided_now: HashMap<usize, String>,
 }
@@ -294,23 +297,39 @@ impl<'a> Decider<'a> {
             }
         }
         let mut refunded: HashMap<usize, Amount> = HashMap::new();
+        let mut shared_rrn: HashMap<usize, (&'a str, usize)> = HashMap::new();
         for record in night.terminal {
             if record.txn_type != TxnType::Refund {
                 continue;
             }
-            let original = record.orig_rrn.as_deref().and_then(|rrn| {
-                by_rrn.get(rrn)?.iter().copied().find(|&o| {
-                    let original = if o < offset {
-                        &night.terminal[o]
-                    } else {
-                        &history.earlier[o - offset].record
+            let Some((&rrn, candidates)) = record
+                .orig_rrn
+                .as_deref()
+                .and_then(|rrn| by_rrn.get_key_value(rrn))
+            else {
+                continue;
+            };
+            let originals: Vec<usize> = candidates
+                .iter()
+                .copied()
+                .filter(|&o| {
+                    let original = match o.checked_sub(offset) {
+                        None => &night.terminal[o],
+                        Some(i) => &history.earlier[i].record,
                     };
                     original.txn_type.is_purchase()
                 })
-            });
-            if let Some(original) = original {
+                .collect();
+            // Which of several purchases sharing an rrn a REFUND returns money
+            // for cannot be known. Counting it against each keeps every one of
+            // them from being refunded twice, whatever the row order, as the
+            // ledger does with earlier runs' REFUND records.
+            for &original in &originals {
                 *refunded.entry(original).or_default() =
                     refunded.get(&original).copied().unwrap_or_default() + record.amount;
+                if originals.len() > 1 {
+                    shared_rrn.insert(original, (rrn, originals.len()));
+                }
             }
         }
         Decider {
@@ -321,6 +340,7 @@ impl<'a> Decider<'a> {
             by_rrn,
             by_trace,
             refunded,
+            shared_rrn,
             voided_now: HashMap::new(),
         }
     }
@@ -457,15 +477,28 @@ impl<'a> Decider<'a> {
         if let Some(ceiling) = ceiling
             && already + wanted > ceiling
         {
-            return Route::None(format!(
+            let mut reason = format!(
                 "over-refund: refunds would total {}, more than the original {ceiling}",
                 already + wanted
-            ));
+            );
+            reason += &self.shared_rrn_note(t);
+            return Route::None(reason);
         }
         Route::Refund {
             amount: wanted,
             until: last_day,
         }
+    }
+
+    /// Why original `t` counts refunds that may be another purchase's, or "".
+    fn shared_rrn_note(&self, t: usize) -> String {
+        self.shared_rrn
+            .get(&t)
+            .map_or(String::new(), |(rrn, purchases)| {
+                format!(
+                    " (REFUND records naming rrn {rrn} count against each of the {purchases} transactions with that rrn)"
+                )
+            })
     }
 
     /// The `cancel_route` cell for a terminal record: what cancelling it would
@@ -483,7 +516,9 @@ impl<'a> Decider<'a> {
             Route::Refund { until, .. } if remaining > Amount::ZERO => {
                 format!("REFUND until {until}")
             }
-            Route::Refund { .. } => "NONE: already fully refunded".to_string(),
+            Route::Refund { .. } => {
+                format!("NONE: already fully refunded{}", self.shared_rrn_note(t))
+            }
             Route::None(reason) => format!("NONE: {reason}"),
         }
     }
@@ -1934,6 +1969,66 @@ mod tests {
                 "DISPUTE UNSETTLED t5",
                 "DISPUTE BANK_ONLY b5",
                 "DISPUTE BANK_ONLY b6",
+            ],
+        );
+    }
+
+    /// A REFUND record whose `orig_rrn` several purchases share counts
+    /// against each of them, so no row order can refund one of them twice.
+    #[test]
+    fn a_refund_naming_a_shared_rrn_counts_against_every_purchase_with_it() {
+        let rrn = "632700000301";
+        let kept = sale_rrn("000301", rrn, "2026-11-23 09:00:00", 3000);
+        let voided = sale_rrn("000302", rrn, "2026-11-23 09:10:00", 3000);
+        let void = void("000303", "2026-11-23 09:15:00", &voided);
+        let refund = refund_of("000304", "2026-11-23 12:00:00", 3000, &kept);
+        let bank = [settled(&kept), settled(&voided)];
+        let shared = "(REFUND records naming rrn 632700000301 count against each of the 2 transactions with that rrn)";
+        let over = |t: usize, source: &str, total: &str| {
+            format!(
+                "REJECT {source} t{t}: over-refund: refunds would total {total}, more than the original 30.00 {shared}"
+            )
+        };
+        // The sale charged after its void, and a request on the other sale:
+        // in either row order of the two sales, neither is refunded again.
+        for (terminal, kept_at, voided_at) in [
+            ([&kept, &voided, &void, &refund], 0, 1),
+            ([&voided, &kept, &void, &refund], 1, 0),
+        ] {
+            let terminal: Vec<TerminalRecord> = terminal.into_iter().cloned().collect();
+            let night = Inputs::new(&terminal, &bank).requests(&[partial("CR-1", &kept, 100)]);
+            case(
+                &night,
+                &[
+                    over(voided_at, "VOIDED_BUT_SETTLED", "60.00"),
+                    over(kept_at, "CR-1", "31.00"),
+                    "DISPUTE UNSETTLED t3".to_string(),
+                ]
+                .each_ref()
+                .map(String::as_str),
+            );
+            let mut want = vec![String::new(); 4];
+            want[kept_at] = format!("NONE: already fully refunded {shared}");
+            want[voided_at] = format!("NONE: already fully refunded {shared}");
+            want[2] = "NONE: a VOID cannot be cancelled".to_string();
+            want[3] = "NONE: a REFUND cannot be cancelled".to_string();
+            routes(&night, &want.iter().map(String::as_str).collect::<Vec<_>>());
+        }
+
+        // An rrn only one purchase has: the refund counts against it alone,
+        // and the reason does not speak of sharing.
+        let other = sale_rrn("000305", "632700000305", "2026-11-23 09:20:00", 3000);
+        let night = Inputs::new(
+            &[kept.clone(), other.clone(), refund.clone()],
+            &[settled(&kept), settled(&other)],
+        )
+        .requests(&[partial("CR-1", &kept, 100), partial("CR-2", &other, 3000)]);
+        case(
+            &night,
+            &[
+                "REFUND t1 30.00 CR-2",
+                "REJECT CR-1 t0: over-refund: refunds would total 31.00, more than the original 30.00",
+                "DISPUTE UNSETTLED t2",
             ],
         );
     }

@@ -121,6 +121,32 @@ fn max_rejects_unclosed_quote_fails() {
     check_case("max-rejects-unclosed-quote-fails");
 }
 
+/// `file` of golden case `name`, as read when comparing two row orders of a
+/// night: the `-order-ba/` case's paths spelled as the `-order-ab/` one's, and
+/// without the files' SHA-256 (the files differ in order, so in hash).
+fn order_case_file(name: &str, file: &str) -> String {
+    std::fs::read_to_string(root().join("tests/cases").join(name).join(file))
+        .unwrap()
+        .replace("-order-ba/", "-order-ab/")
+        .lines()
+        .filter(|line| !line.contains("\"sha256\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Checks that `files` of the golden cases `{stem}-order-ab` and
+/// `{stem}-order-ba` are the same but for paths and hashes.
+#[track_caller]
+fn assert_order_independent(stem: &str, files: &[&str]) {
+    for file in files {
+        assert_eq!(
+            order_case_file(&format!("{stem}-order-ab"), file),
+            order_case_file(&format!("{stem}-order-ba"), file),
+            "{file} differs"
+        );
+    }
+}
+
 #[test]
 fn max_rejects_duplicate_order_ab() {
     check_case("max-rejects-duplicate-order-ab");
@@ -136,35 +162,21 @@ fn max_rejects_duplicate_order_ba() {
 /// not the later one. Only `rejected_rows.csv` pairs lines with other rows.
 #[test]
 fn max_rejects_duplicate_either_order_gives_the_same_results() {
-    let case = |name: &str| root().join("tests/cases").join(name);
-    let (ab, ba) = (
-        case("max-rejects-duplicate-order-ab"),
-        case("max-rejects-duplicate-order-ba"),
+    assert_order_independent(
+        "max-rejects-duplicate",
+        &[
+            "status",
+            "stdout",
+            "stderr",
+            "out/exceptions.csv",
+            "out/disputes.csv",
+            "out/pending.csv",
+            "out/summary.json",
+        ],
     );
-    // The files differ in order, so in hash; nothing else may differ.
-    let read = |dir: &std::path::Path, file: &str| {
-        std::fs::read_to_string(dir.join(file))
-            .unwrap()
-            .replace("-order-ba/", "-order-ab/")
-            .lines()
-            .filter(|line| !line.contains("\"sha256\""))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    for file in [
-        "status",
-        "stdout",
-        "stderr",
-        "out/exceptions.csv",
-        "out/disputes.csv",
-        "out/pending.csv",
-        "out/summary.json",
-    ] {
-        assert_eq!(read(&ab, file), read(&ba, file), "{file} differs");
-    }
     // The same rows set aside, each with the same problem.
-    let rejected = |dir: &std::path::Path| {
-        let text = read(dir, "out/rejected_rows.csv");
+    let rejected = |name: &str| {
+        let text = order_case_file(name, "out/rejected_rows.csv");
         let mut rows: Vec<(String, String)> = csv::Reader::from_reader(text.as_bytes())
             .records()
             .map(|r| {
@@ -175,9 +187,50 @@ fn max_rejects_duplicate_either_order_gives_the_same_results() {
         rows.sort();
         rows
     };
-    let rows = rejected(&ab);
+    let rows = rejected("max-rejects-duplicate-order-ab");
     assert_eq!(rows.len(), 2, "both rows of the identity: {rows:?}");
-    assert_eq!(rows, rejected(&ba));
+    assert_eq!(rows, rejected("max-rejects-duplicate-order-ba"));
+}
+
+#[test]
+fn decide_shared_rrn_refund_order_ab() {
+    check_case("decide-shared-rrn-refund-order-ab");
+}
+
+#[test]
+fn decide_shared_rrn_refund_order_ba() {
+    check_case("decide-shared-rrn-refund-order-ba");
+}
+
+/// Two sales share an rrn and a REFUND names it: which sale it returned money
+/// for cannot be known, so it counts against both, and swapping the sales'
+/// rows changes no decision (it once decided between a refund and a reject).
+#[test]
+fn decide_shared_rrn_refund_either_order_gives_the_same_decisions() {
+    assert_order_independent(
+        "decide-shared-rrn-refund",
+        &[
+            "status",
+            "stdout",
+            "stderr",
+            "out/exceptions.csv",
+            "out/refund_instructions.csv",
+            "out/rejected_cancellations.csv",
+            "out/void_requests.csv",
+            "out/disputes.csv",
+            "out/summary.json",
+        ],
+    );
+    assert!(
+        order_case_file(
+            "decide-shared-rrn-refund-order-ab",
+            "out/rejected_cancellations.csv"
+        ).contains(
+            "over-refund: refunds would total 60.00, more than the original 30.00 \
+             (REFUND records naming rrn 632711000001 count against each of the 2 transactions with that rrn)"
+        ),
+        "the sale charged after its void is not refunded a second time"
+    );
 }
 
 /// A bank file whose date format changed had every row set aside under a
