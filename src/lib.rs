@@ -584,22 +584,12 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         });
         order
     });
-    // One row per terminal record: kept in memory only for the workbook,
-    // else streamed straight into the file.
-    let match_rows = match_order.as_ref().filter(|_| config.xlsx).map(|order| {
-        order
-            .iter()
-            .map(|&t| write::match_row(&night, t))
-            .collect::<Vec<_>>()
-    });
-    match (&match_rows, &match_order) {
-        (Some(rows), _) => outputs.csv("matches.csv", write::MATCH_COLUMNS, rows)?,
-        (None, Some(order)) => outputs.csv(
+    if let Some(order) = &match_order {
+        outputs.csv(
             "matches.csv",
             write::MATCH_COLUMNS,
             order.iter().map(|&t| write::match_row(&night, t)),
-        )?,
-        (None, None) => {}
+        )?;
     }
     let action_rows = write::action_rows(&night, &decider, request_list, &decisions);
     let [voids, refunds, disputes, rejections] = &action_rows;
@@ -630,39 +620,52 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     let json = serde_json::to_string_pretty(&summary_json).context("rendering summary.json")?;
     outputs.file("summary.json", |out| Ok(write::write_text(out, &json)?))?;
     if config.xlsx {
-        let sheet = |file, columns, rows| workbook::Sheet {
+        let held = |file, columns, rows| workbook::Sheet {
             file,
             columns,
-            rows,
+            rows: workbook::Rows::Held(rows),
         };
+        // The matches are made again, one row at a time, as their sheet is
+        // written: a night's million rows are never held.
+        let match_row = match_order.as_ref().map(|order| {
+            let night = &night;
+            move |i: usize| write::match_row(night, order[i])
+        });
         let mut sheets = vec![
-            sheet("exceptions.csv", write::EXCEPTION_COLUMNS, &exception_rows),
-            sheet("pending.csv", write::EXCEPTION_COLUMNS, &pending_rows),
+            held("exceptions.csv", write::EXCEPTION_COLUMNS, &exception_rows),
+            held("pending.csv", write::EXCEPTION_COLUMNS, &pending_rows),
         ];
-        if let Some(match_rows) = &match_rows {
-            sheets.push(sheet("matches.csv", write::MATCH_COLUMNS, match_rows));
+        if let (Some(order), Some(row)) = (&match_order, &match_row) {
+            sheets.push(workbook::Sheet {
+                file: "matches.csv",
+                columns: write::MATCH_COLUMNS,
+                rows: workbook::Rows::Made {
+                    len: order.len(),
+                    row,
+                },
+            });
         }
         sheets.extend([
-            sheet("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids),
-            sheet(
+            held("void_requests.csv", write::VOID_REQUEST_COLUMNS, voids),
+            held(
                 "refund_instructions.csv",
                 write::REFUND_INSTRUCTION_COLUMNS,
                 refunds,
             ),
-            sheet("disputes.csv", write::DISPUTE_COLUMNS, disputes),
-            sheet(
+            held("disputes.csv", write::DISPUTE_COLUMNS, disputes),
+            held(
                 "rejected_cancellations.csv",
                 write::REJECTED_CANCELLATION_COLUMNS,
                 rejections,
             ),
-            sheet(
+            held(
                 "rejected_rows.csv",
                 write::REJECTED_ROW_COLUMNS,
                 &rejected_rows,
             ),
         ]);
         outputs.file(workbook::FILE, |out| {
-            workbook::write_workbook(out, &summary, &sheets)
+            workbook::write_workbook(out, &summary, &sheets, &config.out_dir)
         })?;
     }
     crash_point("before-ledger");

@@ -8,12 +8,15 @@
 //! as the CSV files, so a cell reads the same in both. Writes only to the
 //! writer it is handed; the bytes depend on nothing but the run's results.
 
+use std::borrow::Cow;
 use std::io::Write;
+use std::ops::Range;
+use std::path::Path;
 
 use anyhow::Context;
 use chrono::{NaiveDate, NaiveDateTime};
 use rust_xlsxwriter::{
-    ColNum, DocProperties, Format, FormatAlign, IgnoreError, RowNum, Workbook, Worksheet,
+    ColNum, DocProperties, Format, FormatAlign, IgnoreError, RowNum, Workbook, Worksheet, utility,
 };
 
 use crate::matching::Outcome;
@@ -37,12 +40,39 @@ const MAX_COLUMN_PIXELS: u32 = 420;
 
 /// One output CSV file as a sheet: its name, columns and rows (the exact
 /// cells written to the CSV, before the formula guard).
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub struct Sheet<'a> {
     /// The CSV file's name; the sheet is named after it, without `.csv`.
     pub file: &'static str,
     pub columns: &'static [&'static str],
-    pub rows: &'a [Vec<String>],
+    pub rows: Rows<'a>,
+}
+
+/// A sheet's rows: held in memory, or made one at a time as the sheet is
+/// written, so a night's million matches are not held a second time.
+#[derive(Clone, Copy)]
+pub enum Rows<'a> {
+    Held(&'a [Vec<String>]),
+    Made {
+        len: usize,
+        row: &'a dyn Fn(usize) -> Vec<String>,
+    },
+}
+
+impl Rows<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Rows::Held(rows) => rows.len(),
+            Rows::Made { len, .. } => *len,
+        }
+    }
+
+    fn row(&self, i: usize) -> Cow<'_, [String]> {
+        match self {
+            Rows::Held(rows) => Cow::Borrowed(&rows[i]),
+            Rows::Made { row, .. } => Cow::Owned(row(i)),
+        }
+    }
 }
 
 /// How a column's cells are written.
@@ -95,13 +125,15 @@ impl Formats {
     }
 }
 
-/// Writes the workbook for `summary` and `sheets` to `out`.
+/// Writes the workbook for `summary` and `sheets` to `out`, spooling each
+/// sheet's rows through an unnamed temp file in `tempdir`.
 pub fn write_workbook(
     out: &mut (impl Write + Send),
     summary: &Summary,
     sheets: &[Sheet<'_>],
+    tempdir: &Path,
 ) -> anyhow::Result<()> {
-    write_split(out, summary, sheets, EXCEL_MAX_ROWS - 1)
+    write_split(out, summary, sheets, tempdir, EXCEL_MAX_ROWS - 1)
 }
 
 /// Writes the workbook, `rows_per_sheet` data rows at most to a sheet.
@@ -109,6 +141,7 @@ fn write_split(
     out: &mut (impl Write + Send),
     summary: &Summary,
     sheets: &[Sheet<'_>],
+    tempdir: &Path,
     rows_per_sheet: usize,
 ) -> anyhow::Result<()> {
     let formats = Formats::new();
@@ -120,19 +153,24 @@ fn write_split(
             .set_title("posrecon reconciliation")
             .set_creation_datetime(&summary.as_of),
     );
+    workbook
+        .set_tempdir(tempdir)
+        .with_context(|| format!("making a temp file in {}", tempdir.display()))?;
     write_summary_sheet(workbook.add_worksheet(), summary, &formats)?;
     for sheet in sheets {
         let name = sheet.file.trim_end_matches(".csv");
-        let parts = sheet.rows.chunks(rows_per_sheet);
-        let parts: Vec<&[Vec<String>]> = if sheet.rows.is_empty() {
-            vec![&[]]
-        } else {
-            parts.collect()
-        };
-        for (i, rows) in parts.iter().enumerate() {
-            let worksheet = workbook.add_worksheet();
-            worksheet.set_name(sheet_name(name, i))?;
-            write_table_sheet(worksheet, sheet.columns, rows, &formats)
+        let len = sheet.rows.len();
+        for part in 0..len.div_ceil(rows_per_sheet).max(1) {
+            let first = part * rows_per_sheet;
+            // Held in memory, a sheet of a million rows takes gigabytes;
+            // written in constant-memory mode, each row goes to the temp
+            // file as soon as the next one starts.
+            let worksheet = workbook
+                .add_worksheet_with_constant_memory()
+                .with_context(|| format!("making a temp file in {}", tempdir.display()))?;
+            worksheet.set_name(sheet_name(name, part))?;
+            let rows = first..len.min(first + rows_per_sheet);
+            write_table_sheet(worksheet, sheet.columns, sheet.rows, rows, &formats)
                 .with_context(|| format!("sheet {name}"))?;
         }
     }
@@ -154,13 +192,19 @@ fn sheet_name(name: &str, part: usize) -> String {
 
 /// One output file as a sheet: a frozen bold header row with an autofilter,
 /// typed cells, columns fitted to their contents.
+///
+/// The sheet is in constant-memory mode, so everything is written in row
+/// order and the text columns are fitted here, as `Worksheet::autofit` would
+/// fit them: it only sees the last row in this mode.
 fn write_table_sheet(
     sheet: &mut Worksheet,
     columns: &[&str],
-    rows: &[Vec<String>],
+    rows: Rows<'_>,
+    range: Range<usize>,
     formats: &Formats,
 ) -> anyhow::Result<()> {
     let kinds: Vec<CellKind> = columns.iter().map(|c| cell_kind(c)).collect();
+    let mut widths = vec![0; columns.len()];
     for (c, (column, kind)) in columns.iter().zip(&kinds).enumerate() {
         let format = if *kind == CellKind::Amount {
             &formats.number_header
@@ -168,36 +212,63 @@ fn write_table_sheet(
             &formats.header
         };
         sheet.write_string_with_format(0, col(c)?, *column, format)?;
+        widths[c] = fitted_width(column, true);
     }
-    for (r, row) in rows.iter().enumerate() {
-        let r = row_number(r + 1)?;
-        for (c, cell) in row.iter().enumerate() {
-            let kind = kinds.get(c).copied().unwrap_or(CellKind::Text);
-            write_cell(sheet, r, col(c)?, kind, cell, formats)
-                .with_context(|| format!("column {}", columns.get(c).unwrap_or(&"?")))?;
-        }
-    }
-    let last_row = row_number(rows.len())?;
+    let last_row = row_number(range.len())?;
     let last_col = col(columns.len().saturating_sub(1))?;
     sheet.set_freeze_panes(1, 0)?;
     sheet.autofilter(0, 0, last_row, last_col)?;
     // Identifiers are text on purpose; spare the reader Excel's green
     // "number stored as text" triangles.
     sheet.ignore_error_range(0, 0, last_row, last_col, IgnoreError::NumberStoredAsText)?;
-    sheet.set_autofit_max_width(MAX_COLUMN_PIXELS);
-    sheet.autofit();
-    // autofit measures dates and amounts by their stored number, not as
-    // shown, and Excel shows "#####" in a column too narrow for a number.
-    for (c, (kind, column)) in kinds.iter().zip(columns).enumerate() {
+    for (r, i) in range.enumerate() {
+        let r = row_number(r + 1)?;
+        for (c, cell) in rows.row(i).iter().enumerate() {
+            let kind = kinds.get(c).copied().unwrap_or(CellKind::Text);
+            write_cell(sheet, r, col(c)?, kind, cell, formats)
+                .with_context(|| format!("column {}", columns.get(c).unwrap_or(&"?")))?;
+            if kind == CellKind::Text
+                && let Some(width) = widths.get_mut(c)
+            {
+                *width = (*width).max(fitted_width(&neutralise(cell), false));
+            }
+        }
+    }
+    // Dates and amounts get widths that show them as formatted, where
+    // autofit would measure their stored number and Excel would show "#####".
+    for (c, ((kind, column), width)) in kinds.iter().zip(columns).zip(widths).enumerate() {
         let width = match kind {
             CellKind::DateTime => DATETIME_WIDTH,
             CellKind::Date => DATE_WIDTH,
             CellKind::Amount => header_width(column).max(AMOUNT_WIDTH),
-            CellKind::Text => continue,
+            CellKind::Text => {
+                if width > 0 {
+                    sheet.set_column_autofit_width(col(c)?, width)?;
+                }
+                continue;
+            }
         };
         sheet.set_column_width(col(c)?, width)?;
     }
     Ok(())
+}
+
+/// The width in pixels `Worksheet::autofit` gives a column for a text cell:
+/// its widest line, padding, and room for the filter button in the header,
+/// at most `MAX_COLUMN_PIXELS`; 0 for a cell without text.
+fn fitted_width(text: &str, header: bool) -> u32 {
+    const PADDING: u32 = 7;
+    const FILTER_BUTTON: u32 = 16;
+    let widest = text
+        .lines()
+        .map(|line| utility::cell_autofit_width(line) - PADDING)
+        .max()
+        .unwrap_or(0);
+    if widest == 0 {
+        return 0;
+    }
+    let button = if header { FILTER_BUTTON } else { 0 };
+    (widest + button + PADDING).min(MAX_COLUMN_PIXELS)
 }
 
 /// Widths, in characters, that show `yyyy-mm-dd hh:mm:ss`, `yyyy-mm-dd`
@@ -516,10 +587,10 @@ mod tests {
         let sheet = Sheet {
             file: "disputes.csv",
             columns,
-            rows: &rows,
+            rows: Rows::Held(&rows),
         };
         let mut bytes = Vec::new();
-        write_workbook(&mut bytes, &summary(), &[sheet]).unwrap();
+        write_workbook(&mut bytes, &summary(), &[sheet], &std::env::temp_dir()).unwrap();
         let mut book = read_back(bytes);
         let range = calamine::Reader::worksheet_range(&mut book, "disputes").unwrap();
         let cells: Vec<&Data> = range.rows().nth(1).unwrap().iter().collect();
@@ -531,6 +602,68 @@ mod tests {
         assert!(book.worksheet_formula("disputes").unwrap().is_empty());
     }
 
+    /// The `<cols>` element of one sheet of a workbook: its column widths.
+    fn cols_of(bytes: &[u8], sheet: &str) -> String {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+        let xml = std::io::read_to_string(zip.by_name(sheet).unwrap()).unwrap();
+        let start = xml.find("<cols>").expect("the sheet has column widths");
+        let end = xml.find("</cols>").unwrap();
+        xml[start..end].to_string()
+    }
+
+    /// A table sheet is written in constant-memory mode, where autofit sees
+    /// only the last row, so its text columns are fitted by hand: exactly
+    /// as autofit fits the same cells in a sheet held in memory.
+    #[test]
+    fn text_columns_are_as_wide_as_autofit_makes_them() {
+        let long = "x".repeat(300);
+        let rows = vec![
+            row(&["short", "上海静安咖啡有限公司", "=1+2", "", "12.50"]),
+            row(&["a\nmuch longer second line", &long, "-5", "", ""]),
+            row(&["", "WWW", "", "", "3.00"]),
+        ];
+        let columns: &'static [&'static str] =
+            &["reason", "merchant_name", "card_no", "rrn", "amount"];
+        let mut ours = Vec::new();
+        let sheet = Sheet {
+            file: "disputes.csv",
+            columns,
+            rows: Rows::Held(&rows),
+        };
+        write_workbook(&mut ours, &summary(), &[sheet], &std::env::temp_dir()).unwrap();
+
+        // The same cells, held in memory and fitted by autofit.
+        let formats = Formats::new();
+        let mut workbook = Workbook::new();
+        let held = workbook.add_worksheet();
+        for (c, column) in columns.iter().enumerate() {
+            held.write_string(0, col(c).unwrap(), *column).unwrap();
+        }
+        for (r, cells) in rows.iter().enumerate() {
+            for (c, cell) in cells.iter().enumerate() {
+                let kind = cell_kind(columns[c]);
+                let r = row_number(r + 1).unwrap();
+                write_cell(held, r, col(c).unwrap(), kind, cell, &formats).unwrap();
+            }
+        }
+        held.autofilter(0, 0, row_number(rows.len()).unwrap(), 4)
+            .unwrap();
+        held.set_autofit_max_width(MAX_COLUMN_PIXELS);
+        held.autofit();
+        held.set_column_width(4, AMOUNT_WIDTH).unwrap();
+        let autofit = workbook.save_to_buffer().unwrap();
+
+        let cols = cols_of(&ours, "xl/worksheets/sheet2.xml");
+        assert_eq!(cols, cols_of(&autofit, "xl/worksheets/sheet1.xml"));
+        // The long column stops at the cap, and the empty one is as wide as
+        // its header and filter button.
+        assert!(
+            cols.contains(r#"<col min="2" max="2" width="60""#),
+            "{cols}"
+        );
+        assert!(cols.contains(r#"<col min="4" max="4""#), "{cols}");
+    }
+
     #[test]
     fn rows_beyond_a_sheet_continue_on_numbered_sheets() {
         use calamine::Reader;
@@ -538,10 +671,10 @@ mod tests {
         let sheet = Sheet {
             file: "matches.csv",
             columns: &["rrn"],
-            rows: &rows,
+            rows: Rows::Held(&rows),
         };
         let mut bytes = Vec::new();
-        write_split(&mut bytes, &summary(), &[sheet], 2).unwrap();
+        write_split(&mut bytes, &summary(), &[sheet], &std::env::temp_dir(), 2).unwrap();
         let mut book = read_back(bytes);
         assert_eq!(
             book.sheet_names(),
