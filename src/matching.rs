@@ -880,10 +880,14 @@ fn pair_exact(
         let same_amount = chosen.fit <= Fit::Amount;
         let (chosen, rule) = (chosen.bank as usize, chosen.rule);
         pairing.pair(t, chosen, rule, same_amount);
+        // Only the others that settle the chosen one's transaction again
+        // can become its duplicates, and whether they do depends on the two
+        // settlements alone: keeping every other candidate made a key that
+        // thousands of records share cost memory in its square.
         let others: Vec<usize> = candidates
             .iter()
             .map(|c| c.bank as usize)
-            .filter(|&b| b != chosen)
+            .filter(|&b| b != chosen && settles_again(&bank[chosen], &bank[b]))
             .collect();
         // Nearly every record has no other candidate: an entry for each was
         // the pass's largest allocation, and on a 1 M night the run's peak.
@@ -893,7 +897,7 @@ fn pair_exact(
     }
     for (chosen, others) in leftovers {
         for b in others {
-            if pairing.bank_is_free(b) && settles_again(&bank[chosen], &bank[b]) {
+            if pairing.bank_is_free(b) {
                 pairing.bank_duplicate_of[b] = Link::to(chosen);
             }
         }
