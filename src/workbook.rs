@@ -5,12 +5,14 @@
 //! `txn_time` is a date-time and `settle_date` a date, and everything else,
 //! identifiers and masked card numbers included, is text (leading zeros kept,
 //! never scientific notation). Text cells go through the same formula guard
-//! as the CSV files, so a cell reads the same in both. Writes only to the
-//! writer it is handed; the bytes depend on nothing but the run's results.
+//! as the CSV files, so a cell reads the same in both. Writes the workbook
+//! to the writer it is handed and spools each table sheet's rows through an
+//! unnamed temp file; the bytes depend on nothing but the run's results.
 
 use std::borrow::Cow;
 use std::io::Write;
 use std::ops::Range;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 
 use anyhow::Context;
@@ -133,7 +135,33 @@ pub fn write_workbook(
     sheets: &[Sheet<'_>],
     tempdir: &Path,
 ) -> anyhow::Result<()> {
-    write_split(out, summary, sheets, tempdir, EXCEL_MAX_ROWS - 1)
+    caught(tempdir, || {
+        write_split(out, summary, sheets, tempdir, EXCEL_MAX_ROWS - 1)
+    })
+}
+
+/// Runs `write`, turning a panic into an error. In constant-memory mode
+/// rust_xlsxwriter panics when a row cannot go to its temp file (a full
+/// disk): that is an I/O failure, exit status 4 with a message, not a crash
+/// with a Rust backtrace hint. Nothing else runs meanwhile, so silencing the
+/// panic message for that moment hides no other thread's.
+fn caught(tempdir: &Path, write: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(write));
+    std::panic::set_hook(hook);
+    result.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("no reason given");
+        Err(anyhow::anyhow!(
+            "writing a sheet through a temp file in {} failed ({message}); \
+             check that its disk has room (about 1 GB per million rows of matches.csv)",
+            tempdir.display()
+        ))
+    })
 }
 
 /// Writes the workbook, `rows_per_sheet` data rows at most to a sheet.
@@ -662,6 +690,24 @@ mod tests {
             "{cols}"
         );
         assert!(cols.contains(r#"<col min="4" max="4""#), "{cols}");
+    }
+
+    /// rust_xlsxwriter panics when a row cannot reach its temp file; the
+    /// run reports an I/O error instead (exit status 4).
+    #[test]
+    fn a_panic_while_writing_is_an_error() {
+        let tempdir = std::env::temp_dir();
+        let err = caught(&tempdir, || {
+            panic!("Couldn't write to xml file: No space left on device")
+        })
+        .unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("No space left on device"), "{message}");
+        assert!(
+            message.contains("check that its disk has room"),
+            "{message}"
+        );
+        assert!(caught(&tempdir, || Ok(())).is_ok());
     }
 
     #[test]
