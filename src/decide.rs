@@ -55,6 +55,28 @@ pub struct History {
     pub voided: HashMap<TxnKey, (String, i64)>,
     /// Every action id issued in an earlier run, with its run.
     pub issued: HashMap<String, i64>,
+    /// Transactions charged with an earlier run's REFUND record that other
+    /// purchases are charged with too: its `orig_rrn`, and how many.
+    pub shared_rrn: HashMap<TxnKey, (String, usize)>,
+}
+
+/// The purchases a REFUND record counts against, among `candidates`, the
+/// purchases with the rrn it names; `theirs` tells whether a purchase has the
+/// REFUND's merchant and card.
+///
+/// With one candidate, that one (as when rrns are unique). With several,
+/// those of the REFUND's own merchant and card, since money goes back to the
+/// card that paid; where none is, or several are, which one it returned
+/// money for cannot be known, so it counts against each: money is not paid
+/// out twice on a guess, and no row order changes the result.
+pub fn charged_purchases<C>(candidates: &[C], theirs: impl Fn(&C) -> bool) -> Vec<&C> {
+    if candidates.len() > 1 {
+        let same: Vec<&C> = candidates.iter().filter(|c| theirs(c)).collect();
+        if !same.is_empty() {
+            return same;
+        }
+    }
+    candidates.iter().collect()
 }
 
 impl References<'_> {
@@ -309,26 +331,24 @@ impl<'a> Decider<'a> {
             else {
                 continue;
             };
-            let originals: Vec<usize> = candidates
+            let original = |o: usize| match o.checked_sub(offset) {
+                None => &night.terminal[o],
+                Some(i) => &history.earlier[i].record,
+            };
+            let purchases: Vec<usize> = candidates
                 .iter()
                 .copied()
-                .filter(|&o| {
-                    let original = match o.checked_sub(offset) {
-                        None => &night.terminal[o],
-                        Some(i) => &history.earlier[i].record,
-                    };
-                    original.txn_type.is_purchase()
-                })
+                .filter(|&o| original(o).txn_type.is_purchase())
                 .collect();
-            // Which of several purchases sharing an rrn a REFUND returns money
-            // for cannot be known. Counting it against each keeps every one of
-            // them from being refunded twice, whatever the row order, as the
-            // ledger does with earlier runs' REFUND records.
-            for &original in &originals {
-                *refunded.entry(original).or_default() =
-                    refunded.get(&original).copied().unwrap_or_default() + record.amount;
-                if originals.len() > 1 {
-                    shared_rrn.insert(original, (rrn, originals.len()));
+            let charged = charged_purchases(&purchases, |&o| {
+                let o = original(o);
+                o.merchant_id == record.merchant_id && o.card == record.card
+            });
+            for &&o in &charged {
+                *refunded.entry(o).or_default() =
+                    refunded.get(&o).copied().unwrap_or_default() + record.amount;
+                if charged.len() > 1 {
+                    shared_rrn.insert(o, (rrn, charged.len()));
                 }
             }
         }
@@ -492,8 +512,13 @@ impl<'a> Decider<'a> {
 
     /// Why original `t` counts refunds that may be another purchase's, or "".
     fn shared_rrn_note(&self, t: usize) -> String {
-        self.shared_rrn
-            .get(&t)
+        let tonight = self.shared_rrn.get(&t).copied();
+        let earlier = || {
+            let (rrn, n) = self.history.shared_rrn.get(&txn_key(self.record(t)))?;
+            Some((rrn.as_str(), *n))
+        };
+        tonight
+            .or_else(earlier)
             .map_or(String::new(), |(rrn, purchases)| {
                 format!(
                     " (REFUND records naming rrn {rrn} count against each of the {purchases} transactions with that rrn)"
@@ -1980,7 +2005,7 @@ mod tests {
         let rrn = "632700000301";
         let kept = sale_rrn("000301", rrn, "2026-11-23 09:00:00", 3000);
         let voided = sale_rrn("000302", rrn, "2026-11-23 09:10:00", 3000);
-        let void = void("000303", "2026-11-23 09:15:00", &voided);
+        let void_it = void("000303", "2026-11-23 09:15:00", &voided);
         let refund = refund_of("000304", "2026-11-23 12:00:00", 3000, &kept);
         let bank = [settled(&kept), settled(&voided)];
         let shared = "(REFUND records naming rrn 632700000301 count against each of the 2 transactions with that rrn)";
@@ -1992,8 +2017,8 @@ mod tests {
         // The sale charged after its void, and a request on the other sale:
         // in either row order of the two sales, neither is refunded again.
         for (terminal, kept_at, voided_at) in [
-            ([&kept, &voided, &void, &refund], 0, 1),
-            ([&voided, &kept, &void, &refund], 1, 0),
+            ([&kept, &voided, &void_it, &refund], 0, 1),
+            ([&voided, &kept, &void_it, &refund], 1, 0),
         ] {
             let terminal: Vec<TerminalRecord> = terminal.into_iter().cloned().collect();
             let night = Inputs::new(&terminal, &bank).requests(&[partial("CR-1", &kept, 100)]);
@@ -2014,6 +2039,46 @@ mod tests {
             want[3] = "NONE: a REFUND cannot be cancelled".to_string();
             routes(&night, &want.iter().map(String::as_str).collect::<Vec<_>>());
         }
+
+        // The sales sharing the rrn are on two cards: the REFUND's card says
+        // which one it returned money for, so the other is refunded.
+        let other_card = TerminalRecord {
+            card: card("622848******9999"),
+            ..voided.clone()
+        };
+        let void_other = void("000303", "2026-11-23 09:15:00", &other_card);
+        for terminal in [
+            [&kept, &other_card, &void_other, &refund],
+            [&other_card, &kept, &void_other, &refund],
+        ] {
+            let terminal: Vec<TerminalRecord> = terminal.into_iter().cloned().collect();
+            let voided_at = usize::from(terminal[0] != other_card);
+            let night = Inputs::new(&terminal, &[settled(&kept), settled(&other_card)]);
+            case(
+                &night,
+                &[
+                    &format!("REFUND t{voided_at} 30.00 VOIDED_BUT_SETTLED"),
+                    "DISPUTE UNSETTLED t3",
+                ],
+            );
+        }
+        // A REFUND whose merchant and card none of the sales has counts
+        // against each of them.
+        let stranger = TerminalRecord {
+            card: card("622848******8888"),
+            ..refund.clone()
+        };
+        let night = Inputs::new(
+            &[kept.clone(), other_card.clone(), void_other, stranger],
+            &[settled(&kept), settled(&other_card)],
+        );
+        case(
+            &night,
+            &[
+                &over(1, "VOIDED_BUT_SETTLED", "60.00"),
+                "DISPUTE UNSETTLED t3",
+            ],
+        );
 
         // An rrn only one purchase has: the refund counts against it alone,
         // and the reason does not speak of sharing.

@@ -6,7 +6,7 @@
 //! output files are in place, so a crash at any point leaves either nothing or
 //! a run that the next invocation with the same files replaces.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
@@ -15,7 +15,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use rusqlite::{Connection, Transaction, params};
 use sha2::{Digest, Sha256};
 
-use crate::decide::{Decider, Decisions, EarlierRecord, History, TxnKey, txn_key};
+use crate::decide::{self, Decider, Decisions, EarlierRecord, History, TxnKey, txn_key};
 use crate::explain::Night;
 use crate::matching::Outcome;
 use crate::model::{
@@ -117,6 +117,16 @@ CREATE INDEX records_refunds ON records(run_id) WHERE txn_type = 'REFUND';
 
 /// SQLite's page cache for the ledger, in KiB.
 const LEDGER_CACHE_KIB: i64 = 64 * 1024;
+
+/// A REFUND record an earlier run saw: its identity, amount and card, and
+/// the rrn it names.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct EarlierRefund {
+    key: TxnKey,
+    amount: Amount,
+    card: String,
+    orig_rrn: String,
+}
 
 /// An open ledger.
 pub struct Ledger {
@@ -488,22 +498,38 @@ impl Ledger {
         // each, unless tonight's files (or the carried records) hold them again.
         let mut refunds = self.conn.prepare(
             "SELECT DISTINCT r.merchant_id, r.terminal_id, r.batch_no, r.trace_no, r.amount,
-                    o.merchant_id, o.terminal_id, o.batch_no, o.trace_no
+                    r.card_no, r.orig_rrn,
+                    o.merchant_id, o.terminal_id, o.batch_no, o.trace_no, o.card_no
              FROM records r JOIN records o
                ON o.rrn = r.orig_rrn AND o.side = 'terminal' AND o.txn_type IN ('SALE', 'PREAUTH_COMPLETE')
              WHERE r.side = 'terminal' AND r.txn_type = 'REFUND' AND r.run_id < ?1 AND o.run_id < ?1",
         )?;
         let rows = refunds.query_map([run_id], |r| {
-            let text = |i: usize| -> rusqlite::Result<Id> {
-                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default().into())
+            let text = |i: usize| -> rusqlite::Result<String> {
+                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
             };
-            Ok((
-                (text(0)?, text(1)?, text(2)?, text(3)?),
-                Amount::from_minor(r.get(4)?),
-                (text(5)?, text(6)?, text(7)?, text(8)?),
-            ))
+            let key = |i: usize| -> rusqlite::Result<TxnKey> {
+                Ok((
+                    text(i)?.into(),
+                    text(i + 1)?.into(),
+                    text(i + 2)?.into(),
+                    text(i + 3)?.into(),
+                ))
+            };
+            let refund = EarlierRefund {
+                key: key(0)?,
+                amount: Amount::from_minor(r.get(4)?),
+                card: text(5)?,
+                orig_rrn: text(6)?,
+            };
+            Ok((refund, (key(7)?, text(11)?)))
         })?;
-        let refunds: Vec<(TxnKey, Amount, TxnKey)> = rows.collect::<Result<_, _>>()?;
+        // Each REFUND with the purchases its rrn names, in a fixed order.
+        let mut refunds: BTreeMap<EarlierRefund, Vec<(TxnKey, String)>> = BTreeMap::new();
+        for row in rows {
+            let (refund, purchase) = row?;
+            refunds.entry(refund).or_default().push(purchase);
+        }
 
         // Originals that tonight's requests may name, as the latest run saw them.
         let mut by_rrn = self.conn.prepare(&format!(
@@ -550,17 +576,27 @@ impl Ledger {
             found_per_request.push(found);
         }
 
-        let mentioned = refunds.iter().map(|(key, _, _)| key.clone()).chain(
+        let mentioned = refunds.keys().map(|refund| refund.key.clone()).chain(
             found_per_request
                 .iter()
                 .flatten()
                 .map(|earlier| txn_key(&earlier.record)),
         );
         let tonight = keys_held(tonight, mentioned);
-        for (refund_key, amount, original) in refunds {
-            if !tonight.contains(&refund_key) {
-                let total = history.refunded.entry(original).or_default();
-                *total = *total + amount;
+        for (refund, purchases) in refunds {
+            if tonight.contains(&refund.key) {
+                continue;
+            }
+            let charged = decide::charged_purchases(&purchases, |(key, card)| {
+                key.0 == refund.key.0 && *card == refund.card
+            });
+            for (original, _) in &charged {
+                let total = history.refunded.entry(original.clone()).or_default();
+                *total = *total + refund.amount;
+                if charged.len() > 1 {
+                    let shared = (refund.orig_rrn.clone(), charged.len());
+                    history.shared_rrn.insert(original.clone(), shared);
+                }
             }
         }
         let mut seen: HashSet<TxnKey> = HashSet::new();
@@ -1313,30 +1349,40 @@ mod tests {
         assert_eq!(sides, [("terminal", Some("000231")), ("bank", None)]);
     }
 
+    /// A ledger whose run 1 holds the terminal records `values`, rows of
+    /// `(run_id, side, merchant_id, terminal_id, batch_no, trace_no, rrn,
+    /// txn_type, txn_time, amount, currency, card_no, orig_rrn, outcome,
+    /// explanation)`; and its folder, to keep.
+    fn run_one_holding(values: &str) -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
+        ledger
+            .conn
+            .execute_batch(&format!(
+                "INSERT INTO runs VALUES (1, '2026-11-23 22:00:00', 'complete', '{{}}', '{{}}');
+                 INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
+                     rrn, txn_type, txn_time, amount, currency, card_no, orig_rrn, outcome,
+                     explanation)
+                 VALUES {values};"
+            ))
+            .unwrap();
+        (dir, ledger)
+    }
+
     /// An earlier run's REFUND record counts against its sale, and an earlier
     /// record is what a request names, unless tonight's files hold that
     /// record again: then tonight's copy speaks for it.
     #[test]
     fn what_tonight_holds_again_is_not_taken_from_earlier_runs() {
         use crate::testkit::{fen, refund_of, request, sale_rrn};
-        let dir = tempfile::tempdir().unwrap();
-        let ledger = Ledger::open(&dir.path().join("ledger.db")).unwrap();
-        ledger
-            .conn
-            .execute_batch(
-                "INSERT INTO runs VALUES (1, '2026-11-23 22:00:00', 'complete', '{}', '{}');
-                 INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
-                     rrn, txn_type, txn_time, amount, currency, card_no, orig_rrn, outcome,
-                     explanation)
-                 VALUES
-                 (1, 'terminal', '898310058120001', '31000101', '000231', '000001',
+        let (_dir, ledger) = run_one_holding(
+            "(1, 'terminal', '898310058120001', '31000101', '000231', '000001',
                   '632711879714', 'SALE', '2026-11-23 10:00:00', 1000, 'CNY',
                   '622848******1234', NULL, 'MATCHED', ''),
                  (1, 'terminal', '898310058120001', '31000101', '000231', '000002',
                   NULL, 'REFUND', '2026-11-23 11:00:00', 400, 'CNY',
-                  '622848******1234', '632711879714', 'MATCHED', '');",
-            )
-            .unwrap();
+                  '622848******1234', '632711879714', 'MATCHED', '')",
+        );
         let sale = sale_rrn("000001", "632711879714", "2026-11-23 10:00:00", 1000);
         let refund = refund_of("000002", "2026-11-23 11:00:00", 400, &sale);
         let requests = [request("REQ-1", &sale)];
@@ -1355,6 +1401,55 @@ mod tests {
         let history = ledger.history(2, &requests, &[sale, refund]).unwrap();
         assert!(history.refunded.is_empty());
         assert!(history.earlier.is_empty());
+    }
+
+    /// An earlier run's REFUND record naming an rrn that several earlier
+    /// sales share counts against those of its merchant and card when there
+    /// are any, and against each of them otherwise, saying so.
+    #[test]
+    fn an_earlier_refund_naming_a_shared_rrn_counts_as_tonights_would() {
+        use crate::testkit::fen;
+        // Sales 1 and 2 (merchant ...001, card 1234) and 3 (merchant ...002)
+        // share rrn 000000000000; REFUND 4 of merchant ...002 names it, and
+        // so does REFUND 5 of merchant ...001.
+        let (_dir, ledger) = run_one_holding(
+            "(1, 'terminal', '898310058120001', '31000101', '000231', '000001',
+                  '000000000000', 'SALE', '2026-11-23 10:00:00', 1000, 'CNY',
+                  '622848******1234', NULL, 'MATCHED', ''),
+                 (1, 'terminal', '898310058120001', '31000101', '000231', '000002',
+                  '000000000000', 'SALE', '2026-11-23 10:01:00', 1000, 'CNY',
+                  '622848******1234', NULL, 'MATCHED', ''),
+                 (1, 'terminal', '898310058120002', '32000101', '000100', '000001',
+                  '000000000000', 'SALE', '2026-11-23 10:02:00', 8000, 'CNY',
+                  '623668******2222', NULL, 'MATCHED', ''),
+                 (1, 'terminal', '898310058120002', '32000101', '000100', '000004',
+                  NULL, 'REFUND', '2026-11-23 11:00:00', 500, 'CNY',
+                  '623668******2222', '000000000000', 'MATCHED', ''),
+                 (1, 'terminal', '898310058120001', '31000101', '000231', '000005',
+                  NULL, 'REFUND', '2026-11-23 11:00:00', 300, 'CNY',
+                  '622848******1234', '000000000000', 'MATCHED', '')",
+        );
+        let key = |m: &str, t: &str, b: &str, tr: &str| -> TxnKey {
+            (m.into(), t.into(), b.into(), tr.into())
+        };
+        let first = key("898310058120001", "31000101", "000231", "000001");
+        let second = key("898310058120001", "31000101", "000231", "000002");
+        let other = key("898310058120002", "32000101", "000100", "000001");
+
+        let history = ledger.history(2, &[], &[]).unwrap();
+        let refunded: std::collections::HashMap<TxnKey, Amount> = [
+            (first.clone(), fen(300)),
+            (second.clone(), fen(300)),
+            (other.clone(), fen(500)),
+        ]
+        .into();
+        assert_eq!(history.refunded, refunded);
+        let shared: std::collections::HashMap<TxnKey, (String, usize)> = [
+            (first, ("000000000000".to_string(), 2)),
+            (second, ("000000000000".to_string(), 2)),
+        ]
+        .into();
+        assert_eq!(history.shared_rrn, shared);
     }
 
     /// Binding only what changed from the previous row stores what binding

@@ -202,9 +202,12 @@ fn decide_shared_rrn_refund_order_ba() {
     check_case("decide-shared-rrn-refund-order-ba");
 }
 
-/// Two sales share an rrn and a REFUND names it: which sale it returned money
-/// for cannot be known, so it counts against both, and swapping the sales'
-/// rows changes no decision (it once decided between a refund and a reject).
+/// Two sales of one merchant and card share an rrn and a REFUND names it:
+/// which sale it returned money for cannot be known, so it counts against
+/// both. Two sales of different merchants share the placeholder rrn, and a
+/// REFUND of one of them names it: it counts against that one only. Swapping
+/// the sales' rows changes no decision (it once decided between a refund and
+/// a reject).
 #[test]
 fn decide_shared_rrn_refund_either_order_gives_the_same_decisions() {
     assert_order_independent(
@@ -230,6 +233,14 @@ fn decide_shared_rrn_refund_either_order_gives_the_same_decisions() {
              (REFUND records naming rrn 632711000001 count against each of the 2 transactions with that rrn)"
         ),
         "the sale charged after its void is not refunded a second time"
+    );
+    assert!(
+        order_case_file(
+            "decide-shared-rrn-refund-order-ab",
+            "out/refund_instructions.csv"
+        )
+        .contains(",898310058120004,,40000101,000060,000001,000000000000,C1D2E3,2026-11-23 10:05:00,2026-11-24,80.00,80.00,"),
+        "a REFUND of another merchant and card naming the placeholder rrn blocks nothing"
     );
 }
 

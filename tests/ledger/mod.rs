@@ -753,3 +753,80 @@ fn a_run_records_the_output_options_it_was_given() {
         assert_eq!(arguments(2)[name], true, "{name}");
     }
 }
+
+/// A REFUND record of an earlier night naming an rrn that two of that
+/// night's sales share (same merchant, same card) counts against both, and a
+/// later night's request on either says why it is an over-refund.
+#[test]
+fn an_earlier_refund_naming_a_shared_rrn_is_counted_and_named() {
+    let books = Books::new();
+    let dir = books.dir.path();
+    let terminal_header = "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,currency,card_no,orig_trace_no,orig_rrn\n";
+    let bank_header = "settle_date,merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,fee,net_amount,currency,card_no\n";
+    let sale = |trace: &str, time: &str| {
+        format!(
+            "898310058120001,10000101,000231,{trace},632711000001,A1B2C3,SALE,2026-11-23 {time},30.00,CNY,622848******1234,,\n"
+        )
+    };
+    let refund = "898310058120001,10000102,000040,000011,632711000099,A1B2C9,REFUND,2026-11-23 12:00:30,30.00,CNY,622848******1234,,632711000001\n";
+    let settled = |line: &str| {
+        let f: Vec<&str> = line.trim_end().split(',').collect();
+        let fee = if f[6] == "REFUND" { "0.00" } else { "0.11" };
+        let net = if f[6] == "REFUND" { "30.00" } else { "29.89" };
+        format!(
+            "2026-11-24,{},{},{},{},{},{},{},{},{},{fee},{net},CNY,{}\n",
+            f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[10]
+        )
+    };
+    let (first, second) = (sale("000001", "09:00:00"), sale("000002", "09:10:00"));
+    fs::write(
+        dir.join("t1.csv"),
+        format!("{terminal_header}{first}{second}{refund}"),
+    )
+    .unwrap();
+    fs::write(
+        dir.join("b1.csv"),
+        format!(
+            "{bank_header}{}{}{}",
+            settled(&first),
+            settled(&second),
+            settled(refund)
+        ),
+    )
+    .unwrap();
+    fs::write(dir.join("t2.csv"), terminal_header).unwrap();
+    fs::write(dir.join("b2.csv"), bank_header).unwrap();
+    fs::write(
+        dir.join("c2.csv"),
+        "request_ref,merchant_id,merchant_name,terminal_id,trace_no,rrn,txn_time,amount,refund_amount,reason,customer_consent\n\
+         CR-9,898310058120001,,10000101,000002,,2026-11-23 09:10:00,30.00,10.00,customer asked,yes\n",
+    )
+    .unwrap();
+    let run = |night: &str, as_of: &str, extra: &[&str]| {
+        let output = Command::new(BIN)
+            .current_dir(dir)
+            .args(["reconcile", "--terminal"])
+            .arg(format!("t{night}.csv"))
+            .arg("--bank")
+            .arg(format!("b{night}.csv"))
+            .args(["--as-of", as_of, "--ledger", "posrecon.db", "--out"])
+            .arg(format!("out{night}"))
+            .args(extra)
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.code().is_some_and(|c| c < 2),
+            "{}",
+            stderr(&output)
+        );
+    };
+    run("1", "2026-11-24 22:00", &[]);
+    run("2", "2026-11-25 22:00", &["--cancellations", "c2.csv"]);
+    let rejected = fs::read_to_string(dir.join("out2/rejected_cancellations.csv")).unwrap();
+    assert_eq!(
+        rows(&rejected)[0][6],
+        "over-refund: refunds would total 40.00, more than the original 30.00 \
+         (REFUND records naming rrn 632711000001 count against each of the 2 transactions with that rrn)"
+    );
+}
