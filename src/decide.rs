@@ -6,7 +6,8 @@
 //! policy says so, SUSPECTED_DUPLICATE records in their canonical order), so
 //! "refunds decided earlier in this run" never depends on row order.
 
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use sha2::{Digest, Sha256};
@@ -55,28 +56,39 @@ pub struct History {
     pub voided: HashMap<TxnKey, (String, i64)>,
     /// Every action id issued in an earlier run, with its run.
     pub issued: HashMap<String, i64>,
-    /// Transactions charged with an earlier run's REFUND record that other
-    /// purchases are charged with too: its `orig_rrn`, and how many.
-    pub shared_rrn: HashMap<TxnKey, (String, usize)>,
+    /// Transactions charged with an earlier run's REFUND record whose rrn
+    /// other purchases of the same merchant and card have too: that rrn.
+    pub shared_rrn: HashMap<TxnKey, String>,
+    /// When set, `refunded`, `voided`, `issued` and `shared_rrn` were read
+    /// for these transactions and action ids only (see [`history_lookups`]);
+    /// looking up any other is a bug, checked in debug builds.
+    pub loaded_for: Option<Lookups>,
 }
 
-/// The purchases a REFUND record counts against, among `candidates`, the
-/// purchases with the rrn it names; `theirs` tells whether a purchase has the
-/// REFUND's merchant and card.
-///
-/// With one candidate, that one (as when rrns are unique). With several,
-/// those of the REFUND's own merchant and card, since money goes back to the
-/// card that paid; where none is, or several are, which one it returned
-/// money for cannot be known, so it counts against each: money is not paid
-/// out twice on a guess, and no row order changes the result.
-pub fn charged_purchases<C>(candidates: &[C], theirs: impl Fn(&C) -> bool) -> Vec<&C> {
-    if candidates.len() > 1 {
-        let same: Vec<&C> = candidates.iter().filter(|c| theirs(c)).collect();
-        if !same.is_empty() {
-            return same;
-        }
-    }
-    candidates.iter().collect()
+/// What a night's decisions look up in what earlier runs decided: the
+/// transactions (refunded, voided), each purchase's rrn and card among them
+/// (REFUND records naming it), and the action ids (issued).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lookups {
+    pub keys: HashSet<TxnKey>,
+    pub purchases: HashSet<(TxnKey, Id, MaskedPan)>,
+    pub action_ids: HashSet<String>,
+}
+
+/// Whether REFUND record `refund` returned money for `purchase`: it names
+/// the purchase's rrn, and has its merchant and card (money goes back to the
+/// card that paid). Judged pair by pair, so no other record, row order or
+/// night changes it. Where several purchases of one merchant and card share
+/// the rrn (an offline terminal's placeholder), which one it was cannot be
+/// known, and it counts against each: money is not paid out twice on a
+/// guess. The ledger's SQL in `Ledger::read_decided` applies the same rule
+/// to earlier runs' REFUND records.
+pub fn refund_counts_against(refund: &TerminalRecord, purchase: &TerminalRecord) -> bool {
+    purchase.txn_type.is_purchase()
+        && refund.orig_rrn.is_some()
+        && refund.orig_rrn == purchase.rrn
+        && refund.merchant_id == purchase.merchant_id
+        && refund.card == purchase.card
 }
 
 impl References<'_> {
@@ -224,9 +236,11 @@ pub struct Decider<'a> {
     refunded: HashMap<usize, Amount>,
     /// Originals credited with REFUND records whose `orig_rrn` other
     /// purchases share too: that rrn, and how many purchases share it.
-    shared_rrn: HashMap<usize, (&'a str, usize)>,
+    shared_rrn: HashMap<usize, &'a str>,
     /// Originals voided by an action of this run.
     voided_now: HashMap<usize, String>,
+    /// Every look-up in the history, while [`history_lookups`] records them.
+    recording: Option<RefCell<Lookups>>,
 }
 
 fn action_id(kind: &str, parts: &[&str]) -> String {
@@ -319,7 +333,7 @@ impl<'a> Decider<'a> {
             }
         }
         let mut refunded: HashMap<usize, Amount> = HashMap::new();
-        let mut shared_rrn: HashMap<usize, (&'a str, usize)> = HashMap::new();
+        let mut shared_rrn: HashMap<usize, &'a str> = HashMap::new();
         for record in night.terminal {
             if record.txn_type != TxnType::Refund {
                 continue;
@@ -335,20 +349,16 @@ impl<'a> Decider<'a> {
                 None => &night.terminal[o],
                 Some(i) => &history.earlier[i].record,
             };
-            let purchases: Vec<usize> = candidates
+            let charged: Vec<usize> = candidates
                 .iter()
                 .copied()
-                .filter(|&o| original(o).txn_type.is_purchase())
+                .filter(|&o| refund_counts_against(record, original(o)))
                 .collect();
-            let charged = charged_purchases(&purchases, |&o| {
-                let o = original(o);
-                o.merchant_id == record.merchant_id && o.card == record.card
-            });
-            for &&o in &charged {
+            for &o in &charged {
                 *refunded.entry(o).or_default() =
                     refunded.get(&o).copied().unwrap_or_default() + record.amount;
                 if charged.len() > 1 {
-                    shared_rrn.insert(o, (rrn, charged.len()));
+                    shared_rrn.insert(o, rrn);
                 }
             }
         }
@@ -362,6 +372,7 @@ impl<'a> Decider<'a> {
             refunded,
             shared_rrn,
             voided_now: HashMap::new(),
+            recording: None,
         }
     }
 
@@ -423,13 +434,46 @@ impl<'a> Decider<'a> {
 
     /// Refunded so far on original `t`: earlier runs, REFUND records and this run.
     fn refunded(&self, t: usize) -> Amount {
-        let earlier = self
-            .history
-            .refunded
-            .get(&txn_key(self.record(t)))
-            .copied()
-            .unwrap_or_default();
+        let key = self.looked_up(self.record(t));
+        let earlier = self.history.refunded.get(&key).copied().unwrap_or_default();
         earlier + self.refunded.get(&t).copied().unwrap_or_default()
+    }
+
+    /// The key of `record`, to look up in the history: recorded while
+    /// recording, and checked against what the history was read for.
+    fn looked_up(&self, record: &TerminalRecord) -> TxnKey {
+        let key = txn_key(record);
+        if let Some(recording) = &self.recording {
+            let mut recording = recording.borrow_mut();
+            recording.keys.insert(key.clone());
+            if let (true, Some(rrn)) = (record.txn_type.is_purchase(), &record.rrn) {
+                let purchase = (key.clone(), rrn.clone(), record.card.clone());
+                recording.purchases.insert(purchase);
+            }
+        }
+        debug_assert!(
+            self.history
+                .loaded_for
+                .as_ref()
+                .is_none_or(|l| l.keys.contains(&key)),
+            "IE: the history was not read for {key:?}"
+        );
+        key
+    }
+
+    /// The run that issued action `id` before, if one did.
+    fn issued_before(&self, id: &str) -> Option<i64> {
+        if let Some(recording) = &self.recording {
+            recording.borrow_mut().action_ids.insert(id.to_string());
+        }
+        debug_assert!(
+            self.history
+                .loaded_for
+                .as_ref()
+                .is_none_or(|l| l.action_ids.contains(id)),
+            "IE: the history was not read for {id}"
+        );
+        self.history.issued.get(id).copied()
     }
 
     /// How original `t` could be cancelled now, for `amount` (its full amount
@@ -452,7 +496,7 @@ impl<'a> Decider<'a> {
         if let Some(action) = self.voided_now.get(&t) {
             return Route::None(format!("already voided by {action} in this run"));
         }
-        if let Some((action, run)) = self.history.voided.get(&txn_key(record)) {
+        if let Some((action, run)) = self.history.voided.get(&self.looked_up(record)) {
             return Route::None(format!("already voided by {action} in run {run}"));
         }
         if let Some(state) = self.refs.card_state(&record.card) {
@@ -514,16 +558,17 @@ impl<'a> Decider<'a> {
     fn shared_rrn_note(&self, t: usize) -> String {
         let tonight = self.shared_rrn.get(&t).copied();
         let earlier = || {
-            let (rrn, n) = self.history.shared_rrn.get(&txn_key(self.record(t)))?;
-            Some((rrn.as_str(), *n))
+            let rrn = self
+                .history
+                .shared_rrn
+                .get(&self.looked_up(self.record(t)))?;
+            Some(rrn.as_str())
         };
-        tonight
-            .or_else(earlier)
-            .map_or(String::new(), |(rrn, purchases)| {
-                format!(
-                    " (REFUND records naming rrn {rrn} count against each of the {purchases} transactions with that rrn)"
-                )
-            })
+        tonight.or_else(earlier).map_or(String::new(), |rrn| {
+            format!(
+                " (rrn {rrn} is shared: REFUND records naming it count against each sale of this merchant and card with it)"
+            )
+        })
     }
 
     /// The `cancel_route` cell for a terminal record: what cancelling it would
@@ -568,7 +613,7 @@ impl<'a> Decider<'a> {
         // earlier run that issued either kind settles it.
         for kind in ["VOID", "REFUND"] {
             let id = action_id(kind, &[m, tid, b, trace, source_tag]);
-            if let Some(&run) = self.history.issued.get(&id) {
+            if let Some(run) = self.issued_before(&id) {
                 decisions.already_issued.push(AlreadyIssued {
                     action_id: id,
                     run,
@@ -734,7 +779,41 @@ pub fn decide_with_history<'a>(
     requests: &[CancellationRequest],
     as_of: NaiveDateTime,
 ) -> (Decisions, Decider<'a>) {
+    let decider = Decider::new(night, refs, history, requests, as_of);
+    decide_with(decider, night, requests)
+}
+
+/// What deciding the night, then the `cancel_route` of the terminal records
+/// `routed`, looks up in what earlier runs decided: the ledger need read no
+/// more than that. Which originals are asked about, and which action ids
+/// checked, depends on the night and the requests alone, never on what the
+/// history holds, so a run with an empty history finds them all; a run
+/// with the history may stop short of some look-ups, never make others.
+pub fn history_lookups<'a>(
+    night: &'a Night<'a>,
+    refs: &'a References<'a>,
+    history: &'a History,
+    requests: &[CancellationRequest],
+    as_of: NaiveDateTime,
+    routed: impl IntoIterator<Item = usize>,
+) -> Lookups {
     let mut decider = Decider::new(night, refs, history, requests, as_of);
+    decider.recording = Some(RefCell::default());
+    let (_, decider) = decide_with(decider, night, requests);
+    for t in routed {
+        decider.cancel_route(t);
+    }
+    decider
+        .recording
+        .map(RefCell::into_inner)
+        .unwrap_or_default()
+}
+
+fn decide_with<'a>(
+    mut decider: Decider<'a>,
+    night: &'a Night<'a>,
+    requests: &[CancellationRequest],
+) -> (Decisions, Decider<'a>) {
     let mut decisions = Decisions::default();
 
     // Money the bank took that it should not have comes back first; a request
@@ -876,8 +955,8 @@ pub fn decide_with_history<'a>(
     }
 
     for dispute in disputes(night, &duplicate_disputes) {
-        match history.issued.get(&dispute.action_id) {
-            Some(&run) => decisions.already_issued.push(AlreadyIssued {
+        match decider.issued_before(&dispute.action_id) {
+            Some(run) => decisions.already_issued.push(AlreadyIssued {
                 action_id: dispute.action_id,
                 run,
                 source: Source::Outcome(dispute.outcome),
@@ -2001,14 +2080,14 @@ mod tests {
     /// A REFUND record whose `orig_rrn` several purchases share counts
     /// against each of them, so no row order can refund one of them twice.
     #[test]
-    fn a_refund_naming_a_shared_rrn_counts_against_every_purchase_with_it() {
+    fn a_refund_counts_against_the_purchases_with_its_rrn_merchant_and_card() {
         let rrn = "632700000301";
         let kept = sale_rrn("000301", rrn, "2026-11-23 09:00:00", 3000);
         let voided = sale_rrn("000302", rrn, "2026-11-23 09:10:00", 3000);
         let void_it = void("000303", "2026-11-23 09:15:00", &voided);
         let refund = refund_of("000304", "2026-11-23 12:00:00", 3000, &kept);
         let bank = [settled(&kept), settled(&voided)];
-        let shared = "(REFUND records naming rrn 632700000301 count against each of the 2 transactions with that rrn)";
+        let shared = "(rrn 632700000301 is shared: REFUND records naming it count against each sale of this merchant and card with it)";
         let over = |t: usize, source: &str, total: &str| {
             format!(
                 "REJECT {source} t{t}: over-refund: refunds would total {total}, more than the original 30.00 {shared}"
@@ -2062,23 +2141,28 @@ mod tests {
                 ],
             );
         }
-        // A REFUND whose merchant and card none of the sales has counts
-        // against each of them.
-        let stranger = TerminalRecord {
-            card: card("622848******8888"),
+        // A REFUND of another card, or of another merchant, returned
+        // nobody's money of these sales, whatever rrn it names.
+        let other_merchant = TerminalRecord {
+            merchant_id: "898310058129999".into(),
             ..refund.clone()
         };
-        let night = Inputs::new(
-            &[kept.clone(), other_card.clone(), void_other, stranger],
-            &[settled(&kept), settled(&other_card)],
-        );
-        case(
-            &night,
-            &[
-                &over(1, "VOIDED_BUT_SETTLED", "60.00"),
-                "DISPUTE UNSETTLED t3",
-            ],
-        );
+        for stranger in [
+            TerminalRecord {
+                card: card("622848******8888"),
+                ..refund.clone()
+            },
+            other_merchant,
+        ] {
+            let night = Inputs::new(
+                &[kept.clone(), voided.clone(), void_it.clone(), stranger],
+                &bank,
+            );
+            case(
+                &night,
+                &["REFUND t1 30.00 VOIDED_BUT_SETTLED", "DISPUTE UNSETTLED t3"],
+            );
+        }
 
         // An rrn only one purchase has: the refund counts against it alone,
         // and the reason does not speak of sharing.

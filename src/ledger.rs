@@ -6,16 +6,16 @@
 //! output files are in place, so a crash at any point leaves either nothing or
 //! a run that the next invocation with the same files replaces.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
 use anyhow::{Context, bail};
 use chrono::{NaiveDate, NaiveDateTime};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use sha2::{Digest, Sha256};
 
-use crate::decide::{self, Decider, Decisions, EarlierRecord, History, TxnKey, txn_key};
+use crate::decide::{Decider, Decisions, EarlierRecord, History, Lookups, TxnKey, txn_key};
 use crate::explain::Night;
 use crate::matching::Outcome;
 use crate::model::{
@@ -113,20 +113,16 @@ ALTER TABLE records ADD COLUMN bank_batch_no TEXT;
 -- not every record the ledger holds.
 CREATE INDEX records_refunds ON records(run_id) WHERE txn_type = 'REFUND';
 "#,
+    r#"
+-- Each night reads only the REFUND records naming the rrns of the sales its
+-- decisions look up, not every one the ledger holds.
+DROP INDEX records_refunds;
+CREATE INDEX records_refunds_by_orig_rrn ON records(orig_rrn) WHERE txn_type = 'REFUND';
+"#,
 ];
 
 /// SQLite's page cache for the ledger, in KiB.
 const LEDGER_CACHE_KIB: i64 = 64 * 1024;
-
-/// A REFUND record an earlier run saw: its identity, amount and card, and
-/// the rrn it names.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-struct EarlierRefund {
-    key: TxnKey,
-    amount: Amount,
-    card: String,
-    orig_rrn: String,
-}
 
 /// An open ledger.
 pub struct Ledger {
@@ -445,10 +441,11 @@ impl Ledger {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// What runs before `run_id` decided that tonight's decisions must count:
-    /// refunds and voids issued, action ids, and the earlier records that
-    /// tonight's requests may name. `tonight` holds the keys of tonight's
-    /// terminal records (carried ones included), which count themselves.
+    /// The earlier terminal records that tonight's requests may name, as
+    /// the latest run before `run_id` saw them. `tonight` holds tonight's
+    /// terminal records (carried ones included): a record it holds again
+    /// speaks for itself. What earlier runs decided about the transactions
+    /// tonight looks up is read after matching, by [`Ledger::read_decided`].
     pub fn history(
         &self,
         run_id: i64,
@@ -456,82 +453,6 @@ impl Ledger {
         tonight: &[TerminalRecord],
     ) -> anyhow::Result<History> {
         let mut history = History::default();
-        let mut statement = self
-            .conn
-            .prepare("SELECT action_id, run_id, kind, merchant_id, terminal_id, batch_no, trace_no, amount FROM actions WHERE run_id < ?1")?;
-        let rows = statement.query_map([run_id], |r| {
-            let key: Option<TxnKey> = match (
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, Option<String>>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, Option<String>>(6)?,
-            ) {
-                (Some(m), Some(t), Some(b), Some(tr)) => {
-                    Some((m.into(), t.into(), b.into(), tr.into()))
-                }
-                _ => None,
-            };
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                key,
-                r.get::<_, Option<i64>>(7)?,
-            ))
-        })?;
-        for row in rows {
-            let (action_id, run, kind, key, amount) = row?;
-            match (kind.as_str(), key) {
-                ("REFUND", Some(key)) => {
-                    let total = history.refunded.entry(key).or_default();
-                    *total = *total + Amount::from_minor(amount.unwrap_or(0));
-                }
-                ("VOID", Some(key)) => {
-                    history.voided.insert(key, (action_id.clone(), run));
-                }
-                _ => {}
-            }
-            history.issued.insert(action_id, run);
-        }
-
-        // REFUND records seen by earlier runs count against their sale, once
-        // each, unless tonight's files (or the carried records) hold them again.
-        let mut refunds = self.conn.prepare(
-            "SELECT DISTINCT r.merchant_id, r.terminal_id, r.batch_no, r.trace_no, r.amount,
-                    r.card_no, r.orig_rrn,
-                    o.merchant_id, o.terminal_id, o.batch_no, o.trace_no, o.card_no
-             FROM records r JOIN records o
-               ON o.rrn = r.orig_rrn AND o.side = 'terminal' AND o.txn_type IN ('SALE', 'PREAUTH_COMPLETE')
-             WHERE r.side = 'terminal' AND r.txn_type = 'REFUND' AND r.run_id < ?1 AND o.run_id < ?1",
-        )?;
-        let rows = refunds.query_map([run_id], |r| {
-            let text = |i: usize| -> rusqlite::Result<String> {
-                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default())
-            };
-            let key = |i: usize| -> rusqlite::Result<TxnKey> {
-                Ok((
-                    text(i)?.into(),
-                    text(i + 1)?.into(),
-                    text(i + 2)?.into(),
-                    text(i + 3)?.into(),
-                ))
-            };
-            let refund = EarlierRefund {
-                key: key(0)?,
-                amount: Amount::from_minor(r.get(4)?),
-                card: text(5)?,
-                orig_rrn: text(6)?,
-            };
-            Ok((refund, (key(7)?, text(11)?)))
-        })?;
-        // Each REFUND with the purchases its rrn names, in a fixed order.
-        let mut refunds: BTreeMap<EarlierRefund, Vec<(TxnKey, String)>> = BTreeMap::new();
-        for row in rows {
-            let (refund, purchase) = row?;
-            refunds.entry(refund).or_default().push(purchase);
-        }
-
-        // Originals that tonight's requests may name, as the latest run saw them.
         let mut by_rrn = self.conn.prepare(&format!(
             "SELECT {RECORD_COLUMNS}, outcome, settle_date, void_trace, run_id FROM records
              WHERE side = 'terminal' AND rrn = ?1 AND run_id < ?2 ORDER BY run_id DESC"
@@ -575,30 +496,11 @@ impl Ledger {
             }
             found_per_request.push(found);
         }
-
-        let mentioned = refunds.keys().map(|refund| refund.key.clone()).chain(
-            found_per_request
-                .iter()
-                .flatten()
-                .map(|earlier| txn_key(&earlier.record)),
-        );
+        let mentioned = found_per_request
+            .iter()
+            .flatten()
+            .map(|earlier| txn_key(&earlier.record));
         let tonight = keys_held(tonight, mentioned);
-        for (refund, purchases) in refunds {
-            if tonight.contains(&refund.key) {
-                continue;
-            }
-            let charged = decide::charged_purchases(&purchases, |(key, card)| {
-                key.0 == refund.key.0 && *card == refund.card
-            });
-            for (original, _) in &charged {
-                let total = history.refunded.entry(original.clone()).or_default();
-                *total = *total + refund.amount;
-                if charged.len() > 1 {
-                    let shared = (refund.orig_rrn.clone(), charged.len());
-                    history.shared_rrn.insert(original.clone(), shared);
-                }
-            }
-        }
         let mut seen: HashSet<TxnKey> = HashSet::new();
         for found in found_per_request {
             // Newest first: the first time a key shows up is its latest state.
@@ -610,6 +512,157 @@ impl Ledger {
             }
         }
         Ok(history)
+    }
+
+    /// Reads into `history` what runs before `run_id` decided about the
+    /// transactions and action ids of `lookups` (from
+    /// [`decide::history_lookups`]): refunds and voids issued on them, REFUND
+    /// records counted against them, and which of the ids were issued.
+    ///
+    /// Only these: reading every earlier action and REFUND record made each
+    /// night slower than the one before, as the ledger grew.
+    pub fn read_decided(
+        &self,
+        run_id: i64,
+        lookups: Lookups,
+        tonight: &[TerminalRecord],
+        history: &mut History,
+    ) -> anyhow::Result<()> {
+        // A key is (merchant, terminal, batch, trace); the indexes are on
+        // terminal and trace.
+        let mut actions = self.conn.prepare(
+            "SELECT action_id, run_id, kind, amount FROM actions
+             WHERE terminal_id = ?2 AND trace_no = ?4 AND merchant_id = ?1 AND batch_no = ?3
+               AND run_id < ?5
+             ORDER BY rowid",
+        )?;
+        let mut issued = self
+            .conn
+            .prepare("SELECT run_id FROM actions WHERE action_id = ?1 AND run_id < ?2")?;
+        let mut rrns = self.conn.prepare(
+            "SELECT DISTINCT rrn FROM records
+             WHERE terminal_id = ?2 AND trace_no = ?4 AND merchant_id = ?1 AND batch_no = ?3
+               AND run_id < ?5 AND side = 'terminal' AND txn_type IN ('SALE', 'PREAUTH_COMPLETE')
+               AND rrn IS NOT NULL",
+        )?;
+        let mut named = BTreeSet::new();
+        for key in &lookups.keys {
+            let (m, t, b, tr) = (
+                key.0.as_str(),
+                key.1.as_str(),
+                key.2.as_str(),
+                key.3.as_str(),
+            );
+            let rows = actions.query_map(params![m, t, b, tr, run_id], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<i64>>(3)?,
+                ))
+            })?;
+            for row in rows {
+                let (action_id, run, kind, amount) = row?;
+                match kind.as_str() {
+                    "REFUND" => {
+                        let total = history.refunded.entry(key.clone()).or_default();
+                        *total = *total + Amount::from_minor(amount.unwrap_or(0));
+                    }
+                    "VOID" => {
+                        history.voided.insert(key.clone(), (action_id, run));
+                    }
+                    _ => {}
+                }
+            }
+            for rrn in rrns.query_map(params![m, t, b, tr, run_id], |r| r.get::<_, String>(0))? {
+                named.insert(rrn?);
+            }
+        }
+        for id in &lookups.action_ids {
+            let run = issued
+                .query_row(params![id, run_id], |r| r.get::<_, i64>(0))
+                .optional()?;
+            if let Some(run) = run {
+                history.issued.insert(id.clone(), run);
+            }
+        }
+
+        // REFUND records seen by earlier runs count against each purchase
+        // looked up that they name with its merchant and card (the rule of
+        // `decide::refund_counts_against`), once each, unless tonight's files
+        // (or the carried records) hold them again.
+        let mut refunds = self.conn.prepare(
+            "SELECT DISTINCT merchant_id, terminal_id, batch_no, trace_no, amount FROM records
+             WHERE orig_rrn = ?1 AND txn_type = 'REFUND' AND side = 'terminal'
+               AND merchant_id = ?2 AND card_no = ?3 AND run_id < ?4",
+        )?;
+        let mut sharing = self.conn.prepare(
+            "SELECT DISTINCT merchant_id, terminal_id, batch_no, trace_no FROM records
+             WHERE rrn = ?1 AND merchant_id = ?2 AND card_no = ?3 AND side = 'terminal'
+               AND txn_type IN ('SALE', 'PREAUTH_COMPLETE') AND run_id < ?4",
+        )?;
+        let text_key = |r: &rusqlite::Row<'_>| -> rusqlite::Result<TxnKey> {
+            let text = |i: usize| -> rusqlite::Result<Id> {
+                Ok(r.get::<_, Option<String>>(i)?.unwrap_or_default().into())
+            };
+            Ok((text(0)?, text(1)?, text(2)?, text(3)?))
+        };
+        // Each charge (purchase, its rrn, merchant and card; the REFUND and
+        // its amount), and the purchases that share each such rrn, merchant
+        // and card, for the note that the REFUND counts against each.
+        type Triple = (String, String, String);
+        let mut charges: Vec<(&TxnKey, Triple, TxnKey, Amount)> = Vec::new();
+        let mut shared: BTreeMap<Triple, HashSet<TxnKey>> = BTreeMap::new();
+        for (key, rrn, card) in &lookups.purchases {
+            let triple: Triple = (rrn.to_string(), key.0.to_string(), card.to_string());
+            let params = params![triple.0, triple.1, triple.2, run_id];
+            let found = refunds.query_map(params, |r| {
+                Ok((text_key(r)?, Amount::from_minor(r.get(4)?)))
+            })?;
+            let before = charges.len();
+            for row in found {
+                let (refund, amount) = row?;
+                charges.push((key, triple.clone(), refund, amount));
+            }
+            if charges.len() > before {
+                let mut purchases: HashSet<TxnKey> = HashSet::from([key.clone()]);
+                for row in sharing.query_map(params, text_key)? {
+                    purchases.insert(row?);
+                }
+                shared.entry(triple).or_default().extend(purchases);
+            }
+        }
+        let shared_rrns: HashSet<String> = shared.keys().map(|(rrn, _, _)| rrn.clone()).collect();
+        for record in tonight {
+            let Some(rrn) = &record.rrn else { continue };
+            if !record.txn_type.is_purchase() || !shared_rrns.contains(rrn.as_str()) {
+                continue;
+            }
+            let triple = (
+                rrn.to_string(),
+                record.merchant_id.to_string(),
+                record.card.to_string(),
+            );
+            if let Some(purchases) = shared.get_mut(&triple) {
+                purchases.insert(txn_key(record));
+            }
+        }
+        let held = keys_held(
+            tonight,
+            charges.iter().map(|(_, _, refund, _)| refund.clone()),
+        );
+        for (purchase, triple, refund, amount) in charges {
+            if held.contains(&refund) {
+                continue;
+            }
+            let total = history.refunded.entry(purchase.clone()).or_default();
+            *total = *total + amount;
+            if shared.get(&triple).is_some_and(|p| p.len() > 1) {
+                history.shared_rrn.insert(purchase.clone(), triple.0);
+            }
+        }
+        history.loaded_for = Some(lookups);
+        Ok(())
     }
 
     /// Writes one run in one transaction. When `rows.replaces`, the earlier
@@ -1369,6 +1422,29 @@ mod tests {
         (dir, ledger)
     }
 
+    /// What run 2 reads: the earlier records `requests` name, then what
+    /// earlier runs decided about `purchases` (key, rrn, card).
+    fn read_for(
+        ledger: &Ledger,
+        requests: &[CancellationRequest],
+        purchases: &[(TxnKey, &str, &str)],
+        tonight: &[TerminalRecord],
+    ) -> History {
+        let mut history = ledger.history(2, requests, tonight).unwrap();
+        let lookups = Lookups {
+            keys: purchases.iter().map(|(key, _, _)| key.clone()).collect(),
+            purchases: purchases
+                .iter()
+                .map(|(key, rrn, card)| (key.clone(), Id::from(*rrn), crate::testkit::card(card)))
+                .collect(),
+            action_ids: HashSet::new(),
+        };
+        ledger
+            .read_decided(2, lookups, tonight, &mut history)
+            .unwrap();
+        history
+    }
+
     /// An earlier run's REFUND record counts against its sale, and an earlier
     /// record is what a request names, unless tonight's files hold that
     /// record again: then tonight's copy speaks for it.
@@ -1387,18 +1463,24 @@ mod tests {
         let refund = refund_of("000002", "2026-11-23 11:00:00", 400, &sale);
         let requests = [request("REQ-1", &sale)];
 
-        let history = ledger.history(2, &requests, &[]).unwrap();
+        let looked_up = [(txn_key(&sale), "632711879714", "622848******1234")];
+        let history = read_for(&ledger, &requests, &looked_up, &[]);
         assert_eq!(history.refunded.get(&txn_key(&sale)), Some(&fen(400)));
         let earlier: Vec<TxnKey> = history.earlier.iter().map(|e| txn_key(&e.record)).collect();
         assert_eq!(earlier, [txn_key(&sale)]);
+        // Only what the night looks up is read.
+        assert!(read_for(&ledger, &requests, &[], &[]).refunded.is_empty());
 
-        let history = ledger
-            .history(2, &requests, std::slice::from_ref(&refund))
-            .unwrap();
+        let history = read_for(
+            &ledger,
+            &requests,
+            &looked_up,
+            std::slice::from_ref(&refund),
+        );
         assert_eq!(history.refunded.get(&txn_key(&sale)), None);
         assert_eq!(history.earlier.len(), 1);
 
-        let history = ledger.history(2, &requests, &[sale, refund]).unwrap();
+        let history = read_for(&ledger, &requests, &looked_up, &[sale, refund]);
         assert!(history.refunded.is_empty());
         assert!(history.earlier.is_empty());
     }
@@ -1436,7 +1518,12 @@ mod tests {
         let second = key("898310058120001", "31000101", "000231", "000002");
         let other = key("898310058120002", "32000101", "000100", "000001");
 
-        let history = ledger.history(2, &[], &[]).unwrap();
+        let looked_up = [
+            (first.clone(), "000000000000", "622848******1234"),
+            (second.clone(), "000000000000", "622848******1234"),
+            (other.clone(), "000000000000", "623668******2222"),
+        ];
+        let history = read_for(&ledger, &[], &looked_up, &[]);
         let refunded: std::collections::HashMap<TxnKey, Amount> = [
             (first.clone(), fen(300)),
             (second.clone(), fen(300)),
@@ -1444,9 +1531,9 @@ mod tests {
         ]
         .into();
         assert_eq!(history.refunded, refunded);
-        let shared: std::collections::HashMap<TxnKey, (String, usize)> = [
-            (first, ("000000000000".to_string(), 2)),
-            (second, ("000000000000".to_string(), 2)),
+        let shared: std::collections::HashMap<TxnKey, String> = [
+            (first, "000000000000".to_string()),
+            (second, "000000000000".to_string()),
         ]
         .into();
         assert_eq!(history.shared_rrn, shared);

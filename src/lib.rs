@@ -526,11 +526,21 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             .map(|c| (&c.card, c.state))
             .collect(),
     };
-    let (decisions, decider) =
-        decide::decide_with_history(&night, &refs, &history, request_list, config.as_of);
-
     let exceptions = explain::rows_where(&night, Outcome::is_exception);
     let pending = explain::rows_where(&night, |o| o == Outcome::Pending);
+    if let Some(ledger) = &ledger {
+        // Their `cancel_route` is written with them.
+        let routed = exceptions
+            .iter()
+            .chain(&pending)
+            .filter(|(side, _)| *side == Side::Terminal)
+            .map(|&(_, t)| t);
+        let lookups =
+            decide::history_lookups(&night, &refs, &history, request_list, config.as_of, routed);
+        ledger.read_decided(run_id, lookups, &terminal.records, &mut history)?;
+    }
+    let (decisions, decider) =
+        decide::decide_with_history(&night, &refs, &history, request_list, config.as_of);
     let mut inputs = terminal.files.clone();
     inputs.extend(bank.files.iter().cloned());
     for reference in [

@@ -230,7 +230,7 @@ fn decide_shared_rrn_refund_either_order_gives_the_same_decisions() {
             "out/rejected_cancellations.csv"
         ).contains(
             "over-refund: refunds would total 60.00, more than the original 30.00 \
-             (REFUND records naming rrn 632711000001 count against each of the 2 transactions with that rrn)"
+             (rrn 632711000001 is shared: REFUND records naming it count against each sale of this merchant and card with it)"
         ),
         "the sale charged after its void is not refunded a second time"
     );

@@ -827,6 +827,6 @@ fn an_earlier_refund_naming_a_shared_rrn_is_counted_and_named() {
     assert_eq!(
         rows(&rejected)[0][6],
         "over-refund: refunds would total 40.00, more than the original 30.00 \
-         (REFUND records naming rrn 632711000001 count against each of the 2 transactions with that rrn)"
+         (rrn 632711000001 is shared: REFUND records naming it count against each sale of this merchant and card with it)"
     );
 }
