@@ -6,7 +6,7 @@
 //! output files are in place, so a crash at any point leaves either nothing or
 //! a run that the next invocation with the same files replaces.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
@@ -531,7 +531,7 @@ impl Ledger {
         // A key is (merchant, terminal, batch, trace); the indexes are on
         // terminal and trace.
         let mut actions = self.conn.prepare(
-            "SELECT action_id, run_id, kind, amount FROM actions
+            "SELECT action_id, run_id, kind, amount, source FROM actions
              WHERE terminal_id = ?2 AND trace_no = ?4 AND merchant_id = ?1 AND batch_no = ?3
                AND run_id < ?5
              ORDER BY rowid",
@@ -539,13 +539,6 @@ impl Ledger {
         let mut issued = self
             .conn
             .prepare("SELECT run_id FROM actions WHERE action_id = ?1 AND run_id < ?2")?;
-        let mut rrns = self.conn.prepare(
-            "SELECT DISTINCT rrn FROM records
-             WHERE terminal_id = ?2 AND trace_no = ?4 AND merchant_id = ?1 AND batch_no = ?3
-               AND run_id < ?5 AND side = 'terminal' AND txn_type IN ('SALE', 'PREAUTH_COMPLETE')
-               AND rrn IS NOT NULL",
-        )?;
-        let mut named = BTreeSet::new();
         for key in &lookups.keys {
             let (m, t, b, tr) = (
                 key.0.as_str(),
@@ -559,11 +552,16 @@ impl Ledger {
                     r.get::<_, i64>(1)?,
                     r.get::<_, String>(2)?,
                     r.get::<_, Option<i64>>(3)?,
+                    r.get::<_, String>(4)?,
                 ))
             })?;
             for row in rows {
-                let (action_id, run, kind, amount) = row?;
+                let (action_id, run, kind, amount, source) = row?;
                 match kind.as_str() {
+                    // The refund of a second charge gives back what the sale
+                    // never owed: it counts toward the sale's refunded total
+                    // on no night, as on its own (`RefundLimit::Separate`).
+                    "REFUND" if source == Outcome::DuplicateSettlement.as_str() => {}
                     "REFUND" => {
                         let total = history.refunded.entry(key.clone()).or_default();
                         *total = *total + Amount::from_minor(amount.unwrap_or(0));
@@ -573,9 +571,6 @@ impl Ledger {
                     }
                     _ => {}
                 }
-            }
-            for rrn in rrns.query_map(params![m, t, b, tr, run_id], |r| r.get::<_, String>(0))? {
-                named.insert(rrn?);
             }
         }
         for id in &lookups.action_ids {

@@ -754,55 +754,33 @@ fn a_run_records_the_output_options_it_was_given() {
     }
 }
 
-/// A REFUND record of an earlier night naming an rrn that two of that
-/// night's sales share (same merchant, same card) counts against both, and a
-/// later night's request on either says why it is an over-refund.
-#[test]
-fn an_earlier_refund_naming_a_shared_rrn_is_counted_and_named() {
-    let books = Books::new();
+const TERMINAL_HEADER: &str = "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,currency,card_no,orig_trace_no,orig_rrn\n";
+const BANK_HEADER: &str = "settle_date,merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,fee,net_amount,currency,card_no\n";
+const REQUEST_HEADER: &str = "request_ref,merchant_id,merchant_name,terminal_id,trace_no,rrn,txn_time,amount,refund_amount,reason,customer_consent\n";
+
+/// The bank's line settling terminal line `line` on 2026-11-24, without a fee.
+fn settled(line: &str) -> String {
+    let f: Vec<&str> = line.trim_end().split(',').collect();
+    format!(
+        "2026-11-24,{},{},{},{},{},{},{},{},{},0.00,{},CNY,{}\n",
+        f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[8], f[10]
+    )
+}
+
+/// Night 1 (`terminal`, `bank`, as of 2026-11-24 22:00), then night 2 with
+/// header-only files and the cancellation requests `requests` (as of the
+/// next evening), into one ledger. Returns night 2's output folder.
+fn two_nights(books: &Books, terminal: &str, bank: &str, requests: &str) -> PathBuf {
     let dir = books.dir.path();
-    let terminal_header = "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,currency,card_no,orig_trace_no,orig_rrn\n";
-    let bank_header = "settle_date,merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,fee,net_amount,currency,card_no\n";
-    let sale = |trace: &str, time: &str| {
-        format!(
-            "898310058120001,10000101,000231,{trace},632711000001,A1B2C3,SALE,2026-11-23 {time},30.00,CNY,622848******1234,,\n"
-        )
-    };
-    let refund = "898310058120001,10000102,000040,000011,632711000099,A1B2C9,REFUND,2026-11-23 12:00:30,30.00,CNY,622848******1234,,632711000001\n";
-    let settled = |line: &str| {
-        let f: Vec<&str> = line.trim_end().split(',').collect();
-        let fee = if f[6] == "REFUND" { "0.00" } else { "0.11" };
-        let net = if f[6] == "REFUND" { "30.00" } else { "29.89" };
-        format!(
-            "2026-11-24,{},{},{},{},{},{},{},{},{},{fee},{net},CNY,{}\n",
-            f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[10]
-        )
-    };
-    let (first, second) = (sale("000001", "09:00:00"), sale("000002", "09:10:00"));
-    fs::write(
-        dir.join("t1.csv"),
-        format!("{terminal_header}{first}{second}{refund}"),
-    )
-    .unwrap();
-    fs::write(
-        dir.join("b1.csv"),
-        format!(
-            "{bank_header}{}{}{}",
-            settled(&first),
-            settled(&second),
-            settled(refund)
-        ),
-    )
-    .unwrap();
-    fs::write(dir.join("t2.csv"), terminal_header).unwrap();
-    fs::write(dir.join("b2.csv"), bank_header).unwrap();
-    fs::write(
-        dir.join("c2.csv"),
-        "request_ref,merchant_id,merchant_name,terminal_id,trace_no,rrn,txn_time,amount,refund_amount,reason,customer_consent\n\
-         CR-9,898310058120001,,10000101,000002,,2026-11-23 09:10:00,30.00,10.00,customer asked,yes\n",
-    )
-    .unwrap();
-    let run = |night: &str, as_of: &str, extra: &[&str]| {
+    fs::write(dir.join("t1.csv"), format!("{TERMINAL_HEADER}{terminal}")).unwrap();
+    fs::write(dir.join("b1.csv"), format!("{BANK_HEADER}{bank}")).unwrap();
+    fs::write(dir.join("t2.csv"), TERMINAL_HEADER).unwrap();
+    fs::write(dir.join("b2.csv"), BANK_HEADER).unwrap();
+    fs::write(dir.join("c2.csv"), format!("{REQUEST_HEADER}{requests}")).unwrap();
+    for (night, as_of, extra) in [
+        ("1", "2026-11-24 22:00", &[][..]),
+        ("2", "2026-11-25 22:00", &["--cancellations", "c2.csv"][..]),
+    ] {
         let output = Command::new(BIN)
             .current_dir(dir)
             .args(["reconcile", "--terminal"])
@@ -820,13 +798,58 @@ fn an_earlier_refund_naming_a_shared_rrn_is_counted_and_named() {
             "{}",
             stderr(&output)
         );
+    }
+    dir.join("out2")
+}
+
+/// A REFUND record of an earlier night naming an rrn that two of that
+/// night's sales share (same merchant, same card) counts against both, and a
+/// later night's request on either says why it is an over-refund.
+#[test]
+fn an_earlier_refund_naming_a_shared_rrn_is_counted_and_named() {
+    let sale = |trace: &str, time: &str| {
+        format!(
+            "898310058120001,10000101,000231,{trace},632711000001,A1B2C3,SALE,2026-11-23 {time},30.00,CNY,622848******1234,,\n"
+        )
     };
-    run("1", "2026-11-24 22:00", &[]);
-    run("2", "2026-11-25 22:00", &["--cancellations", "c2.csv"]);
-    let rejected = fs::read_to_string(dir.join("out2/rejected_cancellations.csv")).unwrap();
+    let refund = "898310058120001,10000102,000040,000011,632711000099,A1B2C9,REFUND,2026-11-23 12:00:30,30.00,CNY,622848******1234,,632711000001\n";
+    let (first, second) = (sale("000001", "09:00:00"), sale("000002", "09:10:00"));
+    let books = Books::new();
+    let out = two_nights(
+        &books,
+        &format!("{first}{second}{refund}"),
+        &format!("{}{}{}", settled(&first), settled(&second), settled(refund)),
+        "CR-9,898310058120001,,10000101,000002,,2026-11-23 09:10:00,30.00,10.00,customer asked,yes\n",
+    );
+    let rejected = fs::read_to_string(out.join("rejected_cancellations.csv")).unwrap();
     assert_eq!(
         rows(&rejected)[0][6],
         "over-refund: refunds would total 40.00, more than the original 30.00 \
          (rrn 632711000001 is shared: REFUND records naming it count against each sale of this merchant and card with it)"
+    );
+}
+
+/// The refund of a second settlement gives back a charge the sale never
+/// owed: on a later night, as on its own, a full refund of the sale is
+/// still honoured (found in review: the ledger counted it).
+#[test]
+fn an_earlier_duplicate_settlements_refund_does_not_count_toward_the_sale() {
+    let sale = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,2026-11-23 09:00:00,50.00,CNY,622848******1234,,\n";
+    let books = Books::new();
+    let out = two_nights(
+        &books,
+        sale,
+        &format!("{}{}", settled(sale), settled(sale)),
+        "CR-1,898310058120001,,10000101,000001,,2026-11-23 09:00:00,50.00,,customer asked,yes\n",
+    );
+    let night_one =
+        fs::read_to_string(books.dir.path().join("out1/refund_instructions.csv")).unwrap();
+    assert_eq!(rows(&night_one)[0][15], "DUPLICATE_SETTLEMENT");
+    let refunds = fs::read_to_string(out.join("refund_instructions.csv")).unwrap();
+    let refunds = rows(&refunds);
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(
+        (refunds[0][11].as_str(), refunds[0][15].as_str()),
+        ("50.00", "CR-1")
     );
 }
