@@ -11,6 +11,7 @@ use super::field::{
 use super::table::{Column, optional, required};
 use super::terminal::{MERCHANT_ID, RRN, TERMINAL_ID, TRACE_NO};
 use super::{InputError, InputKind, ProfileChoice, Read, read_all};
+use crate::matching::Outcome;
 use crate::model::{
     CancellationRequest, CardState, CardStatus, Id, MaskedPan, Merchant, Origin, redact_pans,
 };
@@ -171,6 +172,23 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
                     format!(
                         "{} must be more than 0.00 and at most the amount {amount}",
                         refund_amount.unwrap_or_default()
+                    ),
+                    problems,
+                );
+                return None;
+            }
+            // The action files' `source` column and the ledger tell a
+            // request's action from an outcome's by this name.
+            if let Some(outcome) = Outcome::ALL
+                .iter()
+                .find(|o| o.as_str().eq_ignore_ascii_case(&request_ref))
+            {
+                row.report(
+                    0,
+                    format!(
+                        "{} is the name of the outcome {outcome}, which the `source` column \
+                         gives for actions no request asked for; give the request another reference",
+                        quote(&request_ref)
                     ),
                     problems,
                 );
