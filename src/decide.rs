@@ -224,6 +224,7 @@ pub enum Route {
 }
 
 /// The state decisions build up: indexes and refunds decided so far.
+#[derive(Clone)]
 pub struct Decider<'a> {
     night: &'a Night<'a>,
     refs: &'a References<'a>,
@@ -234,12 +235,13 @@ pub struct Decider<'a> {
     by_trace: foldhash::HashMap<(&'a str, &'a str), Vec<usize>>,
     /// Refunded so far per original: REFUND records plus instructions of this run.
     refunded: HashMap<usize, Amount>,
-    /// Originals credited with REFUND records whose `orig_rrn` other
-    /// purchases share too: that rrn, and how many purchases share it.
+    /// Originals charged with tonight's REFUND records whose rrn other
+    /// purchases of the same merchant and card have too: that rrn.
     shared_rrn: HashMap<usize, &'a str>,
     /// Originals voided by an action of this run.
     voided_now: HashMap<usize, String>,
-    /// Every look-up in the history, while [`history_lookups`] records them.
+    /// Every look-up in the history, while [`Decider::history_lookups`]
+    /// records them.
     recording: Option<RefCell<Lookups>>,
 }
 
@@ -372,6 +374,52 @@ impl<'a> Decider<'a> {
             refunded,
             shared_rrn,
             voided_now: HashMap::new(),
+            recording: None,
+        }
+    }
+
+    /// What deciding the night, then the `cancel_route` of the terminal
+    /// records `routed`, looks up in what earlier runs decided: the ledger
+    /// need read no more than that (`Ledger::read_decided`). Which originals
+    /// are asked about, and which action ids checked, depends on the night
+    /// and the requests alone, never on what the history holds, so a pass
+    /// without it finds them all; a pass with it may stop short of some
+    /// look-ups, never make others. Runs on a copy: `self` stays as built.
+    pub fn history_lookups(
+        &self,
+        requests: &[CancellationRequest],
+        routed: impl IntoIterator<Item = usize>,
+    ) -> Lookups {
+        let mut first_pass = self.clone();
+        first_pass.recording = Some(RefCell::default());
+        let (_, first_pass) = decide_with(first_pass, self.night, requests);
+        for t in routed {
+            first_pass.cancel_route(t);
+        }
+        first_pass
+            .recording
+            .map(RefCell::into_inner)
+            .unwrap_or_default()
+    }
+
+    /// This decider, its indexes kept, reading what earlier runs decided
+    /// from `history`, which must hold the same earlier records as the one
+    /// it was built with (the indexes point into them).
+    pub fn with_history<'b>(self, history: &'b History) -> Decider<'b>
+    where
+        'a: 'b,
+    {
+        debug_assert_eq!(history.earlier, self.history.earlier);
+        Decider {
+            night: self.night,
+            refs: self.refs,
+            history,
+            as_of_day: self.as_of_day,
+            by_rrn: self.by_rrn,
+            by_trace: self.by_trace,
+            refunded: self.refunded,
+            shared_rrn: self.shared_rrn,
+            voided_now: self.voided_now,
             recording: None,
         }
     }
@@ -783,33 +831,9 @@ pub fn decide_with_history<'a>(
     decide_with(decider, night, requests)
 }
 
-/// What deciding the night, then the `cancel_route` of the terminal records
-/// `routed`, looks up in what earlier runs decided: the ledger need read no
-/// more than that. Which originals are asked about, and which action ids
-/// checked, depends on the night and the requests alone, never on what the
-/// history holds, so a run with an empty history finds them all; a run
-/// with the history may stop short of some look-ups, never make others.
-pub fn history_lookups<'a>(
-    night: &'a Night<'a>,
-    refs: &'a References<'a>,
-    history: &'a History,
-    requests: &[CancellationRequest],
-    as_of: NaiveDateTime,
-    routed: impl IntoIterator<Item = usize>,
-) -> Lookups {
-    let mut decider = Decider::new(night, refs, history, requests, as_of);
-    decider.recording = Some(RefCell::default());
-    let (_, decider) = decide_with(decider, night, requests);
-    for t in routed {
-        decider.cancel_route(t);
-    }
-    decider
-        .recording
-        .map(RefCell::into_inner)
-        .unwrap_or_default()
-}
-
-fn decide_with<'a>(
+/// Decides every cancellation and dispute of the night with `decider`, as
+/// [`decide_with_history`] does with a new one.
+pub fn decide_with<'a>(
     mut decider: Decider<'a>,
     night: &'a Night<'a>,
     requests: &[CancellationRequest],
