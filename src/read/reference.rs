@@ -178,15 +178,19 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
                 return None;
             }
             // The action files' `source` column and the ledger tell a
-            // request's action from an outcome's by this name.
-            if let Some(outcome) = Outcome::ALL
-                .iter()
-                .find(|o| o.as_str().eq_ignore_ascii_case(&request_ref))
-            {
+            // request's action from an outcome's by this name, and action ids
+            // are made from it as from an outcome's tag (`DUPLICATE_SETTLEMENT#2`).
+            let named_like = |o: &&Outcome| {
+                let (name, reference) = (o.as_str(), request_ref.as_bytes());
+                reference.len() >= name.len()
+                    && reference[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+                    && matches!(reference.get(name.len()), None | Some(b'#'))
+            };
+            if let Some(outcome) = Outcome::ALL.iter().find(named_like) {
                 row.report(
                     0,
                     format!(
-                        "{} is the name of the outcome {outcome}, which the `source` column \
+                        "{} is named like the outcome {outcome}, which the `source` column \
                          gives for actions no request asked for; give the request another reference",
                         quote(&request_ref)
                     ),
