@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use super::field::{parse_amount, parse_date, parse_datetime, parse_txn_type, quote};
 use super::profile::{
     AmountStyle, Constant, Encoding, FieldSource, Layout, Profile, clean, convert_amount,
-    convert_constant, convert_date, convert_datetime, date_from_file_name, date_text, map_txn_type,
-    parse_signed_amount, split_delimited,
+    convert_constant, convert_date, convert_datetime, date_from_file_name, date_text,
+    datetime_text, map_txn_type, parse_signed_amount, split_delimited,
 };
 use super::table::{Column, Hashing, IfEmpty, Need, Row, open_file};
 use super::{Problem, Problems, problem};
@@ -722,8 +722,7 @@ impl Profiled {
                     // The settlement date's own problem is reported already.
                     return None;
                 }
-                convert_datetime(raw, format, settle_date)
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+                convert_datetime(raw, format, settle_date).map(datetime_text)
             }
             "settle_date" if spec.format.is_some() => {
                 convert_date(raw, spec.format.as_deref().unwrap_or_default()).map(date_text)
