@@ -60,7 +60,8 @@ pub struct History {
     /// other purchases of the same merchant and card have too: that rrn.
     pub shared_rrn: HashMap<TxnKey, String>,
     /// When set, `refunded`, `voided`, `issued` and `shared_rrn` were read
-    /// for these transactions and action ids only (see [`history_lookups`]);
+    /// for these transactions and action ids only (see
+    /// [`Decider::history_lookups`]);
     /// looking up any other is a bug, checked in debug builds.
     pub loaded_for: Option<Lookups>,
 }
@@ -392,7 +393,7 @@ impl<'a> Decider<'a> {
     ) -> Lookups {
         let mut first_pass = self.clone();
         first_pass.recording = Some(RefCell::default());
-        let (_, first_pass) = decide_with(first_pass, self.night, requests);
+        let (_, first_pass) = decide_with(first_pass, requests);
         for t in routed {
             first_pass.cancel_route(t);
         }
@@ -828,16 +829,16 @@ pub fn decide_with_history<'a>(
     as_of: NaiveDateTime,
 ) -> (Decisions, Decider<'a>) {
     let decider = Decider::new(night, refs, history, requests, as_of);
-    decide_with(decider, night, requests)
+    decide_with(decider, requests)
 }
 
 /// Decides every cancellation and dispute of the night with `decider`, as
 /// [`decide_with_history`] does with a new one.
 pub fn decide_with<'a>(
     mut decider: Decider<'a>,
-    night: &'a Night<'a>,
     requests: &[CancellationRequest],
 ) -> (Decisions, Decider<'a>) {
+    let night = decider.night;
     let mut decisions = Decisions::default();
 
     // Money the bank took that it should not have comes back first; a request
@@ -2101,8 +2102,9 @@ mod tests {
         );
     }
 
-    /// A REFUND record whose `orig_rrn` several purchases share counts
-    /// against each of them, so no row order can refund one of them twice.
+    /// A REFUND record counts against each purchase with its rrn, merchant
+    /// and card, so no row order can refund one of them twice, and against
+    /// no purchase of another card or merchant.
     #[test]
     fn a_refund_counts_against_the_purchases_with_its_rrn_merchant_and_card() {
         let rrn = "632700000301";

@@ -1481,8 +1481,8 @@ mod tests {
     }
 
     /// An earlier run's REFUND record naming an rrn that several earlier
-    /// sales share counts against those of its merchant and card when there
-    /// are any, and against each of them otherwise, saying so.
+    /// sales share counts against each of them with its merchant and card,
+    /// saying so where there are several, and against no other.
     #[test]
     fn an_earlier_refund_naming_a_shared_rrn_counts_as_tonights_would() {
         use crate::testkit::fen;

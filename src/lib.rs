@@ -545,7 +545,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             let mut read = history.clone();
             ledger.read_decided(run_id, lookups, &terminal.records, &mut read)?;
             decided = read;
-            decide::decide_with(decider.with_history(&decided), &night, request_list)
+            decide::decide_with(decider.with_history(&decided), request_list)
         }
         None => decide::decide_with_history(&night, &refs, &history, request_list, config.as_of),
     };
