@@ -119,6 +119,17 @@ CREATE INDEX records_refunds ON records(run_id) WHERE txn_type = 'REFUND';
 DROP INDEX records_refunds;
 CREATE INDEX records_refunds_by_orig_rrn ON records(orig_rrn) WHERE txn_type = 'REFUND';
 "#,
+    r#"
+-- A run's records are inserted in one transaction, so their rowids are one
+-- range; the run keeps it, and the index of every record by run goes: it cost
+-- an index entry per record each night and served only the removal of a run.
+ALTER TABLE runs ADD COLUMN first_record INTEGER;
+ALTER TABLE runs ADD COLUMN last_record INTEGER;
+UPDATE runs SET
+    first_record = (SELECT min(rowid) FROM records WHERE records.run_id = runs.run_id),
+    last_record = (SELECT max(rowid) FROM records WHERE records.run_id = runs.run_id);
+DROP INDEX records_by_run;
+"#,
 ];
 
 /// SQLite's page cache for the ledger, in KiB.
@@ -705,6 +716,7 @@ impl Ledger {
                     outcome, rule, void_trace, explanation, bank_folded, bank_batch_no)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             )?;
+            let last_before = last_record(&tx)?;
             let mut carried = CarriedUpdate::new(&tx, head.run_id)?;
             let mut record = RecordInsert::new(record, head.run_id)?;
             // Building a row (explanations, folding) overlaps inserting the
@@ -725,6 +737,11 @@ impl Ledger {
                 }
                 Ok(())
             })?;
+            // An empty range (first after last) when the night held no record.
+            tx.execute(
+                "UPDATE runs SET first_record = ?2, last_record = ?3 WHERE run_id = ?1",
+                params![head.run_id, last_before + 1, last_record(&tx)?],
+            )?;
             let mut action = tx.prepare(
                 "INSERT INTO actions (action_id, run_id, kind, merchant_id, terminal_id, batch_no, trace_no, rrn,
                     amount, source, reason, payload)
@@ -1071,10 +1088,35 @@ impl<'s, 'a> RecordInsert<'s, 'a> {
     }
 }
 
+/// The rowid of the last record the ledger holds, 0 when it holds none; the
+/// next record inserted gets the one after it.
+fn last_record(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
+    tx.query_row("SELECT coalesce(max(rowid), 0) FROM records", [], |r| {
+        r.get(0)
+    })
+}
+
 /// Removes every row of run `run_id` and undoes what it did to the carried set.
 fn remove_run(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM actions WHERE run_id = ?1", [run_id])?;
-    tx.execute("DELETE FROM records WHERE run_id = ?1", [run_id])?;
+    // The run's rowid range finds its records; the run_id test keeps any
+    // other run's row safe even if the range were wrong.
+    tx.execute(
+        "DELETE FROM records
+         WHERE rowid BETWEEN (SELECT first_record FROM runs WHERE run_id = ?1)
+                         AND (SELECT last_record FROM runs WHERE run_id = ?1)
+           AND run_id = ?1",
+        [run_id],
+    )?;
+    debug_assert_eq!(
+        tx.query_row(
+            "SELECT count(*) FROM records WHERE run_id = ?1",
+            [run_id],
+            |r| r.get::<_, i64>(0)
+        )?,
+        0,
+        "IE: records of run {run_id} outside its rowid range"
+    );
     tx.execute("DELETE FROM inputs WHERE run_id = ?1", [run_id])?;
     tx.execute("DELETE FROM carried WHERE from_run = ?1", [run_id])?;
     tx.execute(
@@ -1359,7 +1401,7 @@ mod tests {
     use super::*;
 
     /// A ledger written by the first schema (every settlement its own row) is
-    /// upgraded in place, and what it holds is still shown.
+    /// upgraded in place, and what it holds is still shown and can be removed.
     #[test]
     fn a_version_1_ledger_is_upgraded_in_place() {
         let dir = tempfile::tempdir().unwrap();
@@ -1395,6 +1437,23 @@ mod tests {
             .map(|r| (r.side.as_str(), r.batch_no.as_deref()))
             .collect();
         assert_eq!(sides, [("terminal", Some("000231")), ("bank", None)]);
+        // The upgrade gave the run its records' range, so a re-run can remove them.
+        let range: (i64, i64) = ledger
+            .conn
+            .query_row(
+                "SELECT first_record, last_record FROM runs WHERE run_id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(range, (1, 2));
+        let mut ledger = ledger;
+        let tx = ledger.conn.transaction().unwrap();
+        remove_run(&tx, 1).unwrap();
+        let left: i64 = tx
+            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
     }
 
     /// A ledger whose run 1 holds the terminal records `values`, rows of
@@ -1407,7 +1466,8 @@ mod tests {
         ledger
             .conn
             .execute_batch(&format!(
-                "INSERT INTO runs VALUES (1, '2026-11-23 22:00:00', 'complete', '{{}}', '{{}}');
+                "INSERT INTO runs (run_id, as_of, status, arguments, summary)
+                     VALUES (1, '2026-11-23 22:00:00', 'complete', '{{}}', '{{}}');
                  INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
                      rrn, txn_type, txn_time, amount, currency, card_no, orig_rrn, outcome,
                      explanation)
@@ -1586,7 +1646,8 @@ mod tests {
             conn.execute_batch(migration).unwrap();
         }
         conn.execute_batch(
-            "INSERT INTO runs VALUES (6, '', 'writing', '{}', '{}'), (7, '', 'writing', '{}', '{}');",
+            "INSERT INTO runs (run_id, as_of, status, arguments, summary)
+             VALUES (6, '', 'writing', '{}', '{}'), (7, '', 'writing', '{}', '{}');",
         )
         .unwrap();
         let insert = "INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
