@@ -347,8 +347,13 @@ impl Ledger {
     pub fn open(path: &Path) -> anyhow::Result<Ledger> {
         let conn = Connection::open(path)
             .with_context(|| format!("opening the ledger {}", path.display()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.busy_timeout(BUSY_WAIT)?;
+        // SQLite's rollback journal, not its write-ahead log: a night's write
+        // is almost all new pages, which the journal never copies, where the
+        // log wrote each page twice (to the log, then into the ledger). A
+        // reader waits while a night is written. An older ledger in WAL mode
+        // is switched back here.
+        conn.pragma_update(None, "journal_mode", "DELETE")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // A night inserts millions of index entries in random key order; with
@@ -1088,6 +1093,20 @@ impl<'s, 'a> RecordInsert<'s, 'a> {
     }
 }
 
+/// How long a command waits for another posrecon's write to finish.
+pub const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Whether `err` comes from a ledger that another posrecon kept locked for
+/// longer than [`BUSY_WAIT`].
+pub fn is_busy(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<rusqlite::Error>(),
+            Some(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::DatabaseBusy
+        )
+    })
+}
+
 /// The rowid of the last record the ledger holds, 0 when it holds none; the
 /// next record inserted gets the one after it.
 fn last_record(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
@@ -1454,6 +1473,25 @@ mod tests {
             .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// A ledger another connection holds locked is told apart from other
+    /// failures, so the binary can say to try again later.
+    #[test]
+    fn a_locked_ledger_is_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let writer = Ledger::open(&path).unwrap();
+        writer.conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        let reader = Connection::open(&path).unwrap();
+        reader.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let err = reader
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get::<_, i64>(0))
+            .map_err(anyhow::Error::from)
+            .unwrap_err();
+        assert!(is_busy(&err.context("reading the runs")));
+        let other = anyhow::Error::from(rusqlite::Error::QueryReturnedNoRows);
+        assert!(!is_busy(&other));
     }
 
     /// A ledger whose run 1 holds the terminal records `values`, rows of

@@ -38,6 +38,15 @@ fn main() -> ExitCode {
         cli::Command::Profiles(args) => profiles(&args),
     };
     let exit = result.unwrap_or_else(|err| {
+        let err = if posrecon::ledger::is_busy(&err) {
+            err.context(format!(
+                "the ledger is in use: another posrecon is writing it, and this one waited {} s; \
+                 run this again when that run has finished",
+                posrecon::ledger::BUSY_WAIT.as_secs()
+            ))
+        } else {
+            err
+        };
         term::print_error(&err);
         if err.chain().any(|cause| cause.is::<cli::UsageError>()) {
             Exit::Usage
