@@ -75,16 +75,17 @@ fn reconcile(args: cli::ReconcileArgs) -> anyhow::Result<Exit> {
     if timings {
         print_stage_times();
     }
-    let mut out = io::stdout().lock();
-    match format {
-        _ if quiet => {}
-        cli::Format::Table => posrecon::report::write_summary_table(&mut out, &summary)?,
-        cli::Format::Json => {
-            serde_json::to_writer_pretty(&mut out, &posrecon::report::summary_json(&summary))?;
-            writeln!(out)?;
+    to_stdout(|out| {
+        match format {
+            _ if quiet => {}
+            cli::Format::Table => posrecon::report::write_summary_table(out, &summary)?,
+            cli::Format::Json => {
+                serde_json::to_writer_pretty(&mut *out, &posrecon::report::summary_json(&summary))?;
+                writeln!(out)?;
+            }
         }
-    }
-    out.flush()?;
+        Ok(())
+    })?;
     Ok(
         if summary.needs_attention() && fail_on == cli::FailOn::Exceptions {
             Exit::Exceptions
@@ -102,16 +103,17 @@ fn show(args: &cli::ShowArgs) -> anyhow::Result<Exit> {
         .zip(args.trace.as_deref())
         .map(|(tid, trace)| (tid, trace, args.batch.as_deref()));
     let (records, actions) = ledger.show(args.rrn.as_deref(), terminal)?;
-    let mut out = io::stdout().lock();
-    match args.format {
-        cli::Format::Table => posrecon::report::write_show_table(&mut out, &records, &actions)?,
-        cli::Format::Json => {
-            let json = serde_json::json!({"records": records, "actions": actions});
-            serde_json::to_writer_pretty(&mut out, &json)?;
-            writeln!(out)?;
+    to_stdout(|out| {
+        match args.format {
+            cli::Format::Table => posrecon::report::write_show_table(out, &records, &actions)?,
+            cli::Format::Json => {
+                let json = serde_json::json!({"records": records, "actions": actions});
+                serde_json::to_writer_pretty(&mut *out, &json)?;
+                writeln!(out)?;
+            }
         }
-    }
-    out.flush()?;
+        Ok(())
+    })?;
     Ok(if records.is_empty() && actions.is_empty() {
         Exit::Exceptions
     } else {
@@ -122,20 +124,20 @@ fn show(args: &cli::ShowArgs) -> anyhow::Result<Exit> {
 fn runs(args: &cli::RunsArgs) -> anyhow::Result<Exit> {
     let ledger = posrecon::ledger::Ledger::open_existing(&args.ledger.path()?)?;
     let runs = ledger.runs(args.limit)?;
-    let mut out = io::stdout().lock();
-    match args.format {
-        cli::Format::Table => posrecon::report::write_runs_table(&mut out, &runs)?,
-        cli::Format::Json => {
-            let json: Vec<serde_json::Value> = runs
-                .iter()
-                .map(|run| serde_json::json!({"run": run.run_id, "as_of": run.as_of, "status": run.status, "summary": run.summary}))
-                .collect();
-            serde_json::to_writer_pretty(&mut out, &json)?;
-            writeln!(out)?;
+    print_with(|out| {
+        match args.format {
+            cli::Format::Table => posrecon::report::write_runs_table(out, &runs)?,
+            cli::Format::Json => {
+                let json: Vec<serde_json::Value> = runs
+                    .iter()
+                    .map(|run| serde_json::json!({"run": run.run_id, "as_of": run.as_of, "status": run.status, "summary": run.summary}))
+                    .collect();
+                serde_json::to_writer_pretty(&mut *out, &json)?;
+                writeln!(out)?;
+            }
         }
-    }
-    out.flush()?;
-    Ok(Exit::Clean)
+        Ok(())
+    })
 }
 
 /// One stderr line of seconds per stage: where a run's time goes.
@@ -155,39 +157,62 @@ fn print_stage_times() {
     eprintln!("posrecon: peak MiB at stage start: {}", peaks.join(", "));
 }
 
-/// Prints what `write` writes on stdout: a completion script or a man page.
+/// Prints what `write` writes on stdout, and exits clean.
 fn print_with(
     write: impl FnOnce(&mut io::StdoutLock<'static>) -> anyhow::Result<()>,
 ) -> anyhow::Result<Exit> {
-    let mut out = io::stdout().lock();
-    write(&mut out)?;
-    out.flush()?;
+    to_stdout(write)?;
     Ok(Exit::Clean)
+}
+
+/// Writes on stdout what `write` writes. A reader that stopped early
+/// (`| head`) is no error: the command did what it was asked, and its exit
+/// status still says how that went.
+fn to_stdout(
+    write: impl FnOnce(&mut io::StdoutLock<'static>) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = io::stdout().lock();
+    match write(&mut out).and_then(|()| Ok(out.flush()?)) {
+        Err(err) if closed_pipe(&err) => Ok(()),
+        done => done,
+    }
+}
+
+fn closed_pipe(err: &anyhow::Error) -> bool {
+    let broken = |kind: Option<io::ErrorKind>| kind == Some(io::ErrorKind::BrokenPipe);
+    err.chain().any(|cause| {
+        broken(cause.downcast_ref::<io::Error>().map(io::Error::kind))
+            || broken(
+                cause
+                    .downcast_ref::<serde_json::Error>()
+                    .and_then(serde_json::Error::io_error_kind),
+            )
+    })
 }
 
 fn check(args: &cli::CheckArgs) -> anyhow::Result<Exit> {
     let (kind, choice) = args.kind_and_choice()?;
     let file = posrecon::check(&args.file, kind, &choice)?;
-    let mut out = io::stdout().lock();
-    posrecon::report::write_check(&mut out, &file)?;
-    out.flush()?;
-    Ok(Exit::Clean)
+    print_with(|out| Ok(posrecon::report::write_check(out, &file)?))
 }
 
 fn profiles(args: &cli::ProfilesArgs) -> anyhow::Result<Exit> {
     let all = args.profiles()?;
-    let mut out = io::stdout().lock();
-    match &args.action {
-        None => posrecon::report::write_profiles_table(&mut out, &all)?,
+    let profile = match &args.action {
+        None => None,
         Some(cli::ProfilesAction::Show { name }) => {
-            let profile = posrecon::read::find_profile(&all, name).ok_or_else(|| {
+            Some(posrecon::read::find_profile(&all, name).ok_or_else(|| {
                 cli::UsageError(format!(
                     "there is no profile named {name:?}; `posrecon profiles` lists them"
                 ))
-            })?;
-            write!(out, "{}", posrecon::read::profile_to_toml(profile))?;
+            })?)
         }
-    }
-    out.flush()?;
-    Ok(Exit::Clean)
+    };
+    print_with(|out| {
+        match profile {
+            None => posrecon::report::write_profiles_table(out, &all)?,
+            Some(profile) => write!(out, "{}", posrecon::read::profile_to_toml(profile))?,
+        }
+        Ok(())
+    })
 }

@@ -75,3 +75,30 @@ fn no_progress_or_colour_when_not_a_terminal() {
     let help = piped(&["reconcile", "--help"], &dir.path().join("help"));
     assert_plain("reconcile --help", &help.stdout);
 }
+
+/// A reader that stops early (`posrecon … | head`) closes the pipe before
+/// the summary is written: the run is done all the same, so its exit status
+/// stands and stderr stays empty, as with a reader that read everything.
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("night");
+    let mut child = Command::new(BIN)
+        .args(SAMPLE_NIGHT)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let night = child.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&night.stderr),
+        "",
+        "nothing to report on stderr"
+    );
+    assert_eq!(night.status.code(), Some(1), "the night's own exit status");
+    assert!(out.join("summary.json").is_file());
+}
