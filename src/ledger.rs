@@ -123,11 +123,12 @@ CREATE INDEX records_refunds_by_orig_rrn ON records(orig_rrn) WHERE txn_type = '
 -- A run's records are inserted in one transaction, so their rowids are one
 -- range; the run keeps it, and the index of every record by run goes: it cost
 -- an index entry per record each night and served only the removal of a run.
+-- A run whose records are not one range (none are) gets none.
 ALTER TABLE runs ADD COLUMN first_record INTEGER;
 ALTER TABLE runs ADD COLUMN last_record INTEGER;
-UPDATE runs SET
-    first_record = (SELECT min(rowid) FROM records WHERE records.run_id = runs.run_id),
-    last_record = (SELECT max(rowid) FROM records WHERE records.run_id = runs.run_id);
+UPDATE runs SET (first_record, last_record) = (
+    SELECT min(rowid), max(rowid) FROM records WHERE records.run_id = runs.run_id
+    HAVING max(rowid) - min(rowid) + 1 = count(*));
 DROP INDEX records_by_run;
 "#,
 ];
@@ -1118,15 +1119,32 @@ fn last_record(tx: &Transaction<'_>) -> rusqlite::Result<i64> {
 /// Removes every row of run `run_id` and undoes what it did to the carried set.
 fn remove_run(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<()> {
     tx.execute("DELETE FROM actions WHERE run_id = ?1", [run_id])?;
-    // The run's rowid range finds its records; the run_id test keeps any
-    // other run's row safe even if the range were wrong.
-    tx.execute(
-        "DELETE FROM records
-         WHERE rowid BETWEEN (SELECT first_record FROM runs WHERE run_id = ?1)
-                         AND (SELECT last_record FROM runs WHERE run_id = ?1)
-           AND run_id = ?1",
-        [run_id],
-    )?;
+    // The run's rowid range finds its records, and the run_id test keeps any
+    // other run's row safe. A range that no longer holds exactly the run's
+    // records (SQLite's VACUUM may renumber rowids) leaves the rest to a scan
+    // of every record, which is slow on a large ledger but finds them all.
+    let range: Option<(i64, i64)> = tx
+        .query_row(
+            "SELECT first_record, last_record FROM runs WHERE run_id = ?1",
+            [run_id],
+            |r| Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?)),
+        )
+        .optional()?
+        .flatten();
+    let in_range = match range {
+        Some((first, last)) => Some((
+            (last - first + 1).max(0),
+            tx.execute(
+                "DELETE FROM records WHERE rowid BETWEEN ?2 AND ?3 AND run_id = ?1",
+                params![run_id, first, last],
+            )?,
+        )),
+        None => None,
+    };
+    let whole = in_range.is_some_and(|(held, deleted)| usize::try_from(held) == Ok(deleted));
+    if !whole {
+        tx.execute("DELETE FROM records WHERE run_id = ?1", [run_id])?;
+    }
     debug_assert_eq!(
         tx.query_row(
             "SELECT count(*) FROM records WHERE run_id = ?1",
@@ -1134,7 +1152,7 @@ fn remove_run(tx: &Transaction<'_>, run_id: i64) -> rusqlite::Result<()> {
             |r| r.get::<_, i64>(0)
         )?,
         0,
-        "IE: records of run {run_id} outside its rowid range"
+        "IE: records of run {run_id} left after its removal"
     );
     tx.execute("DELETE FROM inputs WHERE run_id = ?1", [run_id])?;
     tx.execute("DELETE FROM carried WHERE from_run = ?1", [run_id])?;
@@ -1492,6 +1510,54 @@ mod tests {
         assert!(is_busy(&err.context("reading the runs")));
         let other = anyhow::Error::from(rusqlite::Error::QueryReturnedNoRows);
         assert!(!is_busy(&other));
+    }
+
+    /// Removing a run for a re-run takes exactly its records, by their rowid
+    /// range, or by a scan when the rowids moved (as SQLite's VACUUM may do).
+    #[test]
+    fn removing_a_run_takes_its_records_even_after_their_rowids_moved() {
+        let row = |run: i64, trace: &str| {
+            format!(
+                "({run}, 'terminal', '898310058120001', '31000101', '000231', '{trace}', NULL, \
+                 'SALE', '2026-11-23 11:26:14', 1000, 'CNY', '622202******0056', NULL, 'MATCHED', '')"
+            )
+        };
+        let (_dir, mut ledger) = run_one_holding(&[row(1, "000001"), row(1, "000002")].join(", "));
+        ledger
+            .conn
+            .execute_batch(&format!(
+                "INSERT INTO runs (run_id, as_of, status, arguments, summary)
+                     VALUES (2, '2026-11-24 22:00:00', 'complete', '{{}}', '{{}}'),
+                            (3, '2026-11-25 22:00:00', 'complete', '{{}}', '{{}}');
+                 INSERT INTO records (run_id, side, merchant_id, terminal_id, batch_no, trace_no,
+                     rrn, txn_type, txn_time, amount, currency, card_no, orig_rrn, outcome,
+                     explanation)
+                 VALUES {}, {}, {}, {};
+                 UPDATE runs SET first_record = 1, last_record = 2 WHERE run_id = 1;
+                 UPDATE runs SET first_record = 3, last_record = 4 WHERE run_id = 2;
+                 UPDATE runs SET first_record = 5, last_record = 6 WHERE run_id = 3;
+                 -- Run 1's records move past run 3's.
+                 UPDATE records SET rowid = rowid + 10 WHERE run_id = 1;",
+                row(2, "000003"),
+                row(2, "000004"),
+                row(3, "000005"),
+                row(3, "000006"),
+            ))
+            .unwrap();
+        let runs_held = |ledger: &Ledger| -> Vec<i64> {
+            let mut statement = ledger
+                .conn
+                .prepare("SELECT run_id FROM records ORDER BY trace_no")
+                .unwrap();
+            let runs = statement.query_map([], |r| r.get(0)).unwrap();
+            runs.map(Result::unwrap).collect()
+        };
+        for (run, left) in [(1, vec![2, 2, 3, 3]), (3, vec![2, 2]), (2, vec![])] {
+            let tx = ledger.conn.transaction().unwrap();
+            remove_run(&tx, run).unwrap();
+            tx.commit().unwrap();
+            assert_eq!(runs_held(&ledger), left, "after removing run {run}");
+        }
     }
 
     /// A ledger whose run 1 holds the terminal records `values`, rows of
