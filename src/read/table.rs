@@ -275,9 +275,7 @@ impl Table {
     fn line_break_in_record(&self, line: u64) -> Option<Problem> {
         // One pass over the record's bytes finds none in almost every row.
         let bytes = self.record.as_byte_record().as_slice();
-        if !bytes.iter().any(|b| matches!(b, b'\n' | b'\r')) {
-            return None;
-        }
+        memchr::memchr2(b'\n', b'\r', bytes)?;
         let index = self
             .record
             .iter()
