@@ -7,6 +7,7 @@ mod amount;
 mod id;
 mod pan;
 
+use std::cell::Cell;
 use std::fmt;
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -77,8 +78,20 @@ impl Currency {
             // Every alphabetic code has three letters: upper-case them on the
             // stack, as this runs once per row.
             let upper = [a, b, c].map(|b| b.to_ascii_uppercase());
-            let upper = std::str::from_utf8(&upper).ok()?;
-            iso_currency::Currency::from_code(upper).map(Currency)
+            thread_local! {
+                // The code this thread looked up last: a file's rows mostly
+                // share one, and the crate compares with code after code.
+                static LAST: Cell<Option<([u8; 3], Currency)>> = const { Cell::new(None) };
+            }
+            if let Some((code, currency)) = LAST.get()
+                && code == upper
+            {
+                return Some(currency);
+            }
+            let currency = iso_currency::Currency::from_code(std::str::from_utf8(&upper).ok()?)
+                .map(Currency)?;
+            LAST.set(Some((upper, currency)));
+            Some(currency)
         } else {
             iso_currency::Currency::from_code(&code.to_ascii_uppercase()).map(Currency)
         }

@@ -21,6 +21,41 @@ pub(crate) use crate::model::quoted as quote;
 /// Strict on purpose: no sign, no thousands separator, at most two decimal
 /// places. A value that fits none of these is a file problem, not a guess.
 pub fn parse_amount(raw: &str) -> Result<Amount, String> {
+    match plain_amount(raw.as_bytes()) {
+        Some(amount) => Ok(amount),
+        None => parse_amount_checked(raw),
+    }
+}
+
+/// The amount of `digits[.d[d]]` with at most 10 significant digits before
+/// the point, in one pass; `None` for anything else, which the checked
+/// parser accepts or explains.
+fn plain_amount(raw: &[u8]) -> Option<Amount> {
+    const LIMIT: i64 = 10_i64.pow(MAX_AMOUNT_DIGITS as u32);
+    let digit = |b: u8| b.is_ascii_digit().then(|| i64::from(b - b'0'));
+    let point = raw.iter().position(|&b| b == b'.').unwrap_or(raw.len());
+    let (whole, frac) = raw.split_at(point);
+    if whole.is_empty() {
+        return None;
+    }
+    let mut units: i64 = 0;
+    for &b in whole {
+        units = units * 10 + digit(b)?;
+        if units >= LIMIT {
+            return None;
+        }
+    }
+    let cents = match frac {
+        [] => 0,
+        [b'.', d] => digit(*d)? * 10,
+        [b'.', d, e] => digit(*d)? * 10 + digit(*e)?,
+        _ => return None,
+    };
+    Some(Amount::from_minor(units * 100 + cents))
+}
+
+/// [`parse_amount`] for any text, saying what is wrong with a bad one.
+fn parse_amount_checked(raw: &str) -> Result<Amount, String> {
     if raw.is_empty() {
         return Err("is empty; an amount is required".into());
     }
@@ -233,6 +268,18 @@ pub fn parse_fee_rate(raw: &str) -> Result<Decimal, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The one-pass reading of a plain amount gives what the checked
+        /// parser gives, for text that looks like an amount and text that
+        /// nearly does.
+        #[test]
+        fn a_plain_amount_reads_as_the_checked_parser_reads_it(
+            raw in "[0-9]{0,13}(\\.[0-9]{0,3})?|[0-9.,+ -]{0,14}"
+        ) {
+            proptest::prop_assert_eq!(parse_amount(&raw), parse_amount_checked(&raw));
+        }
+    }
 
     #[test]
     fn parse_amount_cases() {
