@@ -108,8 +108,11 @@ pub(crate) fn write_completions(
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
     let mut command = Cli::command();
-    clap_complete::generate(shell, &mut command, "posrecon", out);
-    Ok(())
+    // clap_complete panics when its writer fails (a closed pipe, a full
+    // disk): it writes into memory, and the error of the real write is ours.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "posrecon", &mut script);
+    Ok(out.write_all(&script)?)
 }
 
 /// Writes the man page of the program, or of one of its commands.

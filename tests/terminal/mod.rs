@@ -76,6 +76,20 @@ fn no_progress_or_colour_when_not_a_terminal() {
     assert_plain("reconcile --help", &help.stdout);
 }
 
+/// Runs posrecon with `args` from the repository root, its stdout a pipe
+/// whose reading end is closed before it writes anything.
+fn stdout_closed(args: &[&str]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    child.wait_with_output().unwrap()
+}
+
 /// A reader that stops early (`posrecon … | head`) closes the pipe before
 /// the summary is written: the run is done all the same, so its exit status
 /// stands and stderr stays empty, as with a reader that read everything.
@@ -83,17 +97,9 @@ fn no_progress_or_colour_when_not_a_terminal() {
 fn a_closed_stdout_is_not_an_error() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("night");
-    let mut child = Command::new(BIN)
-        .args(SAMPLE_NIGHT)
-        .arg("--out")
-        .arg(&out)
-        .current_dir(root())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let night = child.wait_with_output().unwrap();
+    let mut args = SAMPLE_NIGHT.to_vec();
+    args.extend(["--out", out.to_str().unwrap()]);
+    let night = stdout_closed(&args);
     assert_eq!(
         String::from_utf8_lossy(&night.stderr),
         "",
@@ -101,4 +107,9 @@ fn a_closed_stdout_is_not_an_error() {
     );
     assert_eq!(night.status.code(), Some(1), "the night's own exit status");
     assert!(out.join("summary.json").is_file());
+
+    // clap_complete panicked on a closed pipe: the script is made in memory.
+    let completions = stdout_closed(&["completions", "bash"]);
+    assert_eq!(String::from_utf8_lossy(&completions.stderr), "");
+    assert_eq!(completions.status.code(), Some(0));
 }
