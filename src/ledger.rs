@@ -349,13 +349,14 @@ impl Ledger {
         let conn = Connection::open(path)
             .with_context(|| format!("opening the ledger {}", path.display()))?;
         conn.busy_timeout(BUSY_WAIT)?;
-        // SQLite's rollback journal, not its write-ahead log: a night's write
-        // is almost all new pages, which the journal never copies, where the
-        // log wrote each page twice (to the log, then into the ledger). A
-        // reader waits while a night is written. An older ledger in WAL mode
-        // is switched back here.
-        conn.pragma_update(None, "journal_mode", "DELETE")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
+        // At rest the ledger keeps SQLite's write-ahead log, so that readers
+        // (show, runs, a backup, a reporting tool) and a night's write never
+        // block each other; `record_run` writes a night with the rollback
+        // journal when nothing else has the ledger open.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // EXTRA, not FULL: with the rollback journal a commit is the journal's
+        // deletion, which only EXTRA makes durable (it syncs the folder).
+        conn.pragma_update(None, "synchronous", "EXTRA")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // A night inserts millions of index entries in random key order; with
         // SQLite's default 2 MiB page cache most of them re-read a page.
@@ -685,10 +686,34 @@ impl Ledger {
         // it cost about 4 % of a night's inserts. The pragma cannot change
         // inside a transaction: it is off around it.
         self.conn.pragma_update(None, "foreign_keys", "OFF")?;
+        let rollback = self.use_rollback_journal();
         let written = self.write_run(rows);
         let restored = self.conn.pragma_update(None, "foreign_keys", "ON");
+        if rollback {
+            // Should a reader hold the ledger now, it stays in rollback mode
+            // until the next `open` sets the log again; both are sound.
+            let _ = self.set_journal_mode("WAL");
+        }
         written?;
         Ok(restored?)
+    }
+
+    /// Switches to SQLite's rollback journal for a night's write, when no
+    /// other connection has the ledger open (SQLite refuses the switch
+    /// otherwise, and the night is written through the log as before). A
+    /// night is almost all new pages, which the journal never copies: the log
+    /// wrote each twice, to the log and then into the ledger. While the
+    /// night is written in rollback mode, a reader that opens the ledger
+    /// waits for it.
+    fn use_rollback_journal(&self) -> bool {
+        self.set_journal_mode("DELETE")
+            .is_ok_and(|mode| mode.eq_ignore_ascii_case("delete"))
+    }
+
+    /// Asks SQLite for journal mode `mode`; answers the mode now in effect.
+    fn set_journal_mode(&self, mode: &str) -> rusqlite::Result<String> {
+        self.conn
+            .pragma_update_and_check(None, "journal_mode", mode, |r| r.get(0))
     }
 
     fn write_run(&mut self, rows: &RunRows<'_>) -> anyhow::Result<()> {
@@ -1493,6 +1518,25 @@ mod tests {
         assert_eq!(left, 0);
     }
 
+    /// A night's write takes the rollback journal only when no other
+    /// connection has the ledger open; otherwise it stays in WAL mode.
+    #[test]
+    fn a_night_takes_the_rollback_journal_only_when_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let ledger = Ledger::open(&path).unwrap();
+        let other = Connection::open(&path).unwrap();
+        let runs: i64 = other
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 0);
+        assert!(!ledger.use_rollback_journal());
+        assert_eq!(ledger.set_journal_mode("WAL").unwrap(), "wal");
+        drop(other);
+        assert!(ledger.use_rollback_journal());
+        assert_eq!(ledger.set_journal_mode("WAL").unwrap(), "wal");
+    }
+
     /// A ledger another connection holds locked is told apart from other
     /// failures, so the binary can say to try again later.
     #[test]
@@ -1500,14 +1544,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ledger.db");
         let writer = Ledger::open(&path).unwrap();
-        writer.conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
-        let reader = Connection::open(&path).unwrap();
-        reader.busy_timeout(std::time::Duration::ZERO).unwrap();
-        let err = reader
-            .query_row("SELECT count(*) FROM runs", [], |r| r.get::<_, i64>(0))
+        writer.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let second = Connection::open(&path).unwrap();
+        second.busy_timeout(std::time::Duration::ZERO).unwrap();
+        let err = second
+            .execute_batch("BEGIN IMMEDIATE")
             .map_err(anyhow::Error::from)
             .unwrap_err();
-        assert!(is_busy(&err.context("reading the runs")));
+        assert!(is_busy(&err.context("writing a night")));
         let other = anyhow::Error::from(rusqlite::Error::QueryReturnedNoRows);
         assert!(!is_busy(&other));
     }

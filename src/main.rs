@@ -39,11 +39,10 @@ fn main() -> ExitCode {
     };
     let exit = result.unwrap_or_else(|err| {
         let err = if posrecon::ledger::is_busy(&err) {
-            err.context(format!(
-                "the ledger is in use: another posrecon is writing it, and this one waited {} s; \
-                 run this again when that run has finished",
-                posrecon::ledger::BUSY_WAIT.as_secs()
-            ))
+            err.context(
+                "the ledger is locked by another program (another posrecon writing a night, or \
+                 a tool holding it open); run this again when that has finished",
+            )
         } else {
             err
         };

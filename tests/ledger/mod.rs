@@ -853,3 +853,53 @@ fn an_earlier_duplicate_settlements_refund_does_not_count_toward_the_sale() {
         ("50.00", "CR-1")
     );
 }
+
+/// A night is written whatever else has the ledger open: with nothing, it
+/// goes through SQLite's rollback journal; with a reader holding a read
+/// transaction (a report, a backup), through the write-ahead log, and the
+/// reader is not disturbed. Both leave the same ledger, which rests in WAL
+/// mode between nights.
+#[test]
+fn a_night_is_written_beside_a_reader_as_without_one() {
+    let (alone, beside) = (Books::new(), Books::new());
+    for books in [&alone, &beside] {
+        assert_status(&books.night(1, "n1", &[], None), 1);
+    }
+    assert_status(&alone.night(2, "n2", &[], None), 1);
+    let reader = rusqlite::Connection::open(beside.ledger()).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let runs_seen = |reader: &rusqlite::Connection| -> i64 {
+        reader
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(runs_seen(&reader), 1);
+    assert_status(&beside.night(2, "n2", &[], None), 1);
+    assert_eq!(runs_seen(&reader), 1, "the reader keeps its snapshot");
+    reader.execute_batch("COMMIT").unwrap();
+    assert_eq!(runs_seen(&reader), 2);
+    drop(reader);
+    assert_eq!(alone.dump(), beside.dump());
+    // The outputs name the ledger, in each scratch folder.
+    let outputs = |books: &Books| -> Vec<(String, String)> {
+        let dir = books.dir.path().to_str().unwrap();
+        books
+            .outputs("n2")
+            .into_iter()
+            .map(|(name, bytes)| {
+                (
+                    name,
+                    String::from_utf8(bytes).unwrap().replace(dir, "{dir}"),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(outputs(&alone), outputs(&beside));
+    for books in [&alone, &beside] {
+        let conn = rusqlite::Connection::open(books.ledger()).unwrap();
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+    }
+}
