@@ -353,7 +353,7 @@ impl Ledger {
         // (show, runs, a backup, a reporting tool) and a night's write never
         // block each other; `record_run` writes a night with the rollback
         // journal when nothing else has the ledger open.
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        rest_in_wal_mode(&conn)?;
         // EXTRA, not FULL: with the rollback journal a commit is the journal's
         // deletion, which only EXTRA makes durable (it syncs the folder).
         conn.pragma_update(None, "synchronous", "EXTRA")?;
@@ -391,21 +391,30 @@ impl Ledger {
     }
 
     fn migrate(&mut self) -> anyhow::Result<()> {
-        let version: i64 = self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
-        if version > known {
-            bail!(
-                "the ledger has schema version {version}, newer than this posrecon knows ({known}); use a newer posrecon"
-            );
+        let version = |conn: &Connection| -> anyhow::Result<i64> {
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if version > known {
+                bail!(
+                    "the ledger has schema version {version}, newer than this posrecon knows ({known}); use a newer posrecon"
+                );
+            }
+            Ok(version)
+        };
+        // Most opens find the schema current, and take no write lock.
+        if version(&self.conn)? == known {
+            return Ok(());
         }
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction()?;
+        // Two posrecons opening a new or older ledger at once: the write lock
+        // lets one upgrade it, and the other then reads the version anew.
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        for migration in MIGRATIONS.iter().skip(version(&tx)? as usize) {
             tx.execute_batch(migration)?;
-            tx.pragma_update(None, "user_version", index as i64 + 1)?;
-            tx.commit()?;
         }
+        tx.pragma_update(None, "user_version", known)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -1119,6 +1128,24 @@ impl<'s, 'a> RecordInsert<'s, 'a> {
     }
 }
 
+/// Puts the ledger in WAL mode. SQLite answers a switch that another
+/// connection is in the way of at once, without its busy wait (two
+/// posrecons creating one ledger at the same moment): this waits as long.
+fn rest_in_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
+    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// How long a command waits for another posrecon's write to finish.
 pub const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -1516,6 +1543,32 @@ mod tests {
             .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);
+    }
+
+    /// Two posrecons that open a new ledger at the same moment both find
+    /// it created once, with the current schema.
+    #[test]
+    fn a_new_ledger_opened_twice_at_once_is_created_once() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("ledger.db");
+            let start = std::sync::Barrier::new(2);
+            std::thread::scope(|scope| {
+                let opens: Vec<_> = (0..2)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            Ledger::open(&path)
+                                .map(|_| ())
+                                .map_err(|e| format!("{e:#}"))
+                        })
+                    })
+                    .collect();
+                for open in opens {
+                    assert_eq!(open.join().unwrap(), Ok(()));
+                }
+            });
+        }
     }
 
     /// A night's write takes the rollback journal only when no other
