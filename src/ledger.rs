@@ -344,16 +344,24 @@ const RECORD_COLUMNS: &str = "merchant_id, terminal_id, batch_no, trace_no, rrn,
      txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn";
 
 impl Ledger {
-    /// Opens the ledger at `path`, creating it and upgrading its schema as needed.
+    /// Opens the ledger at `path` to write a night, creating it and upgrading
+    /// its schema as needed.
     pub fn open(path: &Path) -> anyhow::Result<Ledger> {
+        Ledger::open_as(path, true)
+    }
+
+    fn open_as(path: &Path, writer: bool) -> anyhow::Result<Ledger> {
         let conn = Connection::open(path)
             .with_context(|| format!("opening the ledger {}", path.display()))?;
         conn.busy_timeout(BUSY_WAIT)?;
         // At rest the ledger keeps SQLite's write-ahead log, so that readers
-        // (show, runs, a backup, a reporting tool) and a night's write never
-        // block each other; `record_run` writes a night with the rollback
-        // journal when nothing else has the ledger open.
-        rest_in_wal_mode(&conn)?;
+        // (show, runs, a backup, a reporting tool) and a night's write through
+        // the log do not block each other; `record_run` writes a night with
+        // the rollback journal when nothing else has the ledger open. Only a
+        // writer asks for the log: the switch is itself a write.
+        if writer {
+            rest_in_wal_mode(&conn)?;
+        }
         // EXTRA, not FULL: with the rollback journal a commit is the journal's
         // deletion, which only EXTRA makes durable (it syncs the folder).
         conn.pragma_update(None, "synchronous", "EXTRA")?;
@@ -382,7 +390,7 @@ impl Ledger {
             })
             .into());
         }
-        Ledger::open(path)
+        Ledger::open_as(path, false)
     }
 
     /// The path it was opened at.
@@ -696,15 +704,18 @@ impl Ledger {
         // inside a transaction: it is off around it.
         self.conn.pragma_update(None, "foreign_keys", "OFF")?;
         let rollback = self.use_rollback_journal();
-        let written = self.write_run(rows);
+        let written = self.write_run(rows, rollback);
         let restored = self.conn.pragma_update(None, "foreign_keys", "ON");
-        if rollback {
-            // Should a reader hold the ledger now, it stays in rollback mode
-            // until the next `open` sets the log again; both are sound.
-            let _ = self.set_journal_mode("WAL");
-        }
+        // Should a reader hold the ledger now, it stays in rollback mode
+        // until a later night's `open` sets the log again; both are sound.
+        let rested = if rollback {
+            rest_in_wal_mode(&self.conn)
+        } else {
+            Ok(())
+        };
         written?;
-        Ok(restored?)
+        restored?;
+        Ok(rested?)
     }
 
     /// Switches to SQLite's rollback journal for a night's write, when no
@@ -712,8 +723,9 @@ impl Ledger {
     /// otherwise, and the night is written through the log as before). A
     /// night is almost all new pages, which the journal never copies: the log
     /// wrote each twice, to the log and then into the ledger. While the
-    /// night is written in rollback mode, a reader that opens the ledger
-    /// waits for it.
+    /// night is written in rollback mode, its transaction is exclusive: a
+    /// reader that opens the ledger meanwhile waits for the night (up to
+    /// [`BUSY_WAIT`]), rather than the night's commit waiting for the reader.
     fn use_rollback_journal(&self) -> bool {
         self.set_journal_mode("DELETE")
             .is_ok_and(|mode| mode.eq_ignore_ascii_case("delete"))
@@ -725,9 +737,13 @@ impl Ledger {
             .pragma_update_and_check(None, "journal_mode", mode, |r| r.get(0))
     }
 
-    fn write_run(&mut self, rows: &RunRows<'_>) -> anyhow::Result<()> {
+    fn write_run(&mut self, rows: &RunRows<'_>, exclusive: bool) -> anyhow::Result<()> {
         let head = &rows.head;
-        let tx = self.conn.transaction()?;
+        let tx = self.conn.transaction_with_behavior(if exclusive {
+            rusqlite::TransactionBehavior::Exclusive
+        } else {
+            rusqlite::TransactionBehavior::Deferred
+        })?;
         if head.replaces {
             remove_run(&tx, head.run_id)?;
         }
@@ -1128,17 +1144,21 @@ impl<'s, 'a> RecordInsert<'s, 'a> {
     }
 }
 
-/// Puts the ledger in WAL mode. SQLite answers a switch that another
-/// connection is in the way of at once, without its busy wait (two
-/// posrecons creating one ledger at the same moment): this waits as long.
+/// Puts the ledger in WAL mode if SQLite lets it within a second. SQLite
+/// answers a switch that another connection is in the way of at once,
+/// without its busy wait (two posrecons creating one ledger at the same
+/// moment, a reader of a ledger left in rollback mode); every command works
+/// in either mode, so past the second the ledger stays as it is.
 fn rest_in_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
-    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
         match conn.pragma_update(None, "journal_mode", "WAL") {
             Err(rusqlite::Error::SqliteFailure(e, _))
-                if e.code == rusqlite::ErrorCode::DatabaseBusy
-                    && std::time::Instant::now() < deadline =>
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
             {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(());
+                }
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
             done => return done,
@@ -1569,6 +1589,35 @@ mod tests {
                 }
             });
         }
+    }
+
+    /// `show` and `runs` only read: on a ledger left in rollback mode, with
+    /// another reader in a transaction, they read and leave the mode alone.
+    #[test]
+    fn a_reader_never_changes_the_journal_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.db");
+        let writer = Ledger::open(&path).unwrap();
+        assert_eq!(writer.set_journal_mode("DELETE").unwrap(), "delete");
+        drop(writer);
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN").unwrap();
+        let runs: i64 = other
+            .query_row("SELECT count(*) FROM runs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(runs, 0);
+        let mode = |ledger: &Ledger| -> String {
+            ledger
+                .conn
+                .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                .unwrap()
+        };
+        let reader = Ledger::open_existing(&path).unwrap();
+        assert!(reader.runs(10).unwrap().is_empty());
+        assert_eq!(mode(&reader), "delete");
+        drop((reader, other));
+        // Alone, a writer would switch it; a reader still does not.
+        assert_eq!(mode(&Ledger::open_existing(&path).unwrap()), "delete");
     }
 
     /// A night's write takes the rollback journal only when no other
