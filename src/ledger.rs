@@ -1166,6 +1166,35 @@ fn rest_in_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
     }
 }
 
+/// Takes the lock that lets one `reconcile` at a time use the ledger at
+/// `path`, held until the returned file is dropped. Two nights planned side
+/// by side would take the same run number, or record nights out of order;
+/// SQLite's own locks cover single statements and transactions, not a whole
+/// run. The lock is the operating system's on `<ledger>.lock`: a process
+/// that dies releases it, and the empty file left behind is harmless.
+pub fn lock_for_night(path: &Path) -> anyhow::Result<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening the ledger's lock file {}", lock_path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => bail!(
+            "the ledger {} is in use by another posrecon reconcile (it holds {}); run this one \
+             again when that has finished",
+            path.display(),
+            lock_path.display()
+        ),
+        Err(std::fs::TryLockError::Error(err)) => Err(err)
+            .with_context(|| format!("locking the ledger's lock file {}", lock_path.display())),
+    }
+}
+
 /// How long a command waits for another posrecon's write to finish.
 pub const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 

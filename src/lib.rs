@@ -456,6 +456,11 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     let no_requests = Vec::new();
     let request_list = requests.as_ref().map_or(&no_requests, |r| &r.records);
 
+    let _one_at_a_time = config
+        .ledger
+        .as_deref()
+        .map(ledger::lock_for_night)
+        .transpose()?;
     let mut ledger = config
         .ledger
         .as_deref()

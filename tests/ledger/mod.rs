@@ -903,3 +903,25 @@ fn a_night_is_written_beside_a_reader_as_without_one() {
         assert_eq!(mode, "wal");
     }
 }
+
+/// One `reconcile` at a time per ledger: while another holds the ledger's
+/// lock, a second is refused (exit 4) without writing anything, and runs
+/// once the lock is free.
+#[test]
+fn a_reconcile_beside_another_on_the_same_ledger_is_refused() {
+    let books = Books::new();
+    let lock_path = PathBuf::from(format!("{}.lock", books.ledger().display()));
+    let lock = fs::File::create(&lock_path).unwrap();
+    lock.lock().unwrap();
+    let refused = books.night(1, "n1", &[], None);
+    assert_status(&refused, 4);
+    assert!(
+        stderr(&refused).contains("is in use by another posrecon reconcile"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!books.out("n1").join("summary.json").exists());
+    assert!(!books.ledger().exists(), "no ledger was created");
+    drop(lock);
+    assert_status(&books.night(1, "n1", &[], None), 1);
+}
