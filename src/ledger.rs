@@ -1144,11 +1144,12 @@ impl<'s, 'a> RecordInsert<'s, 'a> {
     }
 }
 
-/// Puts the ledger in WAL mode if SQLite lets it within a second. SQLite
-/// answers a switch that another connection is in the way of at once,
-/// without its busy wait (two posrecons creating one ledger at the same
-/// moment, a reader of a ledger left in rollback mode); every command works
-/// in either mode, so past the second the ledger stays as it is.
+/// Puts the ledger in WAL mode if SQLite lets it. A switch that another
+/// connection is in the way of is refused at once (two posrecons creating
+/// one ledger at the same moment) or after SQLite's busy wait (a reader in
+/// a transaction on a ledger left in rollback mode); it is asked again for a
+/// second, and then, as every command works in either mode, the ledger
+/// stays as it is.
 fn rest_in_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
