@@ -443,6 +443,16 @@ impl Ledger {
         Ok(found)
     }
 
+    /// How many terminal and bank rows run `run_id` read.
+    pub fn rows_read(&self, run_id: i64) -> anyhow::Result<i64> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(sum(rows), 0) FROM inputs
+             WHERE run_id = ?1 AND kind IN ('terminal', 'bank')",
+            [run_id],
+            |r| r.get(0),
+        )?)
+    }
+
     /// The newest run, if any.
     pub fn latest_run(&self) -> anyhow::Result<Option<RunInfo>> {
         Ok(self.runs(1)?.into_iter().next())
@@ -1174,15 +1184,31 @@ fn rest_in_wal_mode(conn: &Connection) -> rusqlite::Result<()> {
 /// run. The lock is the operating system's on `<ledger>.lock`: a process
 /// that dies releases it, and the empty file left behind is harmless.
 pub fn lock_for_night(path: &Path) -> anyhow::Result<std::fs::File> {
-    let mut lock_path = path.as_os_str().to_owned();
+    // One ledger reached by two names (a symbolic link) takes one lock.
+    let ledger = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut lock_path = ledger.into_os_string();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
-    let file = std::fs::OpenOptions::new()
+    let created = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening the ledger's lock file {}", lock_path.display()))?;
+        .open(&lock_path);
+    // A lock file another user made, on a ledger shared by a group, may not
+    // be writable for this one; the lock needs no more than reading it.
+    let file = match created {
+        Err(err) if err.kind() == std::io::ErrorKind::PermissionDenied && lock_path.is_file() => {
+            std::fs::File::open(&lock_path)
+        }
+        other => other,
+    }
+    .with_context(|| {
+        format!(
+            "creating the ledger's lock file {} beside the ledger: does the folder exist, and \
+             may posrecon write there?",
+            lock_path.display()
+        )
+    })?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => bail!(

@@ -303,6 +303,12 @@ fn plan_run(
             // The same night again after a crash: replace the unfinished run.
             return Ok((latest.run_id, true));
         }
+        // A quiet night's files name no run; the same quiet night again is
+        // one as of the same time after a run that read no row either.
+        let as_of = as_of.format("%Y-%m-%d %H:%M:%S").to_string();
+        if files.is_empty() && latest.as_of == as_of && ledger.rows_read(latest.run_id)? == 0 {
+            return Ok((latest.run_id, true));
+        }
         return Err(refuse(
             ledger.path(),
             format!(

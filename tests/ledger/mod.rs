@@ -925,3 +925,40 @@ fn a_reconcile_beside_another_on_the_same_ledger_is_refused() {
     drop(lock);
     assert_status(&books.night(1, "n1", &[], None), 1);
 }
+
+/// A quiet night (header-only files) that crashed after its ledger write is
+/// finished by the same quiet night again, as a night with rows is; it does
+/// not leave the ledger refusing every later night.
+#[test]
+fn a_quiet_night_that_crashed_is_finished_by_running_it_again() {
+    let (clean, crashed) = (Books::new(), Books::new());
+    let files = tempfile::tempdir().unwrap();
+    let (terminal, bank) = (files.path().join("t.csv"), files.path().join("b.csv"));
+    fs::write(&terminal, TERMINAL_HEADER).unwrap();
+    fs::write(&bank, BANK_HEADER).unwrap();
+    let quiet = |books: &Books, crash_at: Option<&str>| -> Output {
+        let mut command = Command::new(BIN);
+        command
+            .arg("reconcile")
+            .arg("--terminal")
+            .arg(&terminal)
+            .arg("--bank")
+            .arg(&bank)
+            .args(["--as-of", "2026-11-24 22:00", "--ledger"])
+            .arg(books.ledger())
+            .arg("--out")
+            .arg(books.out("out"))
+            .env_remove("POSRECON_CRASH_AT");
+        if let Some(point) = crash_at {
+            command.env("POSRECON_CRASH_AT", point);
+        }
+        command.output().unwrap()
+    };
+    assert_status(&quiet(&clean, None), 0);
+    let crash = quiet(&crashed, Some("after-ledger"));
+    assert!(!crash.status.success(), "the injected crash did not happen");
+    assert_status(&quiet(&crashed, None), 0);
+    assert_eq!(crashed.dump(), clean.dump());
+    // A quiet night as of another time is a new night, not the same one.
+    assert_status(&crashed.night(1, "n1", &[], None), 1);
+}
