@@ -119,7 +119,20 @@ impl Books {
     /// Runs `posrecon reconcile` on one terminal and one bank file of the
     /// test's own, into this ledger and the folder `out`.
     fn reconcile(&self, batch: &Path, bank: &Path, as_of: &str, extra: &[&str]) -> Output {
-        Command::new(BIN)
+        self.reconcile_crashing(batch, bank, as_of, extra, None)
+    }
+
+    /// [`Books::reconcile`], crashing at `crash_at` when given.
+    fn reconcile_crashing(
+        &self,
+        batch: &Path,
+        bank: &Path,
+        as_of: &str,
+        extra: &[&str],
+        crash_at: Option<&str>,
+    ) -> Output {
+        let mut command = Command::new(BIN);
+        command
             .arg("reconcile")
             .arg("--terminal")
             .arg(batch)
@@ -130,9 +143,11 @@ impl Books {
             .arg("--out")
             .arg(self.out("out"))
             .args(extra)
-            .env_remove("POSRECON_CRASH_AT")
-            .output()
-            .unwrap()
+            .env_remove("POSRECON_CRASH_AT");
+        if let Some(point) = crash_at {
+            command.env("POSRECON_CRASH_AT", point);
+        }
+        command.output().unwrap()
     }
 
     fn show(&self, args: &[&str]) -> Output {
@@ -937,22 +952,7 @@ fn a_quiet_night_that_crashed_is_finished_by_running_it_again() {
     fs::write(&terminal, TERMINAL_HEADER).unwrap();
     fs::write(&bank, BANK_HEADER).unwrap();
     let quiet = |books: &Books, crash_at: Option<&str>| -> Output {
-        let mut command = Command::new(BIN);
-        command
-            .arg("reconcile")
-            .arg("--terminal")
-            .arg(&terminal)
-            .arg("--bank")
-            .arg(&bank)
-            .args(["--as-of", "2026-11-24 22:00", "--ledger"])
-            .arg(books.ledger())
-            .arg("--out")
-            .arg(books.out("out"))
-            .env_remove("POSRECON_CRASH_AT");
-        if let Some(point) = crash_at {
-            command.env("POSRECON_CRASH_AT", point);
-        }
-        command.output().unwrap()
+        books.reconcile_crashing(&terminal, &bank, "2026-11-24 22:00", &[], crash_at)
     };
     assert_status(&quiet(&clean, None), 0);
     let crash = quiet(&crashed, Some("after-ledger"));
