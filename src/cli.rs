@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, Timelike};
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use rust_decimal::Decimal;
 
@@ -582,9 +582,13 @@ impl ReconcileArgs {
             card_status: self.card_status,
             cancellations: self.cancellations,
             policy,
-            as_of: self
-                .as_of
-                .unwrap_or_else(|| chrono::Local::now().naive_local()),
+            // The clock's time to the second, as the ledger records it: a
+            // night redone later is judged as of exactly the same moment.
+            as_of: self.as_of.unwrap_or_else(|| {
+                let now = chrono::Local::now().naive_local();
+                now.with_nanosecond(0).unwrap_or(now)
+            }),
+            as_of_given: self.as_of.is_some(),
             out_dir: self.out,
             write_matches: self.write_matches,
             xlsx,

@@ -245,6 +245,9 @@ pub struct ActionRow {
     pub payload: String,
 }
 
+/// How the ledger writes a time (an as-of, a transaction's time).
+pub const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
+
 fn time_text(time: NaiveDateTime) -> String {
     let mut text = String::with_capacity(19);
     push_time(&mut text, time);
@@ -255,7 +258,7 @@ fn time_text(time: NaiveDateTime) -> String {
 fn push_time(text: &mut String, time: NaiveDateTime) {
     use chrono::{Datelike, Timelike};
     let Ok(year @ 0..=9999) = u32::try_from(time.year()) else {
-        text.push_str(&time.format("%Y-%m-%d %H:%M:%S").to_string());
+        text.push_str(&time.format(TIME_FORMAT).to_string());
         return;
     };
     // chrono's format parses its pattern on every call, and even `format!`
@@ -293,7 +296,7 @@ impl TimeText {
 }
 
 fn parse_stored_time(raw: &str) -> rusqlite::Result<NaiveDateTime> {
-    NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S").map_err(|err| {
+    NaiveDateTime::parse_from_str(raw, TIME_FORMAT).map_err(|err| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(err))
     })
 }

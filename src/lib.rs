@@ -61,6 +61,9 @@ pub struct Config {
     pub policy: Policy,
     /// The moment windows are judged against.
     pub as_of: NaiveDateTime,
+    /// Whether `as_of` was given (`--as-of`) rather than read off the clock.
+    /// A night redone without it is judged as of the time it was first run.
+    pub as_of_given: bool,
     pub out_dir: PathBuf,
     /// Also write `matches.csv`.
     pub write_matches: bool,
@@ -274,12 +277,15 @@ fn crash_point(point: &str) {
 
 /// Which run id this night gets in the ledger, and whether it replaces an
 /// earlier version of that run.
-fn plan_run(
-    ledger: &ledger::Ledger,
-    files: &[InputFile],
-    rerun: bool,
+struct Plan {
+    run_id: i64,
+    replaces: bool,
+    /// What the night is judged as of: a night redone keeps its own as-of.
     as_of: NaiveDateTime,
-) -> anyhow::Result<(i64, bool)> {
+}
+
+fn plan_run(ledger: &ledger::Ledger, files: &[InputFile], config: &Config) -> anyhow::Result<Plan> {
+    let (rerun, as_of) = (config.rerun, config.as_of);
     // A header-only file (a quiet night) looks the same every time, and holds
     // nothing that could be counted twice.
     let files: Vec<&InputFile> = files.iter().filter(|f| f.rows > 0).collect();
@@ -301,13 +307,13 @@ fn plan_run(
     if let Some(latest) = latest.as_ref().filter(|l| l.status != "complete") {
         if runs == [latest.run_id] {
             // The same night again after a crash: replace the unfinished run.
-            return Ok((latest.run_id, true));
+            return redo(ledger, latest, config);
         }
         // A quiet night's files name no run; the same quiet night again is
         // one as of the same time after a run that read no row either.
-        let as_of = as_of.format("%Y-%m-%d %H:%M:%S").to_string();
+        let as_of = as_of.format(ledger::TIME_FORMAT).to_string();
         if files.is_empty() && latest.as_of == as_of && ledger.rows_read(latest.run_id)? == 0 {
-            return Ok((latest.run_id, true));
+            return redo(ledger, latest, config);
         }
         return Err(refuse(
             ledger.path(),
@@ -325,14 +331,32 @@ fn plan_run(
             .map(|(run, path, _)| (f, *run, path))
     }) else {
         if !rerun {
-            return Ok((next, false));
+            // Files without a row name no run either: the same quiet night
+            // again would be recorded twice, its actions reported as issued
+            // already and gone from its outputs.
+            let as_of_text = as_of.format(ledger::TIME_FORMAT).to_string();
+            if let Some(latest) = latest.filter(|l| files.is_empty() && l.as_of == as_of_text) {
+                return Err(refuse(
+                    ledger.path(),
+                    format!(
+                        "run {} is as of the same time ({}), and these files hold no row: this \
+                         is that night again; nothing was written. To redo it, add --rerun",
+                        latest.run_id, latest.as_of
+                    ),
+                ));
+            }
+            return Ok(Plan {
+                run_id: next,
+                replaces: false,
+                as_of: config.as_of,
+            });
         }
         // Every file that has rows was corrected since the night was run, so
         // no hash names it: the as-of does. Never take --rerun for a new
         // night, which would record that night's records a second time.
-        let as_of = as_of.format("%Y-%m-%d %H:%M:%S").to_string();
+        let as_of = as_of.format(ledger::TIME_FORMAT).to_string();
         return match latest {
-            Some(latest) if latest.as_of == as_of => Ok((latest.run_id, true)),
+            Some(latest) if latest.as_of == as_of => redo(ledger, &latest, config),
             Some(latest) => Err(refuse(
                 ledger.path(),
                 format!(
@@ -377,16 +401,54 @@ fn plan_run(
             ),
         ));
     }
-    if latest.as_ref().is_some_and(|l| l.run_id != run) {
-        return Err(refuse(
+    match latest {
+        Some(latest) if latest.run_id == run => redo(ledger, &latest, config),
+        _ => Err(refuse(
             &file.path,
             format!(
                 "was reconciled in run {run}, but only the latest run ({}) can be re-run",
                 next - 1
             ),
-        ));
+        )),
     }
-    Ok((run, true))
+}
+
+/// The plan that replaces `latest`, judged as of its own as-of: the same
+/// night at a later time would decide again (a void issued before the cutoff
+/// would turn into a refund, and the sale be cancelled twice). An `--as-of`
+/// given must therefore be that one.
+fn redo(
+    ledger: &ledger::Ledger,
+    latest: &ledger::RunInfo,
+    config: &Config,
+) -> anyhow::Result<Plan> {
+    let night =
+        NaiveDateTime::parse_from_str(&latest.as_of, ledger::TIME_FORMAT).with_context(|| {
+            format!(
+                "the ledger holds run {} with as-of {:?}",
+                latest.run_id, latest.as_of
+            )
+        })?;
+    let given = config.as_of.format(ledger::TIME_FORMAT).to_string();
+    if config.as_of_given && given != latest.as_of {
+        return Err(InputError::single(read::Problem {
+            path: ledger.path().to_path_buf(),
+            line: None,
+            field: None,
+            message: format!(
+                "this redoes run {}, which was as of {}, but --as-of is {given}; nothing was \
+                 written. A night is redone as of its own time, so that the actions it issued \
+                 come out the same: leave out --as-of, or give --as-of \"{}\"",
+                latest.run_id, latest.as_of, latest.as_of
+            ),
+        })
+        .into());
+    }
+    Ok(Plan {
+        run_id: latest.run_id,
+        replaces: true,
+        as_of: night,
+    })
 }
 
 /// Runs one night: reads every input, matches, decides, checks the control
@@ -472,16 +534,29 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         .as_deref()
         .map(ledger::Ledger::open)
         .transpose()?;
-    let mut plan = (0, false);
+    let mut plan = Plan {
+        run_id: 0,
+        replaces: false,
+        as_of: config.as_of,
+    };
     let mut history = decide::History::default();
     if let Some(ledger) = &ledger {
         let mut nightly: Vec<InputFile> = terminal.files.clone();
         nightly.extend(bank.files.iter().cloned());
-        plan = plan_run(ledger, &nightly, config.rerun, config.as_of)?;
-        carry_in(&mut terminal, ledger.carried(plan.0)?);
-        history = ledger.history(plan.0, request_list, &terminal.records)?;
+        plan = plan_run(ledger, &nightly, config)?;
+        carry_in(&mut terminal, ledger.carried(plan.run_id)?);
+        history = ledger.history(plan.run_id, request_list, &terminal.records)?;
     }
-    let (run_id, replaces) = plan;
+    let Plan {
+        run_id,
+        replaces,
+        as_of,
+    } = plan;
+    // From here on the night's as-of, which a night redone takes from the ledger.
+    let config = &Config {
+        as_of,
+        ..config.clone()
+    };
 
     let mut policy = config.policy.clone();
     for merchant in merchants.iter().flat_map(|m| &m.records) {

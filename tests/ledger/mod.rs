@@ -962,3 +962,142 @@ fn a_quiet_night_that_crashed_is_finished_by_running_it_again() {
     // A quiet night as of another time is a new night, not the same one.
     assert_status(&crashed.night(1, "n1", &[], None), 1);
 }
+
+/// A night redone is judged as of its own as-of, whenever it is redone: a
+/// void issued before the cutoff stays that void, and is not turned into a
+/// refund of the same sale (cancelling it twice) because the clock has
+/// passed the cutoff since. An `--as-of` given must be the night's own.
+#[test]
+fn a_night_redone_later_keeps_its_own_as_of_and_actions() {
+    let books = Books::new();
+    let dir = books.dir.path();
+    let sale = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,\
+                2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let request = "R1,898310058120001,,10000101,000001,632711000001,2026-11-23 10:00:00,\
+                   100.00,,wrong amount keyed,yes\n";
+    fs::write(dir.join("t.csv"), format!("{TERMINAL_HEADER}{sale}")).unwrap();
+    fs::write(dir.join("b.csv"), BANK_HEADER).unwrap();
+    fs::write(dir.join("c.csv"), format!("{REQUEST_HEADER}{request}")).unwrap();
+    let run = |out: &str, extra: &[&str]| {
+        Command::new(BIN)
+            .current_dir(dir)
+            .args(["reconcile", "--terminal", "t.csv", "--bank", "b.csv"])
+            .args([
+                "--cancellations",
+                "c.csv",
+                "--ledger",
+                "posrecon.db",
+                "--out",
+                out,
+            ])
+            .args(extra)
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap()
+    };
+    let first = run("first", &["--as-of", "2026-11-23 20:00"]);
+    assert_status(&first, 1);
+    let voids = books.read("first", "void_requests.csv");
+    assert!(voids.contains("wrong amount keyed"), "{voids}");
+    let ledger = books.dump();
+
+    // Redone without --as-of, days after the cutoff: the same night.
+    let redone = run("redone", &["--rerun"]);
+    assert_status(&redone, 1);
+    assert_eq!(books.outputs("redone"), books.outputs("first"));
+    // Only the recorded arguments differ: --rerun, and the output folder.
+    let as_first = |dump: String| {
+        dump.replace(r#""rerun":true"#, r#""rerun":false"#)
+            .replace(r#""out":"redone""#, r#""out":"first""#)
+    };
+    assert_eq!(as_first(books.dump()), ledger);
+
+    // Redone with another --as-of: refused, nothing written.
+    let elsewhen = run("elsewhen", &["--rerun", "--as-of", "2026-11-24 08:00"]);
+    assert_status(&elsewhen, 3);
+    assert!(
+        stderr(&elsewhen).contains(
+            "this redoes run 1, which was as of 2026-11-23 20:00:00, but --as-of is \
+             2026-11-24 08:00:00; nothing was written"
+        ),
+        "{}",
+        stderr(&elsewhen)
+    );
+    assert!(!books.out("elsewhen").exists());
+    assert_eq!(as_first(books.dump()), ledger);
+}
+
+/// A quiet night's header-only files name no run, so its as-of does: the
+/// same quiet night again is refused, not recorded as a second run that
+/// reports the first one's actions as issued already and drops them from
+/// the outputs. `--rerun` redoes it.
+#[test]
+fn the_same_quiet_night_again_is_refused_unless_rerun() {
+    let books = Books::new();
+    let dir = books.dir.path();
+    let sale = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,\
+                2026-11-24 10:00:00,100.00,CNY,622848******1234,,\n";
+    let request = "R1,898310058120001,,10000101,000001,632711000001,2026-11-24 10:00:00,\
+                   100.00,5.00,partial return,yes\n";
+    fs::write(dir.join("t1.csv"), format!("{TERMINAL_HEADER}{sale}")).unwrap();
+    fs::write(
+        dir.join("b1.csv"),
+        format!("{BANK_HEADER}{}", settled(sale)),
+    )
+    .unwrap();
+    assert_status(
+        &books.reconcile(
+            &dir.join("t1.csv"),
+            &dir.join("b1.csv"),
+            "2026-11-24 22:00",
+            &[],
+        ),
+        0,
+    );
+    fs::write(dir.join("t2.csv"), TERMINAL_HEADER).unwrap();
+    fs::write(dir.join("b2.csv"), BANK_HEADER).unwrap();
+    fs::write(dir.join("c2.csv"), format!("{REQUEST_HEADER}{request}")).unwrap();
+    let quiet = |extra: &[&str]| {
+        let mut args = vec!["--cancellations", "c2.csv"];
+        args.extend_from_slice(extra);
+        Command::new(BIN)
+            .current_dir(dir)
+            .args(["reconcile", "--terminal", "t2.csv", "--bank", "b2.csv"])
+            .args([
+                "--as-of",
+                "2026-11-25 22:00",
+                "--ledger",
+                "posrecon.db",
+                "--out",
+                "quiet",
+            ])
+            .args(args)
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap()
+    };
+    assert_status(&quiet(&[]), 1);
+    let refunds = books.read("quiet", "refund_instructions.csv");
+    assert!(refunds.contains("partial return"), "{refunds}");
+    let (ledger, outputs) = (books.dump(), books.outputs("quiet"));
+
+    let again = quiet(&[]);
+    assert_status(&again, 3);
+    assert!(
+        stderr(&again).contains(
+            "run 2 is as of the same time (2026-11-25 22:00:00), and these files hold no \
+             row: this is that night again; nothing was written. To redo it, add --rerun"
+        ),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(books.dump(), ledger);
+    assert_eq!(books.outputs("quiet"), outputs);
+
+    assert_status(&quiet(&["--rerun"]), 1);
+    assert_eq!(books.outputs("quiet"), outputs);
+    assert_eq!(
+        books.dump().replace(r#""rerun":true"#, r#""rerun":false"#),
+        ledger
+    );
+}

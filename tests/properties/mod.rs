@@ -1030,6 +1030,7 @@ impl Inputs {
             cancellations: self.cancellations.clone(),
             policy: self.policy.clone(),
             as_of: at(AS_OF),
+            as_of_given: true,
             out_dir: out_dir.clone(),
             write_matches: true,
             xlsx: false,

@@ -83,6 +83,7 @@ fn run_sample_night(out: &Path) -> Summary {
         cancellations: Some(sample("cancellations.csv")),
         policy: Policy::default(),
         as_of: NaiveDateTime::parse_from_str("2026-11-24 22:00:00", "%Y-%m-%d %H:%M:%S").unwrap(),
+        as_of_given: true,
         out_dir: out.to_path_buf(),
         write_matches: true,
         xlsx: false,
