@@ -259,6 +259,11 @@ fn max_rejects_card_numbers_masked_in_raw() {
 }
 
 #[test]
+fn max_rejects_card_numbers_in_other_columns_masked() {
+    check_case("max-rejects-card-numbers-in-other-columns-masked");
+}
+
+#[test]
 fn clean_night_json() {
     check_case("clean-night-json");
 }

@@ -131,15 +131,22 @@ pub fn mask_card_cell(raw: &str) -> String {
     }
 }
 
+/// Whether `c` is a digit a card number may be written with: an ASCII one,
+/// or any other a reader takes for one (fullwidth `６`, as Chinese input
+/// methods type them, Arabic-Indic and the like).
+fn is_any_digit(c: char) -> bool {
+    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric())
+}
+
 /// Hides all digits of `raw` except its first 6 and last 4 digits.
 ///
 /// Used to quote a malformed card field, which may be a full PAN with a typo.
 fn mask_all_digits_but_edges(raw: &str) -> String {
-    let digits = raw.bytes().filter(u8::is_ascii_digit).count();
+    let digits = raw.chars().filter(|&c| is_any_digit(c)).count();
     let mut seen = 0;
     raw.chars()
         .map(|c| {
-            if !c.is_ascii_digit() {
+            if !is_any_digit(c) {
                 return c;
             }
             seen += 1;
@@ -159,60 +166,88 @@ pub fn quoted(raw: &str) -> String {
 }
 
 /// Masks anything in free text that looks like a card number: a run of 13 to
-/// 19 digits, possibly grouped by spaces or dashes (any number of them, as
-/// [`MaskedPan::mask`] accepts). Shorter runs are left alone: a 12-digit run is
-/// more often an rrn than a card, and the card column has its own guard,
-/// [`mask_card_cell`].
+/// 19 digits (fullwidth ones too), possibly grouped by spaces, dashes, dots,
+/// slashes or underscores (any number of them). Shorter runs are left alone:
+/// a 12-digit run is more often an rrn than a card, and the card column has
+/// its own guard, [`mask_card_cell`].
 ///
 /// Applied on ingest to every free-text field (names, reasons) and to every
 /// value an error message quotes.
 pub fn redact_pans(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_RUN_IN_TEXT.start(), |b| matches!(b, b' ' | b'-'))
+    redact_runs(text, *PAN_RUN_IN_TEXT.start(), Dots::SeveralGroup)
 }
 
 /// Like [`redact_pans`], but masks runs from 12 digits, as short as a card
-/// number may be, grouped by dots, slashes and underscores too: for a line
-/// that could not be split into its fields, where a 12-digit card cannot be
-/// told from a 12-digit rrn (masked too) and any grouping may be a card's.
-/// Commas, semicolons, bars and tabs are taken for field delimiters.
+/// number may be: for a line that could not be split into its fields, where
+/// a 12-digit card cannot be told from a 12-digit rrn (masked too). Commas,
+/// semicolons, bars and tabs are taken for field delimiters.
 pub fn redact_all_card_lengths(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_LENGTHS.start(), |b| {
-        matches!(b, b' ' | b'-' | b'.' | b'/' | b'_')
-    })
+    redact_runs(text, *PAN_LENGTHS.start(), Dots::AnyGroup)
+}
+
+/// When dots group a run of digits.
+#[derive(Clone, Copy, PartialEq)]
+enum Dots {
+    /// Any dot between digits: in a line that could not be split, any
+    /// grouping may be a card's.
+    AnyGroup,
+    /// Only two dots or more (`6228.4800.1234.5678`); one dot is a decimal
+    /// point (`10000000000.00` is an amount), and ends the run.
+    SeveralGroup,
+}
+
+/// What may stand between two groups of a card number's digits.
+fn is_group_separator(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '/' | '_')
 }
 
 /// Masks every run of at least `shortest` digits, possibly grouped by
-/// separators (`is_separator`, however many between two groups).
-fn redact_runs(text: &str, shortest: usize, is_separator: fn(u8) -> bool) -> Cow<'_, str> {
-    let bytes = text.as_bytes();
-    let mut spans: Vec<(usize, usize, usize)> = Vec::new();
+/// separators (however many between two groups).
+fn redact_runs(text: &str, shortest: usize, dots: Dots) -> Cow<'_, str> {
+    if !text.chars().any(is_any_digit) {
+        return Cow::Borrowed(text);
+    }
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let at = |k: usize| chars.get(k).map_or(text.len(), |&(byte, _)| byte);
+    let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| is_any_digit(c));
+    let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
-        if !bytes[i].is_ascii_digit() {
+    while i < chars.len() {
+        if !digit_at(i) {
             i += 1;
             continue;
         }
-        let start = i;
-        let mut end = i;
-        let mut digits = 0;
-        let mut j = i;
-        while j < bytes.len() {
-            if bytes[j].is_ascii_digit() {
+        let (start, mut end, mut digits, mut j) = (i, i, 0, i);
+        // Where the gaps holding a dot began, with the digits before each.
+        let mut dotted: Vec<(usize, usize)> = Vec::new();
+        while j < chars.len() {
+            if digit_at(j) {
                 digits += 1;
                 j += 1;
                 end = j;
-            } else if is_separator(bytes[j]) {
-                let gap = bytes[j..].iter().take_while(|&&b| is_separator(b)).count();
-                if !bytes.get(j + gap).is_some_and(u8::is_ascii_digit) {
+            } else if is_group_separator(chars[j].1) {
+                let gap = chars[j..]
+                    .iter()
+                    .take_while(|&&(_, c)| is_group_separator(c))
+                    .count();
+                if !digit_at(j + gap) {
                     break;
+                }
+                if chars[j..j + gap].iter().any(|&(_, c)| c == '.') {
+                    dotted.push((j, digits));
                 }
                 j += gap;
             } else {
                 break;
             }
         }
+        if let [(point, before)] = dotted[..]
+            && dots == Dots::SeveralGroup
+        {
+            (end, digits) = (point, before);
+        }
         if digits >= shortest {
-            spans.push((start, end, digits));
+            spans.push((at(start), at(end)));
         }
         i = end.max(i + 1);
     }
@@ -221,7 +256,7 @@ fn redact_runs(text: &str, shortest: usize, is_separator: fn(u8) -> bool) -> Cow
     }
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for (start, end, _) in spans {
+    for (start, end) in spans {
         out.push_str(&text[last..start]);
         out.push_str(&mask_all_digits_but_edges(&text[start..end]));
         last = end;
@@ -423,6 +458,18 @@ mod tests {
         case("6228480012345678 - ok", "622848******5678 - ok");
         // Dates and times stay readable.
         case("2026-11-23 09:15:02", "2026-11-23 09:15:02");
+        // Grouped by dots, slashes or underscores.
+        case("time 6228.4800.1234.5674", "time 6228.48**.****.5674");
+        case("6228/4800/1234/5675 x", "6228/48**/****/5675 x");
+        case("6228_4800_1234_5675", "6228_48**_****_5675");
+        // One dot is a decimal point, not a card's grouping.
+        case("10000000000.00 is too large", "10000000000.00 is too large");
+        case("12345678901234.00", "123456****1234.00");
+        // Fullwidth digits, as Chinese input methods type them.
+        case(
+            "卡号６２２８４８００１２３４５６７６",
+            "卡号６２２８４８******５６７６",
+        );
     }
 
     #[test]
@@ -451,6 +498,10 @@ mod tests {
         case("6228  4800  1234  5671", "622848******5671");
         case(" 6228-4800-1234-5671 ", "622848******5671");
         case("6228.4800.1234.5671", "6228.48**.****.5671");
+        case(
+            "６２２８４８００１２３４５６７６",
+            "６２２８４８******５６７６",
+        );
         case("622848******1234", "622848******1234");
         case("", "");
         case("n/a", "n/a");

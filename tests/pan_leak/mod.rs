@@ -6,9 +6,25 @@ use std::fs;
 
 use crate::support::{all_cases, root, run_case};
 
+/// `text` with fullwidth digits (`６`, as Chinese input methods type them)
+/// written as ASCII ones, so a card number typed so is found like any other.
+fn ascii_digits(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+            _ => c,
+        })
+        .collect()
+}
+
+/// What may group a card number's digits.
+fn is_grouping(c: char) -> bool {
+    matches!(c, ' ' | '-' | '.' | '/' | '_')
+}
+
 /// Card numbers in `text`: Luhn-valid runs of 16 to 19 digits (UnionPay,
-/// Visa, Mastercard lengths), possibly grouped by spaces or dashes, returned as
-/// plain digit strings. The Luhn check keeps 15-digit merchant ids and other
+/// Visa, Mastercard lengths), possibly grouped by spaces, dashes, dots,
+/// slashes or underscores, returned as plain digit strings. The Luhn check keeps 15-digit merchant ids and other
 /// long references out; the fixtures' test PANs are all Luhn-valid.
 fn full_pans(text: &str) -> Vec<String> {
     let mut pans = Vec::new();
@@ -17,7 +33,7 @@ fn full_pans(text: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             digits.push(c);
-            let grouped = matches!(chars.peek(), Some(' ' | '-'));
+            let grouped = chars.peek().is_some_and(|&c| is_grouping(c));
             if grouped {
                 let mut ahead = chars.clone();
                 ahead.next();
@@ -78,7 +94,7 @@ fn card_column_pans(text: &str) -> Vec<String> {
             let separators_only = cell
                 .trim()
                 .chars()
-                .all(|c| c.is_ascii_digit() || matches!(c, ' ' | '-' | '.'));
+                .all(|c| c.is_ascii_digit() || is_grouping(c));
             (separators_only && (12..=19).contains(&digits.len())).then_some(digits)
         })
         .collect()
@@ -95,7 +111,9 @@ fn case_inputs(name: &str) -> Vec<String> {
         for candidate in [arg, named] {
             let path = root().join(candidate);
             if !candidate.is_empty() && path.is_file() {
-                texts.push(String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned());
+                texts.push(ascii_digits(&String::from_utf8_lossy(
+                    &fs::read(&path).unwrap(),
+                )));
                 break;
             }
         }
@@ -104,10 +122,9 @@ fn case_inputs(name: &str) -> Vec<String> {
 }
 
 fn digits_only(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .filter(|b| !matches!(b, b' ' | b'-' | b'.'))
-        .map(|&b| b as char)
+    ascii_digits(&String::from_utf8_lossy(bytes))
+        .chars()
+        .filter(|&c| !is_grouping(c))
         .collect()
 }
 
