@@ -60,6 +60,16 @@ fn card_status_problems() {
 }
 
 #[test]
+fn check_cancellations_unclosed_quote() {
+    check_case("check-cancellations-unclosed-quote");
+}
+
+#[test]
+fn check_merchants_unclosed_quote() {
+    check_case("check-merchants-unclosed-quote");
+}
+
+#[test]
 fn check_bom_reordered_columns() {
     check_case("check-bom-reordered-columns");
 }

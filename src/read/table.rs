@@ -237,9 +237,11 @@ impl Table {
             if self.record.len() == 1 && self.record[0].trim().is_empty() {
                 continue;
             }
-            if self.line_breaks == LineBreaks::Refuse
-                && let Some(broken) = self.line_break_in_record(line)
-            {
+            let refused = match self.line_breaks {
+                LineBreaks::Refuse => true,
+                LineBreaks::Allow => self.swallows_rows(),
+            };
+            if refused && let Some(broken) = self.line_break_in_record(line) {
                 problems.push(broken);
                 return None;
             }
@@ -268,6 +270,27 @@ impl Table {
                 },
             });
         }
+    }
+
+    /// Whether a field of the record, where line breaks are allowed, runs
+    /// on as no value would: to the end of the file (its text ends with the
+    /// file's last line break), or over a line that holds a whole row's
+    /// commas. Either way a quote was left open and later rows went into it,
+    /// which must not pass for free text: those rows would be lost.
+    fn swallows_rows(&self) -> bool {
+        let bytes = self.record.as_byte_record().as_slice();
+        if memchr::memchr2(b'\n', b'\r', bytes).is_none() {
+            return false;
+        }
+        let commas = self.names.len().saturating_sub(1).max(1);
+        self.record.iter().any(|field| {
+            field.contains(['\n', '\r'])
+                && (field.ends_with(['\n', '\r'])
+                    || field
+                        .lines()
+                        .skip(1)
+                        .any(|line| line.matches(',').count() >= commas))
+        })
     }
 
     /// The problem of a record starting on `line` that holds a line break
@@ -305,9 +328,13 @@ impl Table {
             None,
             format!(
                 "{field}: a quoted value runs over {} lines, to line {}: a quote is probably \
-                 not closed (a terminal or bank row never holds a line break)",
+                 not closed ({})",
                 breaks + 1,
-                line + breaks
+                line + breaks,
+                match self.line_breaks {
+                    LineBreaks::Refuse => "a terminal or bank row never holds a line break",
+                    LineBreaks::Allow => "the lines after it read as rows of the file",
+                }
             ),
         ))
     }
