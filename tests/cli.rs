@@ -70,6 +70,11 @@ fn check_merchants_unclosed_quote() {
 }
 
 #[test]
+fn check_crlf_names_the_right_line() {
+    check_case("check-crlf-names-the-right-line");
+}
+
+#[test]
 fn check_bom_reordered_columns() {
     check_case("check-bom-reordered-columns");
 }

@@ -82,7 +82,7 @@ impl<R: io::Read> io::Read for Hashing<R> {
 /// An open input file whose header has been matched to the wanted columns.
 pub(crate) struct Table {
     path: PathBuf,
-    reader: csv::Reader<Hashing<File>>,
+    reader: csv::Reader<LfOnly<Hashing<File>>>,
     /// For each wanted column (by position in the reader's column list), its
     /// index in the file, if present.
     positions: Vec<Option<usize>>,
@@ -117,7 +117,7 @@ impl Table {
             .has_headers(false)
             .flexible(true)
             .buffer_capacity(1 << 16)
-            .from_reader(hashing);
+            .from_reader(LfOnly::new(hashing));
         let mut header = csv::StringRecord::new();
         match reader.read_record(&mut header) {
             Ok(true) => {}
@@ -346,7 +346,91 @@ impl Table {
 
     /// Reads whatever is left and returns the SHA-256 of the file's bytes.
     pub(crate) fn finish(self) -> io::Result<String> {
-        self.reader.into_inner().finish()
+        self.reader.into_inner().inner.finish()
+    }
+}
+
+/// Passes bytes through with every CR LF written as a lone LF (a CR alone
+/// stays). The csv crate counts lines by the LFs it consumes, and takes a
+/// CR LF's CR as the end of a record and its LF only when the next record
+/// starts: in a CR LF file, which Windows programs write, every row's line
+/// number was one too low (BurntSushi/rust-csv#395). Its bytes are hashed
+/// before they get here, so the file's hash is that of the file as it is.
+pub(crate) struct LfOnly<R> {
+    inner: R,
+    held: Box<[u8]>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl<R: io::Read> LfOnly<R> {
+    fn new(inner: R) -> LfOnly<R> {
+        LfOnly {
+            inner,
+            held: vec![0; 1 << 16].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+}
+
+impl<R: io::Read> io::Read for LfOnly<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            // Two bytes at least, so that a CR's next byte is known.
+            if self.end - self.start < 2 && !self.eof {
+                self.held.copy_within(self.start..self.end, 0);
+                (self.end, self.start) = (self.end - self.start, 0);
+                match self.inner.read(&mut self.held[self.end..]) {
+                    Ok(0) => self.eof = true,
+                    Ok(n) => self.end += n,
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    Err(err) => return Err(err),
+                }
+                continue;
+            }
+            let held = &self.held[self.start..self.end];
+            if held.is_empty() {
+                return Ok(0);
+            }
+            let (mut taken, mut written) = (0, 0);
+            while taken < held.len() && written < out.len() {
+                let rest = &held[taken..];
+                let plain = memchr::memchr(b'\r', rest).unwrap_or(rest.len());
+                let n = plain.min(out.len() - written);
+                out[written..written + n].copy_from_slice(&rest[..n]);
+                (taken, written) = (taken + n, written + n);
+                if n < plain || written == out.len() {
+                    break;
+                }
+                if plain == rest.len() {
+                    continue;
+                }
+                // At a CR: dropped before an LF, kept before anything else;
+                // one that ends what is held waits for the next byte.
+                match rest.get(plain + 1) {
+                    Some(b'\n') => taken += 1,
+                    Some(_) => {
+                        out[written] = b'\r';
+                        (taken, written) = (taken + 1, written + 1);
+                    }
+                    None if self.eof => {
+                        out[written] = b'\r';
+                        (taken, written) = (taken + 1, written + 1);
+                    }
+                    None => break,
+                }
+            }
+            self.start += taken;
+            if written > 0 {
+                return Ok(written);
+            }
+        }
     }
 }
 
@@ -680,6 +764,57 @@ mod tests {
         #[test]
         fn trim_is_str_trim_on_any_text(text in "\\PC{0,6}|\\s{0,2}[a-z0-9]{0,3}\\s{0,2}") {
             proptest::prop_assert_eq!(trim(&text), text.trim());
+        }
+    }
+
+    /// Hands out `bytes` a few at a time, as a pipe or a slow disk may.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let n = self.step.min(out.len()).min(self.bytes.len());
+            out[..n].copy_from_slice(&self.bytes[..n]);
+            self.bytes = &self.bytes[n..];
+            Ok(n)
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lf_only_writes_every_crlf_as_lf_and_keeps_the_rest(
+            bytes in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::strategy::Just(b'\r'),
+                    proptest::strategy::Just(b'\n'),
+                    proptest::strategy::Just(b'a'),
+                    proptest::num::u8::ANY,
+                ],
+                0..200,
+            ),
+            step in 1usize..9,
+            out_len in 1usize..9,
+        ) {
+            use io::Read;
+            let mut lf_only = LfOnly::new(Trickle { bytes: &bytes, step });
+            let mut got = Vec::new();
+            let mut out = vec![0; out_len];
+            loop {
+                let n = lf_only.read(&mut out).unwrap();
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&out[..n]);
+            }
+            let mut want = Vec::new();
+            for (i, &b) in bytes.iter().enumerate() {
+                if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+                    want.push(b);
+                }
+            }
+            proptest::prop_assert_eq!(got, want);
         }
     }
 
