@@ -75,6 +75,11 @@ fn check_crlf_names_the_right_line() {
 }
 
 #[test]
+fn check_card_status_same_card_twice() {
+    check_case("check-card-status-same-card-twice");
+}
+
+#[test]
 fn check_bom_reordered_columns() {
     check_case("check-bom-reordered-columns");
 }

@@ -91,8 +91,10 @@ pub fn read_card_statuses(path: &Path) -> Result<Read<CardStatus>, InputError> {
             let card = row.required(0, problems, parse_card);
             let state = row.required(1, problems, parse_card_state);
             let (card, state) = (card?, state?);
+            // The same card with the same status again says nothing new,
+            // and is read like any row.
             match seen.get(&card) {
-                Some((first_state, _)) if *first_state == state => return None,
+                Some((first_state, _)) if *first_state == state => {}
                 Some((first_state, first)) => {
                     row.report(
                         1,
@@ -107,7 +109,7 @@ pub fn read_card_statuses(path: &Path) -> Result<Read<CardStatus>, InputError> {
                 }
                 None => {}
             }
-            seen.insert(card.clone(), (state, origin));
+            seen.entry(card.clone()).or_insert((state, origin));
             Some(CardStatus {
                 origin,
                 card,
