@@ -230,6 +230,8 @@ pub struct RecordRow<'a> {
     /// On a terminal record: its MATCHED settlement, when that differs from
     /// it in nothing the ledger keeps but the batch (which it carries here).
     pub folded_bank: Option<Option<&'a str>>,
+    /// On a terminal record: whether it goes on to the next night.
+    pub carried: bool,
 }
 
 /// An action issued by the run.
@@ -997,7 +999,7 @@ impl<'s> CarriedUpdate<'s> {
         for r in terminal {
             let batch = r.batch_no.unwrap_or("");
             let key = carried_key(&mut self.key, [r.terminal_id, batch, r.trace_no]);
-            if r.outcome != Outcome::Pending {
+            if !r.carried {
                 if self.may_be_open.contains(key) {
                     self.clear
                         .execute(params![self.run_id, r.terminal_id, batch, r.trace_no])?;
@@ -1370,6 +1372,7 @@ fn build_record_rows<'a>(
                 .settlement()
                 .filter(|&(b, _)| folds(night, t, b))
                 .map(|(b, _)| night.bank[b].batch_no.as_deref()),
+            carried: result.carried_forward(),
         });
     let bank = night
         .bank
@@ -1397,6 +1400,7 @@ fn build_record_rows<'a>(
             void_trace: None,
             explanation: explain(result.outcome, &|| night.bank(b)),
             folded_bank: None,
+            carried: false,
         });
     if send_in_chunks("terminal", terminal, full, empty).is_ok() {
         let _ = send_in_chunks("bank", bank, full, empty);
@@ -1947,6 +1951,7 @@ mod tests {
             void_trace: [None, Some("001213")][pick(n, 16, 2)],
             explanation: ["", "not settled yet"][pick(n, 17, 2)].to_string(),
             folded_bank: [None, Some(None), Some(Some("000130"))][pick(n, 18, 3)],
+            carried: false,
         };
         let terminal: Vec<RecordRow<'_>> = (0..40).map(row).collect();
         let bank: Vec<RecordRow<'_>> = (40..60).map(row).collect();

@@ -134,9 +134,19 @@ pub struct TerminalResult {
     settlement: Option<(u32, Rule)>,
     void_partner: Link,
     duplicate_of: Link,
+    carried: bool,
 }
 
 impl TerminalResult {
+    /// Whether the record goes on to the next night, to meet a settlement
+    /// that may still come: a PENDING record, and, while it would be PENDING
+    /// but for its VOID, a voided SALE with its VOID. Then a SALE voided on
+    /// the terminal that the bank settles a night later is VOIDED_BUT_SETTLED
+    /// (the cardholder paid: a refund), as in one run, not BANK_ONLY.
+    pub fn carried_forward(&self) -> bool {
+        self.carried
+    }
+
     /// The settlement it was paired with, and by which rule.
     pub fn settlement(&self) -> Option<(usize, Rule)> {
         self.settlement.map(|(b, rule)| (b as usize, rule))
@@ -422,12 +432,26 @@ fn terminal_results(
                 Link::NONE => voids.voids[t],
                 voided_by => voided_by,
             };
+            // A voided SALE and its VOID go on together, so that the two
+            // pair again; while the SALE's settlement may still come.
+            let awaits_settlement = |sale: usize| {
+                pairing.settlement(sale).is_none()
+                    && as_of_day
+                        < policy.unsettled_from(policy.business_day(terminal[sale].txn_time))
+            };
+            let carried = match outcome {
+                Outcome::Pending => true,
+                Outcome::Voided => awaits_settlement(t),
+                Outcome::VoidApplied => voids.voids[t].get().is_some_and(awaits_settlement),
+                _ => false,
+            };
             TerminalResult {
                 outcome,
                 business_day,
                 settlement: pairing.terminal[t],
                 void_partner,
                 duplicate_of: duplicates[t],
+                carried,
             }
         })
         .collect()

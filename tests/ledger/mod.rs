@@ -122,6 +122,23 @@ impl Books {
         self.reconcile_crashing(batch, bank, as_of, extra, None)
     }
 
+    /// [`Books::reconcile`] into the folder `out`.
+    fn reconcile_into(&self, batch: &Path, bank: &Path, as_of: &str, out: &str) -> Output {
+        Command::new(BIN)
+            .arg("reconcile")
+            .arg("--terminal")
+            .arg(batch)
+            .arg("--bank")
+            .arg(bank)
+            .args(["--as-of", as_of, "--ledger"])
+            .arg(self.ledger())
+            .arg("--out")
+            .arg(self.out(out))
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap()
+    }
+
     /// [`Books::reconcile`], crashing at `crash_at` when given.
     fn reconcile_crashing(
         &self,
@@ -1099,5 +1116,73 @@ fn the_same_quiet_night_again_is_refused_unless_rerun() {
     assert_eq!(
         books.dump().replace(r#""rerun":true"#, r#""rerun":false"#),
         ledger
+    );
+}
+
+/// A SALE voided on the terminal, its settlement not yet in: the SALE and
+/// its VOID go on to the next night together, so that a settlement coming
+/// then is VOIDED_BUT_SETTLED and refunded, as in one run of both files,
+/// not BANK_ONLY. Unsettled past the lag, they stay VOIDED and go no further.
+#[test]
+fn a_voided_sale_settled_a_night_later_is_refunded() {
+    let sale = "898310058120001,10000101,000232,000010,633012000010,A1B2C3,SALE,\
+                2026-11-24 09:15:02,128.00,CNY,622848******5671,,\n";
+    let void = "898310058120001,10000101,000232,000011,633012000011,A1B2C3,VOID,\
+                2026-11-24 09:20:00,128.00,CNY,622848******5671,000010,\n";
+    let night = |books: &Books, n: &str, terminal: &str, bank: &str, as_of: &str| {
+        let dir = books.dir.path();
+        let (t, b) = (dir.join(format!("t{n}.csv")), dir.join(format!("b{n}.csv")));
+        fs::write(&t, format!("{TERMINAL_HEADER}{terminal}")).unwrap();
+        fs::write(&b, format!("{BANK_HEADER}{bank}")).unwrap();
+        let out = format!("out{n}");
+        let output = books.reconcile_into(&t, &b, as_of, &out);
+        assert!(
+            output.status.code().is_some_and(|c| c < 2),
+            "{}",
+            stderr(&output)
+        );
+        (
+            books.read(&out, "exceptions.csv"),
+            books.read(&out, "refund_instructions.csv"),
+        )
+    };
+    let settled_late = Books::new();
+    night(
+        &settled_late,
+        "1",
+        &format!("{sale}{void}"),
+        "",
+        "2026-11-24 22:00",
+    );
+    let (exceptions, refunds) = night(&settled_late, "2", "", &settled(sale), "2026-11-25 22:00");
+    assert!(exceptions.contains("VOIDED_BUT_SETTLED"), "{exceptions}");
+    assert!(!exceptions.contains("BANK_ONLY"), "{exceptions}");
+    assert_eq!(rows(&refunds).len(), 1, "{refunds}");
+    assert!(refunds.contains("128.00"), "{refunds}");
+
+    let never_settled = Books::new();
+    night(
+        &never_settled,
+        "1",
+        &format!("{sale}{void}"),
+        "",
+        "2026-11-24 22:00",
+    );
+    let (exceptions, _) = night(&never_settled, "2", "", "", "2026-11-25 22:00");
+    assert!(!exceptions.contains("UNSETTLED"), "{exceptions}");
+    let open = |books: &Books| -> i64 {
+        rusqlite::Connection::open(books.ledger())
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM carried WHERE cleared_run IS NULL",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(
+        open(&never_settled),
+        0,
+        "a voided sale past its lag is carried no further"
     );
 }
