@@ -16,7 +16,7 @@ use crate::totals::{ControlTotals, REJECTED_ROW, Side, Tally};
 pub(crate) fn has_amounts(kind: InputKind) -> bool {
     matches!(
         kind,
-        InputKind::Terminal | InputKind::Bank | InputKind::Cancellations
+        InputKind::Terminal | InputKind::Bank | InputKind::Carried | InputKind::Cancellations
     )
 }
 

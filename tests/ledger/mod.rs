@@ -1186,3 +1186,32 @@ fn a_voided_sale_settled_a_night_later_is_refunded() {
         "a voided sale past its lag is carried no further"
     );
 }
+
+/// The records carried from the ledger are an input like the files: the
+/// summary table gives their amount, so that amounts in add up to amounts out.
+#[test]
+fn the_summary_table_gives_the_carried_amount() {
+    let books = Books::new();
+    let dir = books.dir.path();
+    let sale = "898310058120001,10000101,000232,000003,633012000003,A1B2C5,SALE,\
+                2026-11-24 09:15:02,30.00,CNY,622848******9999,,\n";
+    let (t1, b1) = (dir.join("t1.csv"), dir.join("b1.csv"));
+    fs::write(&t1, format!("{TERMINAL_HEADER}{sale}")).unwrap();
+    fs::write(&b1, BANK_HEADER).unwrap();
+    assert_status(
+        &books.reconcile_into(&t1, &b1, "2026-11-24 22:00", "one"),
+        0,
+    );
+    let (t2, b2) = (dir.join("t2.csv"), dir.join("b2.csv"));
+    fs::write(&t2, TERMINAL_HEADER).unwrap();
+    fs::write(&b2, BANK_HEADER).unwrap();
+    let two = books.reconcile_into(&t2, &b2, "2026-11-25 22:00", "two");
+    assert_status(&two, 1);
+    let table = stdout(&two);
+    let carried = table
+        .lines()
+        .find(|line| line.contains("(carried from the ledger)"))
+        .unwrap_or_else(|| panic!("no carried row in\n{table}"));
+    let cells: Vec<&str> = carried.split('|').map(str::trim).collect();
+    assert_eq!(cells[2..5], ["carried", "1", "30.00"], "{carried}");
+}
