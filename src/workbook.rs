@@ -328,7 +328,8 @@ fn write_cell(
     }
     match kind {
         CellKind::Text => {
-            sheet.write_string_with_format(row, col, neutralise(cell), &formats.text)?;
+            let text = neutralise(cell);
+            sheet.write_string_with_format(row, col, within_excel_limit(&text), &formats.text)?;
         }
         CellKind::Amount => {
             let amount = crate::read::parse_amount(cell)
@@ -347,6 +348,26 @@ fn write_cell(
         }
     }
     Ok(())
+}
+
+/// The most characters Excel lets a cell hold.
+const EXCEL_CELL_CHARS: usize = 32_767;
+
+/// What a text cut to fit a cell ends with.
+const CUT: &str = " [cut at Excel's 32,767-character limit; the CSV file holds it whole]";
+
+/// `text` as a workbook cell can hold it: a longer one (a request's reason
+/// may be anything) is cut and says so, rather than failing the night; the
+/// CSV file keeps the whole text.
+fn within_excel_limit(text: &str) -> Cow<'_, str> {
+    match text.char_indices().nth(EXCEL_CELL_CHARS) {
+        None => Cow::Borrowed(text),
+        Some(_) => {
+            let keep = EXCEL_CELL_CHARS - CUT.chars().count();
+            let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
+            Cow::Owned(format!("{}{CUT}", &text[..end]))
+        }
+    }
 }
 
 /// Writes an amount as a number shown with two decimals: the one place an

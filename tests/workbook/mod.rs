@@ -17,7 +17,11 @@ fn open(path: &Path) -> Xlsx<std::io::BufReader<fs::File>> {
 /// A CSV file's header and rows, its byte-order mark removed.
 fn read_csv(path: &Path) -> Vec<Vec<String>> {
     let text = fs::read_to_string(path).unwrap();
-    let text = text.strip_prefix('\u{feff}').unwrap();
+    parse_csv(text.strip_prefix('\u{feff}').unwrap())
+}
+
+/// The header and rows of CSV text.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .from_reader(text.as_bytes())
@@ -271,4 +275,70 @@ fn a_run_killed_while_renaming_leaves_no_summary_and_no_stale_workbook() {
     assert!(!killed.status.success());
     let summary = fs::read_to_string(out.join("summary.json")).unwrap();
     assert!(summary.contains("2026-11-25 22:00"), "{summary}");
+}
+
+/// A text longer than an Excel cell holds (a request's reason may be
+/// anything) is cut in the workbook, and says so, instead of failing the
+/// night; the CSV file holds it whole.
+#[test]
+fn a_text_longer_than_a_cell_holds_is_cut_in_the_workbook_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let sale = "898310058120001,10000101,000231,000001,633012000001,A1B2C3,SALE,\
+                2026-11-23 09:15:02,88.00,CNY,622848******5671,,";
+    fs::write(
+        path("t.csv"),
+        format!(
+            "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,\
+             currency,card_no,orig_trace_no,orig_rrn\n{sale}\n"
+        ),
+    )
+    .unwrap();
+    fs::write(
+        path("b.csv"),
+        "settle_date,merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,\
+         txn_time,amount,fee,net_amount,currency,card_no\n\
+         2026-11-24,898310058120001,10000101,000231,000001,633012000001,A1B2C3,SALE,\
+         2026-11-23 09:15:02,88.00,0.33,87.67,CNY,622848******5671\n",
+    )
+    .unwrap();
+    let reason = "x".repeat(33_000);
+    fs::write(
+        path("c.csv"),
+        format!(
+            "request_ref,merchant_id,merchant_name,terminal_id,trace_no,rrn,txn_time,amount,\
+             refund_amount,reason,customer_consent\n\
+             CR-1,898310058120001,,10000101,000001,633012000001,2026-11-23 09:15:02,88.00,\
+             5.00,{reason},yes\n"
+        ),
+    )
+    .unwrap();
+    let output = std::process::Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["reconcile", "--terminal", "t.csv", "--bank", "b.csv"])
+        .args(["--cancellations", "c.csv", "--as-of", "2026-11-25 22:00"])
+        .args(["--out", "out", "--no-ledger", "--xlsx"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let csv = parse_csv(&fs::read_to_string(path("out/refund_instructions.csv")).unwrap());
+    let column = csv[0].iter().position(|c| c == "reason").unwrap();
+    assert_eq!(csv[1][column], reason);
+    let mut book = open(&path("out/report.xlsx"));
+    let sheet = book.worksheet_range("refund_instructions").unwrap();
+    let Data::String(cut) = &sheet.rows().nth(1).unwrap()[column] else {
+        panic!("the reason is not a text cell");
+    };
+    assert_eq!(cut.chars().count(), 32_767);
+    assert!(cut.starts_with("xxxx"), "{}", &cut[..10]);
+    assert!(
+        cut.ends_with(" [cut at Excel's 32,767-character limit; the CSV file holds it whole]"),
+        "{}",
+        &cut[cut.len() - 80..]
+    );
 }
