@@ -568,3 +568,36 @@ fn timings_are_printed_only_when_asked_for() {
         "{stderr}"
     );
 }
+
+/// A file whose amounts add up past what any night holds is refused with a
+/// problem naming the row, not a panic when the sum leaves 64 bits.
+#[test]
+fn a_file_of_implausible_amounts_is_refused_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("huge.csv");
+    let mut text = String::from(
+        "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,\
+         currency,card_no,orig_trace_no,orig_rrn\n",
+    );
+    // 10,001 rows of the largest amount a row may hold: just past 100 trillion.
+    for trace in 1..=10_001 {
+        text.push_str(&format!(
+            "898310058120001,10000101,000231,{trace:06},,,SALE,2026-11-23 09:15:02,\
+             9999999999.99,CNY,622848******5671,,\n"
+        ));
+    }
+    std::fs::write(&path, text).unwrap();
+    let output = std::process::Command::new(support::BIN)
+        .args(["check", path.to_str().unwrap(), "--kind", "terminal"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "huge.csv:10002: amount: the CNY amounts of this file add up to more than \
+             100000000000000.00 by this row"
+        ),
+        "{stderr}"
+    );
+}

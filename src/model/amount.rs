@@ -52,7 +52,8 @@ impl Amount {
 impl Add for Amount {
     type Output = Amount;
     fn add(self, rhs: Amount) -> Amount {
-        // Sums stay far below i64::MAX fen (92 trillion yuan); overflow is a bug.
+        // Sums stay far below i64::MAX fen (92 quadrillion yuan): the reader
+        // refuses a file past 100 trillion. Overflow is a bug.
         Amount(
             self.0
                 .checked_add(rhs.0)

@@ -10,8 +10,9 @@ use rust_decimal::Decimal;
 
 use crate::model::{Amount, CardState, Currency, Id, MaskedPan, TxnType, redact_pans};
 
-/// The largest whole-currency part accepted (9,999,999,999.99): a night would
-/// need 900 million such rows before a sum left i64 fen.
+/// The largest whole-currency part accepted (9,999,999,999.99). Some 9
+/// million such rows would take a sum out of i64 fen; a file's total is
+/// held far below that (`FILE_TOTAL_LIMIT` in `read`).
 const MAX_AMOUNT_DIGITS: usize = 10;
 
 pub(crate) use crate::model::quoted as quote;

@@ -303,15 +303,47 @@ impl RejectedRow {
     }
 }
 
-/// Adds `amount` to the running total of its currency.
-pub(crate) fn add_amount(totals: &mut Vec<(Currency, Amount)>, currency: Currency, amount: Amount) {
-    match totals.iter_mut().find(|(c, _)| *c == currency) {
-        Some((_, total)) => *total = *total + amount,
+/// The most one file's amounts in one currency may add up to, in minor
+/// units: 100 trillion yuan, beyond any night of card payments. Below it the
+/// totals of a night's files, and the control totals made of them, cannot
+/// overflow; a file past it (amounts read from the wrong column, say) is
+/// refused instead.
+const FILE_TOTAL_LIMIT: i64 = 10_i64.pow(16);
+
+/// Adds `amount` to the running total of its currency; `false` once that
+/// total is past [`FILE_TOTAL_LIMIT`].
+#[must_use]
+pub(crate) fn add_amount(
+    totals: &mut Vec<(Currency, Amount)>,
+    currency: Currency,
+    amount: Amount,
+) -> bool {
+    let total = match totals.iter_mut().find(|(c, _)| *c == currency) {
+        Some((_, total)) => {
+            *total = *total + amount;
+            *total
+        }
         None => {
             totals.push((currency, amount));
             totals.sort_by_key(|(c, _)| c.code());
+            amount
         }
-    }
+    };
+    total.minor().unsigned_abs() <= FILE_TOTAL_LIMIT.unsigned_abs()
+}
+
+/// The problem of a file whose amounts add up past [`FILE_TOTAL_LIMIT`].
+fn too_much(path: &Path, line: u64, currency: Currency) -> Problem {
+    problem(
+        path,
+        Some(line),
+        Some("amount"),
+        format!(
+            "the {currency} amounts of this file add up to more than {} by this row: that is \
+             no night of card payments; check that the amount column holds amounts",
+            Amount::from_minor(FILE_TOTAL_LIMIT)
+        ),
+    )
 }
 
 fn problem(
@@ -495,7 +527,10 @@ fn read_all<T>(
                 && let Some(record) = record
             {
                 if let Some((currency, amount, txn_type)) = money(&record) {
-                    add_amount(&mut amounts, currency, amount);
+                    if !add_amount(&mut amounts, currency, amount) {
+                        problems.push(too_much(path, row.line(), currency));
+                        break;
+                    }
                     net = net
                         .zip(txn_type)
                         .map(|(net, txn_type)| net + signed(amount, txn_type));
@@ -526,7 +561,10 @@ fn read_all<T>(
                         .text_of("currency")
                         .and_then(|t| field::parse_currency(t).ok())
                         .unwrap_or(Currency::CNY);
-                    add_amount(&mut amounts, currency, amount);
+                    if !add_amount(&mut amounts, currency, amount) {
+                        problems.push(too_much(path, row.line(), currency));
+                        break;
+                    }
                     // No record to take the type from: read it from the text.
                     let direction = row
                         .text_of("txn_type")
