@@ -1067,7 +1067,9 @@ pub(crate) fn convert_datetime(
         // No offset adjustment, as `NaiveDateTime::parse_from_str` finishes.
         return parse_with(raw, format, |p| p.to_naive_datetime_with_offset(0))
             .unwrap_or_else(|| NaiveDateTime::parse_from_str(raw, format))
-            .map_err(|_| bad());
+            .ok()
+            .filter(|t| as_wide_as_written(raw, || t.format(format)))
+            .ok_or_else(bad);
     }
     let settle_date = settle_date.ok_or_else(|| {
         format!(
@@ -1090,6 +1092,9 @@ pub(crate) fn convert_datetime(
         .flatten()
         .find(|t| t.date() <= settle_date)
         .filter(|t| (settle_date - t.date()).num_days() <= YEARLESS_DAYS_BEFORE);
+    if time.is_some_and(|t| !as_wide_as_written(raw, || t.format(format))) {
+        return Err(bad());
+    }
     time.copied().ok_or_else(|| {
         let when = match this_year {
             Ok(t) if t.date() > settle_date => "after".to_string(),
@@ -1106,12 +1111,30 @@ pub(crate) fn convert_datetime(
 /// How far before its settlement date a year-less time may be.
 const YEARLESS_DAYS_BEFORE: i64 = 31;
 
+/// Whether `raw`, when it is digits alone (`20261123`), is exactly what its
+/// value `written` in the format gives. chrono reads one or two digits for
+/// a month, a day or a second, so in digits run together a short value
+/// would be read as another date (`2026115` as 5 November, where it may be
+/// 15 January); such a value is refused instead. With separators the parts
+/// cannot run into each other, and chrono's leniency reads them right.
+fn as_wide_as_written<F: std::fmt::Display>(raw: &str, written: impl FnOnce() -> F) -> bool {
+    if !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return true;
+    }
+    // A format chrono can read but not write (a time zone's name) is left
+    // unchecked, as before.
+    let mut text = String::new();
+    write!(text, "{}", written()).map_or(true, |()| text == raw)
+}
+
 /// Parses a date in a profile's format.
 pub(crate) fn convert_date(raw: &str, format: &str) -> Result<NaiveDate, String> {
     let parsed = parse_with(raw, format, Parsed::to_naive_date);
     parsed
         .unwrap_or_else(|| NaiveDate::parse_from_str(raw, format))
-        .map_err(|_| {
+        .ok()
+        .filter(|d| as_wide_as_written(raw, || d.format(format)))
+        .ok_or_else(|| {
             format!(
                 "{} is not a date in the format {format} (like {})",
                 quote(raw),
@@ -1623,6 +1646,39 @@ mod tests {
                 r#""2026-11-23" is not a date-time in the format %Y%m%d%H%M%S (like 20261123140509)"#,
             ),
         );
+        // Digits run together must be as wide as the format writes them:
+        // chrono alone reads a 13-digit time as 2026-11-23 15:40:01.
+        case(
+            "2026112315401",
+            "%Y%m%d%H%M%S",
+            None,
+            Err(
+                r#""202611***5401" is not a date-time in the format %Y%m%d%H%M%S (like 20261123140509)"#,
+            ),
+        );
+        case(
+            "112314051",
+            "%m%d%H%M%S",
+            Some("2026-11-24"),
+            Err(r#""112314051" is not a date-time in the format %m%d%H%M%S (like 1123140509)"#),
+        );
+        // With separators, a part without its leading zero is read right.
+        case(
+            "2026/11/3 4:05:09",
+            "%Y/%m/%d %H:%M:%S",
+            None,
+            Ok("2026-11-03 04:05:09"),
+        );
+    }
+
+    #[test]
+    fn convert_date_reads_digits_run_together_only_at_full_width() {
+        assert_eq!(convert_date("20261105", "%Y%m%d"), Ok(date("2026-11-05")));
+        assert_eq!(
+            convert_date("2026115", "%Y%m%d"),
+            Err(r#""2026115" is not a date in the format %Y%m%d (like 20261123)"#.to_string())
+        );
+        assert_eq!(convert_date("2026-1-5", "%Y-%m-%d"), Ok(date("2026-01-05")));
     }
 
     #[test]
