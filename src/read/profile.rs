@@ -1068,7 +1068,7 @@ pub(crate) fn convert_datetime(
         return parse_with(raw, format, |p| p.to_naive_datetime_with_offset(0))
             .unwrap_or_else(|| NaiveDateTime::parse_from_str(raw, format))
             .ok()
-            .filter(|t| as_wide_as_written(raw, || t.format(format)))
+            .filter(|_| as_wide_as_written(raw, format))
             .ok_or_else(bad);
     }
     let settle_date = settle_date.ok_or_else(|| {
@@ -1092,7 +1092,7 @@ pub(crate) fn convert_datetime(
         .flatten()
         .find(|t| t.date() <= settle_date)
         .filter(|t| (settle_date - t.date()).num_days() <= YEARLESS_DAYS_BEFORE);
-    if time.is_some_and(|t| !as_wide_as_written(raw, || t.format(format))) {
+    if time.is_some() && !as_wide_as_written(raw, format) {
         return Err(bad());
     }
     time.copied().ok_or_else(|| {
@@ -1111,20 +1111,31 @@ pub(crate) fn convert_datetime(
 /// How far before its settlement date a year-less time may be.
 const YEARLESS_DAYS_BEFORE: i64 = 31;
 
-/// Whether `raw`, when it is digits alone (`20261123`), is exactly what its
-/// value `written` in the format gives. chrono reads one or two digits for
-/// a month, a day or a second, so in digits run together a short value
-/// would be read as another date (`2026115` as 5 November, where it may be
-/// 15 January); such a value is refused instead. With separators the parts
-/// cannot run into each other, and chrono's leniency reads them right.
-fn as_wide_as_written<F: std::fmt::Display>(raw: &str, written: impl FnOnce() -> F) -> bool {
+/// Whether `raw`, when it is digits alone (`20261123`), is as wide as the
+/// format writes a date. chrono reads one or two digits for a month, a day
+/// or a second, so in digits run together a short value would be read as
+/// another date (`2026115` as 5 November, where it may be 15 January); such
+/// a value is refused instead. With separators the parts cannot run into
+/// each other, and chrono's leniency reads them right. The width is the
+/// format's example's, found once per format: this runs on every row.
+fn as_wide_as_written(raw: &str, format: &str) -> bool {
+    thread_local! {
+        static WIDTHS: RefCell<HashMap<String, usize>> = RefCell::new(HashMap::new());
+    }
     if !raw.bytes().all(|b| b.is_ascii_digit()) {
         return true;
     }
-    // A format chrono can read but not write (a time zone's name) is left
-    // unchecked, as before.
-    let mut text = String::new();
-    write!(text, "{}", written()).map_or(true, |()| text == raw)
+    WIDTHS.with(|widths| {
+        let mut widths = widths.borrow_mut();
+        let width = match widths.get(format) {
+            Some(&width) => width,
+            None => *widths
+                .entry(format.to_string())
+                .or_insert_with(|| example(format).len()),
+        };
+        // A format chrono cannot write has no example: left unchecked.
+        width == 0 || raw.len() == width
+    })
 }
 
 /// Parses a date in a profile's format.
@@ -1133,7 +1144,7 @@ pub(crate) fn convert_date(raw: &str, format: &str) -> Result<NaiveDate, String>
     parsed
         .unwrap_or_else(|| NaiveDate::parse_from_str(raw, format))
         .ok()
-        .filter(|d| as_wide_as_written(raw, || d.format(format)))
+        .filter(|_| as_wide_as_written(raw, format))
         .ok_or_else(|| {
             format!(
                 "{} is not a date in the format {format} (like {})",
