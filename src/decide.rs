@@ -545,7 +545,10 @@ impl<'a> Decider<'a> {
         if let Some(action) = self.voided_now.get(&t) {
             return Route::None(format!("already voided by {action} in this run"));
         }
-        if let Some((action, run)) = self.history.voided.get(&self.looked_up(record)) {
+        // An earlier run's VOID, like a terminal's, stands only while the bank
+        // has not settled the sale: settled, the void did not take, the
+        // cardholder paid, and a refund may go ahead.
+        if !settled && let Some((action, run)) = self.history.voided.get(&self.looked_up(record)) {
             return Route::None(format!("already voided by {action} in run {run}"));
         }
         if let Some(state) = self.refs.card_state(&record.card) {

@@ -1215,3 +1215,66 @@ fn the_summary_table_gives_the_carried_amount() {
     let cells: Vec<&str> = carried.split('|').map(str::trim).collect();
     assert_eq!(cells[2..5], ["carried", "1", "30.00"], "{carried}");
 }
+
+/// A VOID an earlier run issued stands only while the bank has not settled
+/// the sale: settled anyway, the void did not take and the cardholder paid,
+/// so a later refund request is refunded, not rejected as already voided.
+#[test]
+fn a_sale_settled_after_an_earlier_runs_void_can_be_refunded() {
+    let books = Books::new();
+    let dir = books.dir.path();
+    let sale = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,\
+                2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let void_request = "R1,898310058120001,,10000101,000001,632711000001,2026-11-23 10:00:00,\
+                        100.00,,wrong amount keyed,yes\n";
+    let refund_request = "R9,898310058120001,,10000101,000001,632711000001,2026-11-23 10:00:00,\
+                          100.00,,customer asks money back,yes\n";
+    let run = |n: &str, terminal: &str, bank: &str, requests: &str, as_of: &str| {
+        fs::write(
+            dir.join(format!("t{n}.csv")),
+            format!("{TERMINAL_HEADER}{terminal}"),
+        )
+        .unwrap();
+        fs::write(
+            dir.join(format!("b{n}.csv")),
+            format!("{BANK_HEADER}{bank}"),
+        )
+        .unwrap();
+        fs::write(
+            dir.join(format!("c{n}.csv")),
+            format!("{REQUEST_HEADER}{requests}"),
+        )
+        .unwrap();
+        let output = Command::new(BIN)
+            .current_dir(dir)
+            .args(["reconcile", "--terminal", &format!("t{n}.csv"), "--bank"])
+            .args([
+                &format!("b{n}.csv"),
+                "--cancellations",
+                &format!("c{n}.csv"),
+            ])
+            .args([
+                "--as-of",
+                as_of,
+                "--ledger",
+                "posrecon.db",
+                "--out",
+                &format!("out{n}"),
+            ])
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap();
+        assert_status(&output, 1);
+    };
+    run("1", sale, "", void_request, "2026-11-23 20:00");
+    assert!(
+        books
+            .read("out1", "void_requests.csv")
+            .contains("wrong amount keyed")
+    );
+    run("2", "", &settled(sale), refund_request, "2026-11-25 02:30");
+    let refunds = books.read("out2", "refund_instructions.csv");
+    assert!(refunds.contains("customer asks money back"), "{refunds}");
+    let rejected = books.read("out2", "rejected_cancellations.csv");
+    assert_eq!(rows(&rejected).len(), 0, "{rejected}");
+}
