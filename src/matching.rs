@@ -888,35 +888,53 @@ fn pair_exact(
     // terminal record has had its turn.
     let mut leftovers: Vec<(usize, Vec<usize>)> = Vec::new();
     let mut candidates: Vec<&Candidate> = Vec::new();
-    for (t, found) in found.each() {
-        candidates.clear();
-        candidates.extend(found.filter(|c| pairing.bank_is_free(c.bank as usize)));
-        // Prefer the settlement that agrees on amount and time, then on the
-        // amount, then the canonical first.
-        let Some(chosen) = candidates
-            .iter()
-            .find(|c| c.fit == Fit::AmountAndTime)
-            .or_else(|| candidates.iter().find(|c| c.fit <= Fit::Amount))
-            .or(candidates.first())
-        else {
-            continue;
-        };
-        let same_amount = chosen.fit <= Fit::Amount;
-        let (chosen, rule) = (chosen.bank as usize, chosen.rule);
-        pairing.pair(t, chosen, rule, same_amount);
-        // Only the others that settle the chosen one's transaction again
-        // can become its duplicates, and whether they do depends on the two
-        // settlements alone: keeping every other candidate made a key that
-        // thousands of records share cost memory in its square.
-        let others: Vec<usize> = candidates
-            .iter()
-            .map(|c| c.bank as usize)
-            .filter(|&b| b != chosen && settles_again(&bank[chosen], &bank[b]))
-            .collect();
-        // Nearly every record has no other candidate: an entry for each was
-        // the pass's largest allocation, and on a 1 M night the run's peak.
-        if !others.is_empty() {
-            leftovers.push((chosen, others));
+    // The strongest evidence pairs first, across all records: a settlement
+    // with a record's own rrn is that record's (an rrn is unique at the
+    // acquirer), then by key those that agree on amount and time, then on the
+    // amount, then the rest. Taking each record's best in turn let a record
+    // without an rrn, or with another amount, take by trace a settlement that
+    // a later record matched by rrn or exactly.
+    let tiers: [fn(&Candidate) -> bool; 4] = [
+        |c| c.rule == Rule::ExactRrn,
+        |c| c.fit == Fit::AmountAndTime,
+        |c| c.fit <= Fit::Amount,
+        |_| true,
+    ];
+    for in_tier in tiers {
+        for (t, found) in found.each() {
+            if pairing.settlement(t).is_some() {
+                continue;
+            }
+            candidates.clear();
+            candidates.extend(found.filter(|c| pairing.bank_is_free(c.bank as usize)));
+            // Within the tier, prefer the settlement that agrees on amount
+            // and time, then on the amount, then the canonical first.
+            let in_reach = || candidates.iter().filter(|c| in_tier(c));
+            let Some(chosen) = in_reach()
+                .find(|c| c.fit == Fit::AmountAndTime)
+                .or_else(|| in_reach().find(|c| c.fit <= Fit::Amount))
+                .or_else(|| in_reach().next())
+            else {
+                continue;
+            };
+            let same_amount = chosen.fit <= Fit::Amount;
+            let (chosen, rule) = (chosen.bank as usize, chosen.rule);
+            pairing.pair(t, chosen, rule, same_amount);
+            // Only the others that settle the chosen one's transaction again
+            // can become its duplicates, and whether they do depends on the
+            // two settlements alone: keeping every other candidate made a key
+            // that thousands of records share cost memory in its square.
+            let others: Vec<usize> = candidates
+                .iter()
+                .map(|c| c.bank as usize)
+                .filter(|&b| b != chosen && settles_again(&bank[chosen], &bank[b]))
+                .collect();
+            // Nearly every record has no other candidate: an entry for each
+            // was the pass's largest allocation, and on a 1 M night the run's
+            // peak.
+            if !others.is_empty() {
+                leftovers.push((chosen, others));
+            }
         }
     }
     for (chosen, others) in leftovers {
@@ -1573,6 +1591,58 @@ mod tests {
                 assert_eq!((bank[b].txn_time, rule), (record.txn_time, ExactKey));
             }
         }
+    }
+
+    /// The same trace in two batches of one day, and one settlement without
+    /// a batch: the record its rrn names takes it, though the other comes
+    /// first in canonical order and matches it by terminal + trace.
+    #[test]
+    fn a_settlement_goes_to_the_record_its_rrn_names_before_any_by_trace() {
+        let policy = Policy::default();
+        let morning = TerminalRecord {
+            card: card(OTHER_CARD),
+            ..sale("000005", "2026-11-23 09:00:00", 2000)
+        };
+        let afternoon = TerminalRecord {
+            batch_no: "000232".into(),
+            ..sale_rrn("000005", "633012000009", "2026-11-23 15:00:00", 2000)
+        };
+        let unbatched = Settlement {
+            batch_no: None,
+            ..settled(&afternoon)
+        };
+        case(
+            &[morning, afternoon],
+            &[unbatched],
+            &policy,
+            &[(Unsettled, None), (Matched, Some((0, ExactRrn)))],
+            &[(Matched, Some((1, ExactRrn)))],
+        );
+    }
+
+    /// The same, without rrns: the record that agrees with the settlement on
+    /// amount and time takes it, not the first in canonical order whose
+    /// amount differs (a false AMOUNT_MISMATCH, and the right one UNSETTLED).
+    #[test]
+    fn a_settlement_goes_to_the_record_that_agrees_on_amount_and_time() {
+        let policy = Policy::default();
+        let morning = sale("000005", "2026-11-23 09:00:00", 1000);
+        let afternoon = TerminalRecord {
+            batch_no: "000232".into(),
+            card: card(OTHER_CARD),
+            ..sale("000005", "2026-11-23 15:00:00", 2000)
+        };
+        let unbatched = Settlement {
+            batch_no: None,
+            ..settled(&afternoon)
+        };
+        case(
+            &[morning, afternoon],
+            &[unbatched],
+            &policy,
+            &[(Unsettled, None), (Matched, Some((0, ExactKey)))],
+            &[(Matched, Some((1, ExactKey)))],
+        );
     }
 
     /// A placeholder rrn shared by several terminal records identifies none
