@@ -64,10 +64,17 @@ impl Night<'_> {
                     .expect("IE: a mismatch has a settlement");
                 self.amount_mismatch(t, b)
             }
-            Outcome::Voided => format!(
-                "voided by VOID trace {} and, correctly, not settled",
-                result.void_partner().map_or("?", trace_of)
-            ),
+            Outcome::Voided => match self.result.terminal_ambiguous(t) {
+                None => format!(
+                    "voided by VOID trace {} and, correctly, not settled",
+                    result.void_partner().map_or("?", trace_of)
+                ),
+                ambiguous => format!(
+                    "{}voided by VOID trace {}",
+                    ambiguity(ambiguous),
+                    result.void_partner().map_or("?", trace_of)
+                ),
+            },
             Outcome::VoidApplied => format!(
                 "cancels SALE trace {} of {}",
                 result.void_partner().map_or("?", trace_of),
@@ -119,7 +126,10 @@ impl Night<'_> {
                 let seconds = (record.txn_time - earlier.txn_time).num_seconds();
                 let settlement = match settled {
                     Some(s) => format!("settled on {}", s.settle_date),
-                    None => "not settled".to_string(),
+                    None => format!(
+                        "{}not settled",
+                        ambiguity(self.result.terminal_ambiguous(t))
+                    ),
                 };
                 format!(
                     "same card, amount and terminal as trace {} at {}, {seconds} s earlier; {settlement}",

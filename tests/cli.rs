@@ -15,6 +15,11 @@ mod workbook;
 use support::{check_case, root};
 
 #[test]
+fn ambiguous_suspected_duplicate_says_so() {
+    check_case("ambiguous-suspected-duplicate-says-so");
+}
+
+#[test]
 fn bad_amount() {
     check_case("bad-amount");
 }
