@@ -80,7 +80,9 @@ impl Policy {
     /// The business day a moment belongs to: its date, or the next day at or
     /// after the cutoff.
     pub fn business_day(&self, at: NaiveDateTime) -> NaiveDate {
-        if at.time() >= self.cutoff {
+        // A cutoff at midnight is the calendar day's end, not a turn at its
+        // start that would put every transaction on the next day.
+        if self.cutoff != NaiveTime::MIN && at.time() >= self.cutoff {
             at.date() + Days::new(1)
         } else {
             at.date()
@@ -223,6 +225,14 @@ mod tests {
         case(&policy, "2026-11-23 23:59:59", "2026-11-24");
         case(&policy, "2026-11-24 00:00:00", "2026-11-24");
         case(&policy, "2026-12-31 23:30:00", "2027-01-01");
+        // A cutoff at midnight keeps every transaction on its calendar day.
+        let midnight = Policy {
+            cutoff: NaiveTime::MIN,
+            ..Policy::default()
+        };
+        case(&midnight, "2026-11-24 00:00:00", "2026-11-24");
+        case(&midnight, "2026-11-24 10:00:00", "2026-11-24");
+        case(&midnight, "2026-11-24 23:59:59", "2026-11-24");
     }
 
     #[test]
