@@ -84,6 +84,13 @@ fn check_card_status_same_card_twice() {
     check_case("check-card-status-same-card-twice");
 }
 
+/// References holding dates (13 digits and more, grouped by underscores)
+/// are identifiers: never masked, so never two alike.
+#[test]
+fn check_cancellations_dated_references() {
+    check_case("check-cancellations-dated-references");
+}
+
 #[test]
 fn check_bom_reordered_columns() {
     check_case("check-bom-reordered-columns");

@@ -15,7 +15,9 @@ use rust_decimal::Decimal;
 
 pub use amount::Amount;
 pub use id::Id;
-pub use pan::{MaskedPan, mask_card_cell, quoted, redact_all_card_lengths, redact_pans};
+pub use pan::{
+    MaskedPan, mask_card_cell, quoted, redact_all_card_lengths, redact_pans, redact_pans_in_id,
+};
 
 /// The kind of a card transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

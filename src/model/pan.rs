@@ -174,7 +174,16 @@ pub fn quoted(raw: &str) -> String {
 /// Applied on ingest to every free-text field (names, reasons) and to every
 /// value an error message quotes.
 pub fn redact_pans(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_RUN_IN_TEXT.start(), Dots::SeveralGroup)
+    redact_runs(text, *PAN_RUN_IN_TEXT.start(), Grouping::Text)
+}
+
+/// Masks a card number in an identifier given as free text (a request's
+/// reference) as posrecon always has: runs of 13 to 19 ASCII digits grouped
+/// by spaces or dashes only. An identifier feeds action ids, which must come
+/// out the same in every version (an action issued once is never issued
+/// again); and `CR_20261124_00007` is a reference, not a card.
+pub fn redact_pans_in_id(text: &str) -> Cow<'_, str> {
+    redact_runs(text, *PAN_RUN_IN_TEXT.start(), Grouping::Id)
 }
 
 /// Like [`redact_pans`], but masks runs from 12 digits, as short as a card
@@ -182,34 +191,54 @@ pub fn redact_pans(text: &str) -> Cow<'_, str> {
 /// a 12-digit card cannot be told from a 12-digit rrn (masked too). Commas,
 /// semicolons, bars and tabs are taken for field delimiters.
 pub fn redact_all_card_lengths(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_LENGTHS.start(), Dots::AnyGroup)
+    redact_runs(text, *PAN_LENGTHS.start(), Grouping::Line)
 }
 
-/// When dots group a run of digits.
+/// What may group a card number's digits, by where the text comes from.
 #[derive(Clone, Copy, PartialEq)]
-enum Dots {
-    /// Any dot between digits: in a line that could not be split, any
-    /// grouping may be a card's.
-    AnyGroup,
-    /// Only two dots or more (`6228.4800.1234.5678`); one dot is a decimal
-    /// point (`10000000000.00` is an amount), and ends the run.
-    SeveralGroup,
+enum Grouping {
+    /// A line that could not be split: any grouping may be a card's.
+    Line,
+    /// Free text: spaces, dashes, slashes, underscores, their fullwidth
+    /// forms, and dots, but a dot that is a run's only grouping is a
+    /// decimal point (`10000000000.00` is an amount) and ends the run.
+    Text,
+    /// An identifier: ASCII digits grouped by spaces and dashes, as ever.
+    Id,
 }
 
-/// What may stand between two groups of a card number's digits.
-fn is_group_separator(c: char) -> bool {
-    matches!(c, ' ' | '-' | '.' | '/' | '_')
+impl Grouping {
+    fn is_digit(self, c: char) -> bool {
+        match self {
+            Grouping::Id => c.is_ascii_digit(),
+            Grouping::Line | Grouping::Text => is_any_digit(c),
+        }
+    }
+
+    fn is_separator(self, c: char) -> bool {
+        match self {
+            Grouping::Id => matches!(c, ' ' | '-'),
+            Grouping::Line | Grouping::Text => matches!(
+                c,
+                ' ' | '-' | '.' | '/' | '_'
+                    // no-break and ideographic spaces, dashes and hyphens,
+                    // fullwidth hyphen-minus, full stop, solidus, low line
+                    | '\u{a0}' | '\u{3000}' | '\u{2010}'
+                    ..='\u{2015}' | '\u{ff0d}' | '\u{ff0e}' | '\u{ff0f}' | '\u{ff3f}'
+            ),
+        }
+    }
 }
 
 /// Masks every run of at least `shortest` digits, possibly grouped by
 /// separators (however many between two groups).
-fn redact_runs(text: &str, shortest: usize, dots: Dots) -> Cow<'_, str> {
-    if !text.chars().any(is_any_digit) {
+fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> {
+    if !text.chars().any(|c| grouping.is_digit(c)) {
         return Cow::Borrowed(text);
     }
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let at = |k: usize| chars.get(k).map_or(text.len(), |&(byte, _)| byte);
-    let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| is_any_digit(c));
+    let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| grouping.is_digit(c));
     let mut spans: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < chars.len() {
@@ -218,31 +247,38 @@ fn redact_runs(text: &str, shortest: usize, dots: Dots) -> Cow<'_, str> {
             continue;
         }
         let (start, mut end, mut digits, mut j) = (i, i, 0, i);
-        // Where the gaps holding a dot began, with the digits before each.
+        // Where the gaps holding a dot began, with the digits before each,
+        // and how many gaps the run has.
         let mut dotted: Vec<(usize, usize)> = Vec::new();
+        let mut gaps = 0;
         while j < chars.len() {
             if digit_at(j) {
                 digits += 1;
                 j += 1;
                 end = j;
-            } else if is_group_separator(chars[j].1) {
+            } else if grouping.is_separator(chars[j].1) {
                 let gap = chars[j..]
                     .iter()
-                    .take_while(|&&(_, c)| is_group_separator(c))
+                    .take_while(|&&(_, c)| grouping.is_separator(c))
                     .count();
                 if !digit_at(j + gap) {
                     break;
                 }
-                if chars[j..j + gap].iter().any(|&(_, c)| c == '.') {
+                if chars[j..j + gap]
+                    .iter()
+                    .any(|&(_, c)| matches!(c, '.' | '\u{ff0e}'))
+                {
                     dotted.push((j, digits));
                 }
+                gaps += 1;
                 j += gap;
             } else {
                 break;
             }
         }
         if let [(point, before)] = dotted[..]
-            && dots == Dots::SeveralGroup
+            && gaps == 1
+            && grouping == Grouping::Text
         {
             (end, digits) = (point, before);
         }
@@ -465,11 +501,32 @@ mod tests {
         // One dot is a decimal point, not a card's grouping.
         case("10000000000.00 is too large", "10000000000.00 is too large");
         case("12345678901234.00", "123456****1234.00");
+        // A dot among other groupings groups too.
+        case("card 6228 4800.1234 5678", "card 6228 48**.**** 5678");
+        // Fullwidth and ideographic separators, as fullwidth input types them.
+        case(
+            "退到卡６２２８\u{3000}４８００\u{3000}１２３４\u{3000}５６７６",
+            "退到卡６２２８\u{3000}４８**\u{3000}****\u{3000}５６７６",
+        );
         // Fullwidth digits, as Chinese input methods type them.
         case(
             "卡号６２２８４８００１２３４５６７６",
             "卡号６２２８４８******５６７６",
         );
+    }
+
+    /// An identifier is masked as it always was, so that action ids made
+    /// from it never change: only ASCII digits grouped by spaces or dashes.
+    #[test]
+    fn redact_pans_in_id_cases() {
+        #[track_caller]
+        fn case(text: &str, want: &str) {
+            assert_eq!(redact_pans_in_id(text), want);
+        }
+        case("CR_20261124_00007", "CR_20261124_00007");
+        case("CR-2026/11/24.0000007", "CR-2026/11/24.0000007");
+        case("REF 6228480012345678", "REF 622848******5678");
+        case("REF 6228-4800-1234-5678", "REF 6228-48**-****-5678");
     }
 
     #[test]
