@@ -92,6 +92,16 @@ fn check_cancellations_dated_references() {
 }
 
 #[test]
+fn check_cancellations_quote_closed_by_a_later_row() {
+    check_case("check-cancellations-quote-closed-by-a-later-row");
+}
+
+#[test]
+fn check_cancellations_reason_over_lines() {
+    check_case("check-cancellations-reason-over-lines");
+}
+
+#[test]
 fn check_bom_reordered_columns() {
     check_case("check-bom-reordered-columns");
 }

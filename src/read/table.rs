@@ -272,24 +272,22 @@ impl Table {
         }
     }
 
-    /// Whether a field of the record, where line breaks are allowed, runs
-    /// on as no value would: to the end of the file (its text ends with the
-    /// file's last line break), or over a line that holds a whole row's
-    /// commas. Either way a quote was left open and later rows went into it,
-    /// which must not pass for free text: those rows would be lost.
+    /// Whether a field of the record, where line breaks are allowed, holds
+    /// a comma after a line break. A quote left open takes the later rows
+    /// into one field (up to the next quote, wherever that is), and rows
+    /// have commas; free text put over several lines in Excel has none
+    /// after its breaks, or can do without them. Swallowed rows must never
+    /// pass for free text: they would be lost without a word.
     fn swallows_rows(&self) -> bool {
         let bytes = self.record.as_byte_record().as_slice();
         if memchr::memchr2(b'\n', b'\r', bytes).is_none() {
             return false;
         }
-        let commas = self.names.len().saturating_sub(1).max(1);
         self.record.iter().any(|field| {
-            field.contains(['\n', '\r'])
-                && (field.ends_with(['\n', '\r'])
-                    || field
-                        .lines()
-                        .skip(1)
-                        .any(|line| line.matches(',').count() >= commas))
+            field
+                .split(['\n', '\r'])
+                .skip(1)
+                .any(|line| line.contains(','))
         })
     }
 
@@ -333,7 +331,10 @@ impl Table {
                 line + breaks,
                 match self.line_breaks {
                     LineBreaks::Refuse => "a terminal or bank row never holds a line break",
-                    LineBreaks::Allow => "the lines after it read as rows of the file",
+                    LineBreaks::Allow => {
+                        "its lines after the first hold commas, as rows of the file do; \
+                         a text meant to run over lines must have no comma after a line break"
+                    }
                 }
             ),
         ))
