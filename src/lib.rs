@@ -311,8 +311,11 @@ fn plan_run(ledger: &ledger::Ledger, files: &[InputFile], config: &Config) -> an
         }
         // A quiet night's files name no run; the same quiet night again is
         // one as of the same time after a run that read no row either.
+        // Without --as-of (cron), the clock names no earlier time: a quiet
+        // night after an unfinished quiet night is taken for that night.
         let as_of = as_of.format(ledger::TIME_FORMAT).to_string();
-        if files.is_empty() && latest.as_of == as_of && ledger.rows_read(latest.run_id)? == 0 {
+        let same_time = latest.as_of == as_of || !config.as_of_given;
+        if files.is_empty() && same_time && ledger.rows_read(latest.run_id)? == 0 {
             return redo(ledger, latest, config);
         }
         return Err(refuse(
@@ -335,7 +338,11 @@ fn plan_run(ledger: &ledger::Ledger, files: &[InputFile], config: &Config) -> an
             // again would be recorded twice, its actions reported as issued
             // already and gone from its outputs.
             let as_of_text = as_of.format(ledger::TIME_FORMAT).to_string();
-            if let Some(latest) = latest.filter(|l| files.is_empty() && l.as_of == as_of_text) {
+            if let Some(latest) = latest
+                && files.is_empty()
+                && latest.as_of == as_of_text
+                && ledger.rows_read(latest.run_id)? == 0
+            {
                 return Err(refuse(
                     ledger.path(),
                     format!(

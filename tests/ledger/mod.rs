@@ -1278,3 +1278,73 @@ fn a_sale_settled_after_an_earlier_runs_void_can_be_refunded() {
     let rejected = books.read("out2", "rejected_cancellations.csv");
     assert_eq!(rows(&rejected).len(), 0, "{rejected}");
 }
+
+/// Header-only files as of the time of a run that read rows are not that
+/// night again (its files would name it): they are recorded as a run of
+/// their own, and the earlier run's records and carried sale stay.
+#[test]
+fn header_only_files_as_of_a_night_with_rows_are_a_run_of_their_own() {
+    let books = Books::new();
+    let dir = books.dir.path();
+    let sale = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,\
+                2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let (t1, b1) = (dir.join("t1.csv"), dir.join("b1.csv"));
+    fs::write(&t1, format!("{TERMINAL_HEADER}{sale}")).unwrap();
+    fs::write(&b1, BANK_HEADER).unwrap();
+    assert_status(
+        &books.reconcile_into(&t1, &b1, "2026-11-23 20:00", "one"),
+        0,
+    );
+    let (tq, bq) = (dir.join("tq.csv"), dir.join("bq.csv"));
+    fs::write(&tq, TERMINAL_HEADER).unwrap();
+    fs::write(&bq, BANK_HEADER).unwrap();
+    assert_status(
+        &books.reconcile_into(&tq, &bq, "2026-11-23 20:00", "quiet"),
+        0,
+    );
+    let conn = rusqlite::Connection::open(books.ledger()).unwrap();
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(count("SELECT count(*) FROM runs"), 2);
+    assert_eq!(count("SELECT count(*) FROM records WHERE run_id = 1"), 1);
+    assert_eq!(
+        count("SELECT count(*) FROM carried WHERE cleared_run IS NULL"),
+        1
+    );
+}
+
+/// A quiet night that crashed under cron, run again as cron runs it (no
+/// `--as-of`), is finished as of its own as-of, not refused for ever.
+#[test]
+fn a_quiet_night_that_crashed_is_finished_without_as_of() {
+    let (clean, crashed) = (Books::new(), Books::new());
+    let files = tempfile::tempdir().unwrap();
+    let (terminal, bank) = (files.path().join("t.csv"), files.path().join("b.csv"));
+    fs::write(&terminal, TERMINAL_HEADER).unwrap();
+    fs::write(&bank, BANK_HEADER).unwrap();
+    assert_status(
+        &clean.reconcile_crashing(&terminal, &bank, "2026-11-24 22:00", &[], None),
+        0,
+    );
+    let crash = crashed.reconcile_crashing(
+        &terminal,
+        &bank,
+        "2026-11-24 22:00",
+        &[],
+        Some("after-ledger"),
+    );
+    assert!(!crash.status.success(), "the injected crash did not happen");
+    let again = Command::new(BIN)
+        .args(["reconcile", "--terminal"])
+        .arg(&terminal)
+        .arg("--bank")
+        .arg(&bank)
+        .arg("--ledger")
+        .arg(crashed.ledger())
+        .arg("--out")
+        .arg(crashed.out("out"))
+        .env_remove("POSRECON_CRASH_AT")
+        .output()
+        .unwrap();
+    assert_status(&again, 0);
+    assert_eq!(crashed.dump(), clean.dump());
+}
