@@ -350,8 +350,9 @@ fn write_cell(
     Ok(())
 }
 
-/// The most characters Excel lets a cell hold.
-const EXCEL_CELL_CHARS: usize = 32_767;
+/// The most characters Excel lets a cell hold, counted as UTF-16 units (an
+/// emoji is two), as rust_xlsxwriter checks them.
+const EXCEL_CELL_UNITS: usize = 32_767;
 
 /// What a text cut to fit a cell ends with.
 const CUT: &str = " [cut at Excel's 32,767-character limit; the CSV file holds it whole]";
@@ -360,14 +361,19 @@ const CUT: &str = " [cut at Excel's 32,767-character limit; the CSV file holds i
 /// may be anything) is cut and says so, rather than failing the night; the
 /// CSV file keeps the whole text.
 fn within_excel_limit(text: &str) -> Cow<'_, str> {
-    match text.char_indices().nth(EXCEL_CELL_CHARS) {
-        None => Cow::Borrowed(text),
-        Some(_) => {
-            let keep = EXCEL_CELL_CHARS - CUT.chars().count();
-            let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
-            Cow::Owned(format!("{}{CUT}", &text[..end]))
-        }
+    if text.len() <= EXCEL_CELL_UNITS || text.encode_utf16().count() <= EXCEL_CELL_UNITS {
+        return Cow::Borrowed(text);
     }
+    let room = EXCEL_CELL_UNITS - CUT.encode_utf16().count();
+    let mut units = 0;
+    let end = text
+        .char_indices()
+        .find(|&(_, c)| {
+            units += c.len_utf16();
+            units > room
+        })
+        .map_or(text.len(), |(i, _)| i);
+    Cow::Owned(format!("{}{CUT}", &text[..end]))
 }
 
 /// Writes an amount as a number shown with two decimals: the one place an
@@ -547,6 +553,25 @@ fn row_number(r: usize) -> anyhow::Result<RowNum> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn within_excel_limit_counts_utf16_units() {
+        let units = |text: &str| text.encode_utf16().count();
+        let fits = "x".repeat(EXCEL_CELL_UNITS);
+        assert!(matches!(within_excel_limit(&fits), Cow::Borrowed(_)));
+        for long in [
+            "x".repeat(EXCEL_CELL_UNITS + 1),
+            "😀".repeat(20_000),
+            format!("x{}", "😀".repeat(20_000)),
+            "中".repeat(40_000),
+        ] {
+            let cut = within_excel_limit(&long);
+            assert!(units(&cut) <= EXCEL_CELL_UNITS, "{}", units(&cut));
+            assert!(units(&cut) >= EXCEL_CELL_UNITS - 1, "{}", units(&cut));
+            assert!(cut.ends_with(CUT));
+            assert!(long.starts_with(cut.strip_suffix(CUT).unwrap()));
+        }
+    }
 
     #[test]
     fn columns_are_typed_by_name() {
