@@ -352,17 +352,22 @@ impl Table {
 }
 
 /// Passes bytes through with every CR LF written as a lone LF (a CR alone
-/// stays). The csv crate counts lines by the LFs it consumes, and takes a
-/// CR LF's CR as the end of a record and its LF only when the next record
-/// starts: in a CR LF file, which Windows programs write, every row's line
-/// number was one too low (BurntSushi/rust-csv#395). Its bytes are hashed
-/// before they get here, so the file's hash is that of the file as it is.
+/// stays), and a space on each blank line. The csv crate counts lines by
+/// the LFs it consumes, and names a record by where it started looking for
+/// it: a CR LF's LF is consumed only as the next record starts, and blank
+/// lines are skipped on the way, so in a CR LF file every row, and after a
+/// blank line every later row, was named a line too early
+/// (BurntSushi/rust-csv#395). A line holding a space is a record of its
+/// own, which `Table` skips as blank. The bytes are hashed before they get
+/// here, so the file's hash is that of the file as it is.
 pub(crate) struct LfOnly<R> {
     inner: R,
     held: Box<[u8]>,
     start: usize,
     end: usize,
     eof: bool,
+    /// The byte written last (none yet: a blank first line is left as is).
+    last: u8,
 }
 
 impl<R: io::Read> LfOnly<R> {
@@ -373,6 +378,7 @@ impl<R: io::Read> LfOnly<R> {
             start: 0,
             end: 0,
             eof: false,
+            last: 0,
         }
     }
 }
@@ -402,30 +408,33 @@ impl<R: io::Read> io::Read for LfOnly<R> {
             let (mut taken, mut written) = (0, 0);
             while taken < held.len() && written < out.len() {
                 let rest = &held[taken..];
-                let plain = memchr::memchr(b'\r', rest).unwrap_or(rest.len());
+                let plain = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
                 let n = plain.min(out.len() - written);
                 out[written..written + n].copy_from_slice(&rest[..n]);
-                (taken, written) = (taken + n, written + n);
-                if n < plain || written == out.len() {
-                    break;
+                if let Some(&byte) = rest[..n].last() {
+                    self.last = byte;
                 }
-                if plain == rest.len() {
+                (taken, written) = (taken + n, written + n);
+                if n < plain || written == out.len() || plain == rest.len() {
                     continue;
                 }
-                // At a CR: dropped before an LF, kept before anything else;
-                // one that ends what is held waits for the next byte.
-                match rest.get(plain + 1) {
-                    Some(b'\n') => taken += 1,
-                    Some(_) => {
-                        out[written] = b'\r';
-                        (taken, written) = (taken + 1, written + 1);
+                let (byte, take) = match (rest[plain], rest.get(plain + 1)) {
+                    // A blank line: its space first, its LF the next time.
+                    (b'\n', _) if self.last == b'\n' => (b' ', 0),
+                    (b'\n', _) => (b'\n', 1),
+                    // A CR: dropped before an LF, kept before anything
+                    // else; one that ends what is held waits for the next.
+                    (_, Some(b'\n')) => {
+                        taken += 1;
+                        continue;
                     }
-                    None if self.eof => {
-                        out[written] = b'\r';
-                        (taken, written) = (taken + 1, written + 1);
-                    }
-                    None => break,
-                }
+                    (_, Some(_)) => (b'\r', 1),
+                    (_, None) if self.eof => (b'\r', 1),
+                    (_, None) => break,
+                };
+                out[written] = byte;
+                self.last = byte;
+                (taken, written) = (taken + take, written + 1);
             }
             self.start += taken;
             if written > 0 {
@@ -785,7 +794,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn lf_only_writes_every_crlf_as_lf_and_keeps_the_rest(
+        fn lf_only_writes_crlf_as_lf_and_a_space_on_blank_lines(
             bytes in proptest::collection::vec(
                 proptest::prop_oneof![
                     proptest::strategy::Just(b'\r'),
@@ -809,11 +818,18 @@ mod tests {
                 }
                 got.extend_from_slice(&out[..n]);
             }
-            let mut want = Vec::new();
+            let mut lf_only = Vec::new();
             for (i, &b) in bytes.iter().enumerate() {
                 if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
-                    want.push(b);
+                    lf_only.push(b);
                 }
+            }
+            let mut want: Vec<u8> = Vec::new();
+            for &b in &lf_only {
+                if b == b'\n' && want.last() == Some(&b'\n') {
+                    want.push(b' ');
+                }
+                want.push(b);
             }
             proptest::prop_assert_eq!(got, want);
         }
