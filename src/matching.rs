@@ -887,7 +887,6 @@ fn pair_exact(
     // Each matched record's other candidates, to be judged once every
     // terminal record has had its turn.
     let mut leftovers: Vec<(usize, Vec<usize>)> = Vec::new();
-    let mut candidates: Vec<&Candidate> = Vec::new();
     // The strongest evidence pairs first, across all records: a settlement
     // with a record's own rrn is that record's (an rrn is unique at the
     // acquirer), then by key those that agree on amount and time, then on the
@@ -900,40 +899,30 @@ fn pair_exact(
         |c| c.fit <= Fit::Amount,
         |_| true,
     ];
-    for in_tier in tiers {
-        for (t, found) in found.each() {
-            if pairing.settlement(t).is_some() {
-                continue;
-            }
-            candidates.clear();
-            candidates.extend(found.filter(|c| pairing.bank_is_free(c.bank as usize)));
-            // Within the tier, prefer the settlement that agrees on amount
-            // and time, then on the amount, then the canonical first.
-            let in_reach = || candidates.iter().filter(|c| in_tier(c));
-            let Some(chosen) = in_reach()
-                .find(|c| c.fit == Fit::AmountAndTime)
-                .or_else(|| in_reach().find(|c| c.fit <= Fit::Amount))
-                .or_else(|| in_reach().next())
-            else {
-                continue;
-            };
-            let same_amount = chosen.fit <= Fit::Amount;
-            let (chosen, rule) = (chosen.bank as usize, chosen.rule);
-            pairing.pair(t, chosen, rule, same_amount);
-            // Only the others that settle the chosen one's transaction again
-            // can become its duplicates, and whether they do depends on the
-            // two settlements alone: keeping every other candidate made a key
-            // that thousands of records share cost memory in its square.
-            let others: Vec<usize> = candidates
-                .iter()
-                .map(|c| c.bank as usize)
-                .filter(|&b| b != chosen && settles_again(&bank[chosen], &bank[b]))
-                .collect();
-            // Nearly every record has no other candidate: an entry for each
-            // was the pass's largest allocation, and on a 1 M night the run's
-            // peak.
-            if !others.is_empty() {
-                leftovers.push((chosen, others));
+    // Nearly every record pairs in the first tier; the later ones visit
+    // only the records left, with their candidates.
+    let mut left: Vec<(usize, Vec<Candidate>)> = Vec::new();
+    let mut candidates: Vec<&Candidate> = Vec::new();
+    for (t, found) in found.each() {
+        candidates.clear();
+        candidates.extend(found);
+        if !pair_in_tier(t, &candidates, tiers[0], bank, &mut pairing, &mut leftovers) {
+            left.push((t, candidates.iter().map(|&&c| c).collect()));
+        }
+    }
+    for in_tier in &tiers[1..] {
+        for (t, found) in &left {
+            if pairing.settlement(*t).is_none() {
+                candidates.clear();
+                candidates.extend(found);
+                pair_in_tier(
+                    *t,
+                    &candidates,
+                    *in_tier,
+                    bank,
+                    &mut pairing,
+                    &mut leftovers,
+                );
             }
         }
     }
@@ -945,6 +934,48 @@ fn pair_exact(
         }
     }
     pairing
+}
+
+/// Pairs terminal record `t` with its best free candidate of those `in_tier`
+/// (agreeing on amount and time, then on the amount, then the canonical
+/// first), and lists its other free candidates that settle the same
+/// transaction again in `leftovers`. False when none is in the tier.
+fn pair_in_tier(
+    t: usize,
+    found: &[&Candidate],
+    in_tier: fn(&Candidate) -> bool,
+    bank: &[Settlement],
+    pairing: &mut Pairing,
+    leftovers: &mut Vec<(usize, Vec<usize>)>,
+) -> bool {
+    let free = |c: &&&Candidate| pairing.bank_is_free(c.bank as usize);
+    let in_reach = || found.iter().filter(free).filter(|c| in_tier(c));
+    let Some(chosen) = in_reach()
+        .find(|c| c.fit == Fit::AmountAndTime)
+        .or_else(|| in_reach().find(|c| c.fit <= Fit::Amount))
+        .or_else(|| in_reach().next())
+    else {
+        return false;
+    };
+    let same_amount = chosen.fit <= Fit::Amount;
+    let (chosen, rule) = (chosen.bank as usize, chosen.rule);
+    // Only the others that settle the chosen one's transaction again can
+    // become its duplicates, and whether they do depends on the two
+    // settlements alone: keeping every other candidate made a key that
+    // thousands of records share cost memory in its square.
+    let others: Vec<usize> = found
+        .iter()
+        .filter(free)
+        .map(|c| c.bank as usize)
+        .filter(|&b| b != chosen && settles_again(&bank[chosen], &bank[b]))
+        .collect();
+    pairing.pair(t, chosen, rule, same_amount);
+    // Nearly every record has no other candidate: an entry for each was the
+    // pass's largest allocation, and on a 1 M night the run's peak.
+    if !others.is_empty() {
+        leftovers.push((chosen, others));
+    }
+    true
 }
 
 /// How well an exact-pass candidate agrees with the terminal record; the

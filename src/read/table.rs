@@ -408,7 +408,15 @@ impl<R: io::Read> io::Read for LfOnly<R> {
             let (mut taken, mut written) = (0, 0);
             while taken < held.len() && written < out.len() {
                 let rest = &held[taken..];
-                let plain = memchr::memchr2(b'\r', b'\n', rest).unwrap_or(rest.len());
+                // Up to the next CR, or the next LF that ends a blank line:
+                // between them the bytes go through as they are, in one copy.
+                let cr = memchr::memchr(b'\r', rest).unwrap_or(rest.len());
+                let blank = if self.last == b'\n' && rest.first() == Some(&b'\n') {
+                    Some(0)
+                } else {
+                    memchr::memmem::find(&rest[..cr], b"\n\n").map(|i| i + 1)
+                };
+                let plain = blank.map_or(cr, |blank| blank.min(cr));
                 let n = plain.min(out.len() - written);
                 out[written..written + n].copy_from_slice(&rest[..n]);
                 if let Some(&byte) = rest[..n].last() {
