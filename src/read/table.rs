@@ -388,6 +388,31 @@ impl<R: io::Read> io::Read for LfOnly<R> {
         if out.is_empty() {
             return Ok(0);
         }
+        // Nothing held: read straight into `out`, and when what came holds
+        // no CR and no blank line (nearly always), that is all.
+        if self.start == self.end && !self.eof && out.len() >= 2 {
+            let room = out.len().min(self.held.len());
+            let n = loop {
+                match self.inner.read(&mut out[..room]) {
+                    Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+                    read => break read?,
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+                return Ok(0);
+            }
+            let came = &out[..n];
+            let as_is = memchr::memchr(b'\r', came).is_none()
+                && !(self.last == b'\n' && came[0] == b'\n')
+                && memchr::memmem::find(came, b"\n\n").is_none();
+            if as_is {
+                self.last = came[n - 1];
+                return Ok(n);
+            }
+            self.held[..n].copy_from_slice(came);
+            (self.start, self.end) = (0, n);
+        }
         loop {
             // Two bytes at least, so that a CR's next byte is known.
             if self.end - self.start < 2 && !self.eof {
