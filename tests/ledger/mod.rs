@@ -122,6 +122,16 @@ impl Books {
         self.reconcile_crashing(batch, bank, as_of, extra, None)
     }
 
+    /// Writes night `n`'s terminal and bank files (`t{n}.csv`, `b{n}.csv`)
+    /// with these rows under their headers, and returns their paths.
+    fn files(&self, n: &str, terminal: &str, bank: &str) -> (PathBuf, PathBuf) {
+        let dir = self.dir.path();
+        let (t, b) = (dir.join(format!("t{n}.csv")), dir.join(format!("b{n}.csv")));
+        fs::write(&t, format!("{TERMINAL_HEADER}{terminal}")).unwrap();
+        fs::write(&b, format!("{BANK_HEADER}{bank}")).unwrap();
+        (t, b)
+    }
+
     /// [`Books::reconcile`] into the folder `out`.
     fn reconcile_into(&self, batch: &Path, bank: &Path, as_of: &str, out: &str) -> Output {
         Command::new(BIN)
@@ -1130,10 +1140,7 @@ fn a_voided_sale_settled_a_night_later_is_refunded() {
     let void = "898310058120001,10000101,000232,000011,633012000011,A1B2C3,VOID,\
                 2026-11-24 09:20:00,128.00,CNY,622848******5671,000010,\n";
     let night = |books: &Books, n: &str, terminal: &str, bank: &str, as_of: &str| {
-        let dir = books.dir.path();
-        let (t, b) = (dir.join(format!("t{n}.csv")), dir.join(format!("b{n}.csv")));
-        fs::write(&t, format!("{TERMINAL_HEADER}{terminal}")).unwrap();
-        fs::write(&b, format!("{BANK_HEADER}{bank}")).unwrap();
+        let (t, b) = books.files(n, terminal, bank);
         let out = format!("out{n}");
         let output = books.reconcile_into(&t, &b, as_of, &out);
         assert!(
@@ -1192,19 +1199,14 @@ fn a_voided_sale_settled_a_night_later_is_refunded() {
 #[test]
 fn the_summary_table_gives_the_carried_amount() {
     let books = Books::new();
-    let dir = books.dir.path();
     let sale = "898310058120001,10000101,000232,000003,633012000003,A1B2C5,SALE,\
                 2026-11-24 09:15:02,30.00,CNY,622848******9999,,\n";
-    let (t1, b1) = (dir.join("t1.csv"), dir.join("b1.csv"));
-    fs::write(&t1, format!("{TERMINAL_HEADER}{sale}")).unwrap();
-    fs::write(&b1, BANK_HEADER).unwrap();
+    let (t1, b1) = books.files("1", sale, "");
     assert_status(
         &books.reconcile_into(&t1, &b1, "2026-11-24 22:00", "one"),
         0,
     );
-    let (t2, b2) = (dir.join("t2.csv"), dir.join("b2.csv"));
-    fs::write(&t2, TERMINAL_HEADER).unwrap();
-    fs::write(&b2, BANK_HEADER).unwrap();
+    let (t2, b2) = books.files("2", "", "");
     let two = books.reconcile_into(&t2, &b2, "2026-11-25 22:00", "two");
     assert_status(&two, 1);
     let table = stdout(&two);
@@ -1285,19 +1287,14 @@ fn a_sale_settled_after_an_earlier_runs_void_can_be_refunded() {
 #[test]
 fn header_only_files_as_of_a_night_with_rows_are_a_run_of_their_own() {
     let books = Books::new();
-    let dir = books.dir.path();
     let sale = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,\
                 2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
-    let (t1, b1) = (dir.join("t1.csv"), dir.join("b1.csv"));
-    fs::write(&t1, format!("{TERMINAL_HEADER}{sale}")).unwrap();
-    fs::write(&b1, BANK_HEADER).unwrap();
+    let (t1, b1) = books.files("1", sale, "");
     assert_status(
         &books.reconcile_into(&t1, &b1, "2026-11-23 20:00", "one"),
         0,
     );
-    let (tq, bq) = (dir.join("tq.csv"), dir.join("bq.csv"));
-    fs::write(&tq, TERMINAL_HEADER).unwrap();
-    fs::write(&bq, BANK_HEADER).unwrap();
+    let (tq, bq) = books.files("q", "", "");
     assert_status(
         &books.reconcile_into(&tq, &bq, "2026-11-23 20:00", "quiet"),
         0,
