@@ -284,6 +284,8 @@ struct Plan {
     as_of: NaiveDateTime,
 }
 
+/// Plans tonight's run from what the ledger holds: a new run, or the run
+/// these files (or this quiet night, or this as-of) name, redone.
 fn plan_run(ledger: &ledger::Ledger, files: &[InputFile], config: &Config) -> anyhow::Result<Plan> {
     let (rerun, as_of) = (config.rerun, config.as_of);
     // A header-only file (a quiet night) looks the same every time, and holds

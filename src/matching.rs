@@ -900,29 +900,23 @@ fn pair_exact(
         |_| true,
     ];
     // Nearly every record pairs in the first tier; the later ones visit
-    // only the records left, with their candidates.
-    let mut left: Vec<(usize, Vec<Candidate>)> = Vec::new();
+    // only the records left (their ranks: a copy of their candidates would
+    // double what a crowded key costs).
+    let mut left: Vec<(u32, usize)> = Vec::new();
     let mut candidates: Vec<&Candidate> = Vec::new();
-    for (t, found) in found.each() {
+    for (rank, t, of_t) in found.each() {
         candidates.clear();
-        candidates.extend(found);
+        candidates.extend(of_t);
         if !pair_in_tier(t, &candidates, tiers[0], bank, &mut pairing, &mut leftovers) {
-            left.push((t, candidates.iter().map(|&&c| c).collect()));
+            left.push((rank, t));
         }
     }
     for in_tier in &tiers[1..] {
-        for (t, found) in &left {
-            if pairing.settlement(*t).is_none() {
+        for &(rank, t) in &left {
+            if pairing.settlement(t).is_none() {
                 candidates.clear();
-                candidates.extend(found);
-                pair_in_tier(
-                    *t,
-                    &candidates,
-                    *in_tier,
-                    bank,
-                    &mut pairing,
-                    &mut leftovers,
-                );
+                candidates.extend(found.of(rank));
+                pair_in_tier(t, &candidates, *in_tier, bank, &mut pairing, &mut leftovers);
             }
         }
     }
@@ -1110,10 +1104,24 @@ impl<'o> ExactCandidates<'o> {
         }
     }
 
+    /// The candidates of the terminal record at `rank` in canonical order,
+    /// as [`ExactCandidates::each`] gives them.
+    fn of(&self, rank: u32) -> impl Iterator<Item = &Candidate> + '_ {
+        fn of_rank(found: &[Found], rank: u32) -> &[Found] {
+            let start = found.partition_point(|f| f.rank < rank);
+            let end = start + found[start..].partition_point(|f| f.rank == rank);
+            &found[start..end]
+        }
+        of_rank(&self.by_rrn, rank)
+            .iter()
+            .chain(of_rank(&self.by_key, rank))
+            .map(|f| &f.candidate)
+    }
+
     /// Each terminal record that has candidates, in order, with them: the
     /// rrn's before the key's, each in canonical order, the order the pass
-    /// has always taken them in.
-    fn each(&self) -> impl Iterator<Item = (usize, impl Iterator<Item = &Candidate>)> + '_ {
+    /// has always taken them in. A record comes with its rank.
+    fn each(&self) -> impl Iterator<Item = (u32, usize, impl Iterator<Item = &Candidate>)> + '_ {
         let same_record = |a: &Found, b: &Found| a.rank == b.rank;
         let mut by_rrn = self.by_rrn.chunk_by(same_record).peekable();
         let mut by_key = self.by_key.chunk_by(same_record).peekable();
@@ -1127,7 +1135,7 @@ impl<'o> ExactCandidates<'o> {
             let from_rrn = by_rrn.next_if(|r| r[0].rank == rank).unwrap_or_default();
             let from_key = by_key.next_if(|k| k[0].rank == rank).unwrap_or_default();
             let found = from_rrn.iter().chain(from_key).map(|f| &f.candidate);
-            Some((self.order[rank as usize], found))
+            Some((rank, self.order[rank as usize], found))
         })
     }
 }
