@@ -312,18 +312,27 @@ fn plan_run(ledger: &ledger::Ledger, files: &[InputFile], config: &Config) -> an
             return redo(ledger, latest, config);
         }
         // A quiet night's files name no run; the same quiet night again is
-        // one as of the same time after a run that read no row either.
-        // Without --as-of (cron), the clock names no earlier time: a quiet
-        // night after an unfinished quiet night is taken for that night.
+        // one as of the same time after a run that read no row either. (The
+        // clock's time, under cron, names no night: a quiet night then is
+        // not taken for the unfinished one, whose requests it may not hold.)
         let as_of = as_of.format(ledger::TIME_FORMAT).to_string();
-        let same_time = latest.as_of == as_of || !config.as_of_given;
-        if files.is_empty() && same_time && ledger.rows_read(latest.run_id)? == 0 {
+        let quiet = ledger.rows_read(latest.run_id)? == 0;
+        if files.is_empty() && latest.as_of == as_of && quiet {
             return redo(ledger, latest, config);
         }
+        let how = if quiet {
+            format!(
+                "run it again with the same files and --as-of \"{}\" first (its files hold no \
+                 row, so only its as-of names it)",
+                latest.as_of
+            )
+        } else {
+            "run it again with the same files first".to_string()
+        };
         return Err(refuse(
             ledger.path(),
             format!(
-                "run {} (as of {}) did not finish writing its outputs; run it again with the same files first",
+                "run {} (as of {}) did not finish writing its outputs; {how}",
                 latest.run_id, latest.as_of
             ),
         ));

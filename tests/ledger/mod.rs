@@ -1310,27 +1310,23 @@ fn header_only_files_as_of_a_night_with_rows_are_a_run_of_their_own() {
 }
 
 /// A quiet night that crashed under cron, run again as cron runs it (no
-/// `--as-of`), is finished as of its own as-of, not refused for ever.
+/// `--as-of`), is not taken for the unfinished night (another quiet night
+/// may hold other requests): the refusal names the `--as-of` that finishes it.
 #[test]
-fn a_quiet_night_that_crashed_is_finished_without_as_of() {
+fn a_quiet_night_that_crashed_names_the_as_of_that_finishes_it() {
     let (clean, crashed) = (Books::new(), Books::new());
     let files = tempfile::tempdir().unwrap();
     let (terminal, bank) = (files.path().join("t.csv"), files.path().join("b.csv"));
     fs::write(&terminal, TERMINAL_HEADER).unwrap();
     fs::write(&bank, BANK_HEADER).unwrap();
+    let night = "2026-11-24 22:00";
     assert_status(
-        &clean.reconcile_crashing(&terminal, &bank, "2026-11-24 22:00", &[], None),
+        &clean.reconcile_crashing(&terminal, &bank, night, &[], None),
         0,
     );
-    let crash = crashed.reconcile_crashing(
-        &terminal,
-        &bank,
-        "2026-11-24 22:00",
-        &[],
-        Some("after-ledger"),
-    );
+    let crash = crashed.reconcile_crashing(&terminal, &bank, night, &[], Some("after-ledger"));
     assert!(!crash.status.success(), "the injected crash did not happen");
-    let again = Command::new(BIN)
+    let under_cron = Command::new(BIN)
         .args(["reconcile", "--terminal"])
         .arg(&terminal)
         .arg("--bank")
@@ -1342,6 +1338,18 @@ fn a_quiet_night_that_crashed_is_finished_without_as_of() {
         .env_remove("POSRECON_CRASH_AT")
         .output()
         .unwrap();
-    assert_status(&again, 0);
+    assert_status(&under_cron, 3);
+    assert!(
+        stderr(&under_cron).contains(
+            "run 1 (as of 2026-11-24 22:00:00) did not finish writing its outputs; run it \
+             again with the same files and --as-of \"2026-11-24 22:00:00\" first"
+        ),
+        "{}",
+        stderr(&under_cron)
+    );
+    assert_status(
+        &crashed.reconcile_crashing(&terminal, &bank, night, &[], None),
+        0,
+    );
     assert_eq!(crashed.dump(), clean.dump());
 }
