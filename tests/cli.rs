@@ -101,6 +101,13 @@ fn check_cancellations_reason_over_lines() {
     check_case("check-cancellations-reason-over-lines");
 }
 
+/// Blank lines before the header are skipped, and the bad row after two
+/// blank lines is named by its own line (7).
+#[test]
+fn check_blank_lines_before_the_header() {
+    check_case("check-blank-lines-before-the-header");
+}
+
 #[test]
 fn check_bom_reordered_columns() {
     check_case("check-bom-reordered-columns");
@@ -622,4 +629,49 @@ fn a_file_of_implausible_amounts_is_refused_not_a_panic() {
         ),
         "{stderr}"
     );
+}
+
+/// A reason that runs over lines with a blank line among them reaches the
+/// outputs as it was written (the reader marks blank lines to count them).
+#[test]
+fn a_reason_over_lines_keeps_its_blank_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    std::fs::write(
+        path("t.csv"),
+        "merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,txn_time,amount,\
+         currency,card_no,orig_trace_no,orig_rrn\n\
+         898310058120001,10000101,000231,000001,633012000001,A1B2C3,SALE,\
+         2026-11-23 09:15:02,88.00,CNY,622848******5671,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path("b.csv"),
+        "settle_date,merchant_id,terminal_id,batch_no,trace_no,rrn,auth_code,txn_type,\
+         txn_time,amount,fee,net_amount,currency,card_no\n",
+    )
+    .unwrap();
+    std::fs::write(
+        path("c.csv"),
+        "request_ref,merchant_id,merchant_name,terminal_id,trace_no,rrn,txn_time,amount,\
+         refund_amount,reason,customer_consent\n\
+         CR-1,898310058120001,,10000101,000001,633012000001,2026-11-23 09:15:02,88.00,,\
+         \"customer asked\n\ntwice\",yes\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(support::BIN)
+        .current_dir(dir.path())
+        .args(["reconcile", "--terminal", "t.csv", "--bank", "b.csv"])
+        .args(["--cancellations", "c.csv", "--as-of", "2026-11-23 20:00"])
+        .args(["--out", "out", "--no-ledger"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let voids = std::fs::read_to_string(path("out/void_requests.csv")).unwrap();
+    assert!(voids.contains("\"customer asked\n\ntwice\""), "{voids}");
 }

@@ -119,15 +119,20 @@ impl Table {
             .buffer_capacity(1 << 16)
             .from_reader(LfOnly::new(hashing));
         let mut header = csv::StringRecord::new();
-        match reader.read_record(&mut header) {
-            Ok(true) => {}
-            Ok(false) => {
-                file_problem(problems, "has no header row".into());
-                return None;
-            }
-            Err(err) => {
-                problems.push(read_failure(path, &err));
-                return None;
+        // Blank lines before the header are skipped (LfOnly turns the second
+        // of two into a line holding a space, which is blank too).
+        loop {
+            match reader.read_record(&mut header) {
+                Ok(true) if header.len() == 1 && header[0].trim().is_empty() => {}
+                Ok(true) => break,
+                Ok(false) => {
+                    file_problem(problems, "has no header row".into());
+                    return None;
+                }
+                Err(err) => {
+                    problems.push(read_failure(path, &err));
+                    return None;
+                }
             }
         }
         let names: Vec<&str> = header
@@ -237,6 +242,9 @@ impl Table {
             if self.record.len() == 1 && self.record[0].trim().is_empty() {
                 continue;
             }
+            if self.line_breaks == LineBreaks::Allow {
+                self.unblank_line_breaks();
+            }
             let refused = match self.line_breaks {
                 LineBreaks::Refuse => true,
                 LineBreaks::Allow => self.swallows_rows(),
@@ -289,6 +297,35 @@ impl Table {
                 .skip(1)
                 .any(|line| line.contains(','))
         })
+    }
+
+    /// Takes out of a value that runs over lines the space LfOnly wrote on
+    /// each of its blank lines, so that the text is the file's.
+    fn unblank_line_breaks(&mut self) {
+        let bytes = self.record.as_byte_record().as_slice();
+        if memchr::memmem::find(bytes, b"\n \n").is_none() {
+            return;
+        }
+        let fields: Vec<String> = self
+            .record
+            .iter()
+            .map(|field| {
+                let chars: Vec<char> = field.chars().collect();
+                let written_by_lf_only = |i: usize| {
+                    chars[i] == ' '
+                        && i > 0
+                        && chars[i - 1] == '\n'
+                        && chars.get(i + 1) == Some(&'\n')
+                };
+                (0..chars.len())
+                    .filter(|&i| !written_by_lf_only(i))
+                    .map(|i| chars[i])
+                    .collect()
+            })
+            .collect();
+        let position = self.record.position().cloned();
+        self.record = csv::StringRecord::from(fields);
+        self.record.set_position(position);
     }
 
     /// The problem of a record starting on `line` that holds a line break
