@@ -200,8 +200,8 @@ enum Grouping {
     /// A line that could not be split: any grouping may be a card's.
     Line,
     /// Free text: spaces, dashes, slashes, underscores, their fullwidth
-    /// forms, and dots, but a dot that is a run's only grouping is a
-    /// decimal point (`10000000000.00` is an amount) and ends the run.
+    /// forms, and dots, but a dot before one or two digits is a decimal
+    /// point (`10000000000.00` is an amount) and ends the run.
     Text,
     /// An identifier: ASCII digits grouped by spaces and dashes, as ever.
     Id,
@@ -247,10 +247,6 @@ fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> 
             continue;
         }
         let (start, mut end, mut digits, mut j) = (i, i, 0, i);
-        // Where the gaps holding a dot began, with the digits before each,
-        // and how many gaps the run has.
-        let mut dotted: Vec<(usize, usize)> = Vec::new();
-        let mut gaps = 0;
         while j < chars.len() {
             if digit_at(j) {
                 digits += 1;
@@ -264,23 +260,20 @@ fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> 
                 if !digit_at(j + gap) {
                     break;
                 }
-                if chars[j..j + gap]
+                // In free text a dot before one or two digits is a decimal
+                // point (`100.00`), which ends a number; a card's groups are
+                // longer (`6228.4800.1234.5678`).
+                let dotted = chars[j..j + gap]
                     .iter()
-                    .any(|&(_, c)| matches!(c, '.' | '\u{ff0e}'))
-                {
-                    dotted.push((j, digits));
+                    .any(|&(_, c)| matches!(c, '.' | '\u{ff0e}'));
+                let decimals = (j + gap..).take_while(|&k| digit_at(k)).count();
+                if grouping == Grouping::Text && dotted && decimals <= 2 {
+                    break;
                 }
-                gaps += 1;
                 j += gap;
             } else {
                 break;
             }
-        }
-        if let [(point, before)] = dotted[..]
-            && gaps == 1
-            && grouping == Grouping::Text
-        {
-            (end, digits) = (point, before);
         }
         if digits >= shortest {
             spans.push((at(start), at(end)));
@@ -503,6 +496,12 @@ mod tests {
         case("12345678901234.00", "123456****1234.00");
         // A dot among other groupings groups too.
         case("card 6228 4800.1234 5678", "card 6228 48**.**** 5678");
+        // Before two digits a dot is a decimal point: a date after an
+        // amount stays readable.
+        case(
+            "refund 100.00 2026-11-24 asked",
+            "refund 100.00 2026-11-24 asked",
+        );
         // Fullwidth and ideographic separators, as fullwidth input types them.
         case(
             "退到卡６２２８\u{3000}４８００\u{3000}１２３４\u{3000}５６７６",
