@@ -19,6 +19,13 @@ fn ambiguous_suspected_duplicate_says_so() {
     check_case("ambiguous-suspected-duplicate-says-so");
 }
 
+/// A request reference that is a card number grouped by dots or
+/// underscores is shown masked; a dated reference is shown as it is.
+#[test]
+fn cancellations_references_masked_as_cards_only() {
+    check_case("cancellations-references-masked-as-cards-only");
+}
+
 #[test]
 fn bad_amount() {
     check_case("bad-amount");

@@ -226,7 +226,13 @@ pub struct CardStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancellationRequest {
     pub origin: Origin,
+    /// The reference as it is shown (outputs, ledger), any card number in
+    /// it masked.
     pub request_ref: Id,
+    /// The reference as action ids are made from it, and requests told
+    /// apart: masked as posrecon always masked it, so that ids never change
+    /// between versions (`redact_pans_in_id`). Never shown.
+    pub request_key: Id,
     pub merchant_id: Id,
     pub merchant_name: Option<String>,
     pub terminal_id: Option<Id>,

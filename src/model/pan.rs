@@ -247,9 +247,13 @@ fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> 
             continue;
         }
         let (start, mut end, mut digits, mut j) = (i, i, 0, i);
+        // The size of each group of digits but the last, and whether one
+        // was set off by other than an ASCII space or dash.
+        let (mut groups, mut group, mut set_off) = (Vec::new(), 0, false);
         while j < chars.len() {
             if digit_at(j) {
                 digits += 1;
+                group += 1;
                 j += 1;
                 end = j;
             } else if grouping.is_separator(chars[j].1) {
@@ -270,12 +274,22 @@ fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> 
                 if grouping == Grouping::Text && dotted && decimals <= 2 {
                     break;
                 }
+                set_off |= chars[j..j + gap]
+                    .iter()
+                    .any(|&(_, c)| !matches!(c, ' ' | '-'));
+                groups.push(std::mem::take(&mut group));
                 j += gap;
             } else {
                 break;
             }
         }
-        if digits >= shortest {
+        // In free text, digits set off by dots, slashes, underscores or
+        // the like are a card's only in groups of four (a reference
+        // `20261124_00007` is a date and a number, not a card); spaces and
+        // dashes group any way, as ever.
+        let like_a_card =
+            grouping != Grouping::Text || !set_off || groups.iter().all(|&size| size == 4);
+        if digits >= shortest && like_a_card {
             spans.push((at(start), at(end)));
         }
         i = end.max(i + 1);
@@ -502,6 +516,10 @@ mod tests {
             "refund 100.00 2026-11-24 asked",
             "refund 100.00 2026-11-24 asked",
         );
+        // Set off by other than spaces or dashes, only groups of four are a
+        // card's: a dated reference is not one.
+        case("CR_20261124_00007", "CR_20261124_00007");
+        case("REF 2026/11/24/000007", "REF 2026/11/24/000007");
         // Fullwidth and ideographic separators, as fullwidth input types them.
         case(
             "退到卡６２２８\u{3000}４８００\u{3000}１２３４\u{3000}５６７６",

@@ -2,13 +2,13 @@
 //! cell and returns the value or a message saying what is wrong with it.
 //!
 //! Messages quote the offending value with `{:?}` (so blanks and stray
-//! characters show) after [`crate::model::redact_pans`], because a card number can turn up
+//! characters show) after [`redact_pans`], because a card number can turn up
 //! in any column.
 
 use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use rust_decimal::Decimal;
 
-use crate::model::{Amount, CardState, Currency, Id, MaskedPan, TxnType, redact_pans_in_id};
+use crate::model::{Amount, CardState, Currency, Id, MaskedPan, TxnType, redact_pans};
 
 /// The largest whole-currency part accepted (9,999,999,999.99). Some 9
 /// million such rows would take a sum out of i64 fen; a file's total is
@@ -173,7 +173,7 @@ pub(crate) fn parse_id(raw: &str, shape: IdShape) -> Result<Id, String> {
     if ok {
         // Free-form references could hold anything, a card number included.
         return Ok(match shape {
-            IdShape::Text(_) => Id::from(redact_pans_in_id(raw).as_ref()),
+            IdShape::Text(_) => Id::from(redact_pans(raw).as_ref()),
             _ => Id::from(raw),
         });
     }
