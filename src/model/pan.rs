@@ -284,11 +284,14 @@ fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> 
             }
         }
         // In free text, digits set off by dots, slashes, underscores or
-        // the like are a card's only in groups of four (a reference
-        // `20261124_00007` is a date and a number, not a card); spaces and
-        // dashes group any way, as ever.
-        let like_a_card =
-            grouping != Grouping::Text || !set_off || groups.iter().all(|&size| size == 4);
+        // the like are a card's only in the groups cards are printed in:
+        // fours, or 4-6-5 and 4-6-4 (a reference `20261124_00007` is a
+        // date and a number, not a card). Spaces and dashes group any way,
+        // as ever.
+        let like_a_card = grouping != Grouping::Text
+            || !set_off
+            || groups.iter().all(|&size| size == 4)
+            || groups == [4, 6];
         if digits >= shortest && like_a_card {
             spans.push((at(start), at(end)));
         }
@@ -520,6 +523,7 @@ mod tests {
         // card's: a dated reference is not one.
         case("CR_20261124_00007", "CR_20261124_00007");
         case("REF 2026/11/24/000007", "REF 2026/11/24/000007");
+        case("amex 3782.822463.10005", "amex 3782.82****.*0005");
         // Fullwidth and ideographic separators, as fullwidth input types them.
         case(
             "退到卡６２２８\u{3000}４８００\u{3000}１２３４\u{3000}５６７６",
