@@ -638,8 +638,9 @@ fn a_file_of_implausible_amounts_is_refused_not_a_panic() {
     );
 }
 
-/// A reason that runs over lines with a blank line among them reaches the
-/// outputs as it was written (the reader marks blank lines to count them).
+/// A reason that runs over lines, a blank one and one holding a space among
+/// them, reaches the outputs as it was written (the reader marks blank lines
+/// to count them, and takes the marks out again).
 #[test]
 fn a_reason_over_lines_keeps_its_blank_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -663,7 +664,7 @@ fn a_reason_over_lines_keeps_its_blank_line() {
         "request_ref,merchant_id,merchant_name,terminal_id,trace_no,rrn,txn_time,amount,\
          refund_amount,reason,customer_consent\n\
          CR-1,898310058120001,,10000101,000001,633012000001,2026-11-23 09:15:02,88.00,,\
-         \"customer asked\n\ntwice\",yes\n",
+         \"customer asked\n\n \ntwice\",yes\n",
     )
     .unwrap();
     let output = std::process::Command::new(support::BIN)
@@ -680,5 +681,5 @@ fn a_reason_over_lines_keeps_its_blank_line() {
         String::from_utf8_lossy(&output.stderr)
     );
     let voids = std::fs::read_to_string(path("out/void_requests.csv")).unwrap();
-    assert!(voids.contains("\"customer asked\n\ntwice\""), "{voids}");
+    assert!(voids.contains("\"customer asked\n\n \ntwice\""), "{voids}");
 }

@@ -205,19 +205,23 @@ enum Grouping {
     Text,
     /// An identifier: ASCII digits grouped by spaces and dashes, as ever.
     Id,
+    /// Any digits grouped by spaces and dashes: what free text is masked
+    /// for besides [`Grouping::Text`]'s card-like groups, so that it never
+    /// masks less than an identifier is.
+    Plain,
 }
 
 impl Grouping {
     fn is_digit(self, c: char) -> bool {
         match self {
             Grouping::Id => c.is_ascii_digit(),
-            Grouping::Line | Grouping::Text => is_any_digit(c),
+            Grouping::Line | Grouping::Text | Grouping::Plain => is_any_digit(c),
         }
     }
 
     fn is_separator(self, c: char) -> bool {
         match self {
-            Grouping::Id => matches!(c, ' ' | '-'),
+            Grouping::Id | Grouping::Plain => matches!(c, ' ' | '-'),
             Grouping::Line | Grouping::Text => matches!(
                 c,
                 ' ' | '-' | '.' | '/' | '_'
@@ -231,11 +235,42 @@ impl Grouping {
 }
 
 /// Masks every run of at least `shortest` digits, possibly grouped by
-/// separators (however many between two groups).
+/// separators (however many between two groups). Free text is masked where
+/// either its card-like groups or its plain runs say so.
 fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> {
     if !text.chars().any(|c| grouping.is_digit(c)) {
         return Cow::Borrowed(text);
     }
+    let mut spans = runs(text, shortest, grouping);
+    if grouping == Grouping::Text {
+        spans.extend(runs(text, shortest, Grouping::Plain));
+        spans.sort_unstable();
+        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+        for (start, end) in spans {
+            match merged.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+        }
+        spans = merged;
+    }
+    if spans.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (start, end) in spans {
+        out.push_str(&text[last..start]);
+        out.push_str(&mask_all_digits_but_edges(&text[start..end]));
+        last = end;
+    }
+    out.push_str(&text[last..]);
+    Cow::Owned(out)
+}
+
+/// The byte ranges of the runs of at least `shortest` digits in `text` that
+/// `grouping` takes for card numbers.
+fn runs(text: &str, shortest: usize, grouping: Grouping) -> Vec<(usize, usize)> {
     let chars: Vec<(usize, char)> = text.char_indices().collect();
     let at = |k: usize| chars.get(k).map_or(text.len(), |&(byte, _)| byte);
     let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| grouping.is_digit(c));
@@ -285,30 +320,20 @@ fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> 
         }
         // In free text, digits set off by dots, slashes, underscores or
         // the like are a card's only in the groups cards are printed in:
-        // fours, or 4-6-5 and 4-6-4 (a reference `20261124_00007` is a
-        // date and a number, not a card). Spaces and dashes group any way,
-        // as ever.
+        // fours, 4-6-5 and 4-6-4, or the issuer's six digits and the rest
+        // (a reference `20261124_00007` is a date and a number, not a
+        // card). Spaces and dashes group any way, as ever.
         let like_a_card = grouping != Grouping::Text
             || !set_off
             || groups.iter().all(|&size| size == 4)
-            || groups == [4, 6];
+            || groups == [4, 6]
+            || groups == [6];
         if digits >= shortest && like_a_card {
             spans.push((at(start), at(end)));
         }
         i = end.max(i + 1);
     }
-    if spans.is_empty() {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    for (start, end) in spans {
-        out.push_str(&text[last..start]);
-        out.push_str(&mask_all_digits_but_edges(&text[start..end]));
-        last = end;
-    }
-    out.push_str(&text[last..]);
-    Cow::Owned(out)
+    spans
 }
 
 #[cfg(test)]
@@ -524,6 +549,26 @@ mod tests {
         case("CR_20261124_00007", "CR_20261124_00007");
         case("REF 2026/11/24/000007", "REF 2026/11/24/000007");
         case("amex 3782.822463.10005", "amex 3782.82****.*0005");
+        // A card among other digits is masked whatever groups them: free
+        // text never masks less than an identifier is.
+        case("6228480012345678_01", "622848******5678_01");
+        case(
+            "card 6228480012345678 / 2026",
+            "card 622848******5678 / 2026",
+        );
+        case("2026/11/23 6228480012345678", "2026/11/23 6228********5678");
+        case(
+            "CR_20261124_6228480012345678",
+            "CR_20261124_622848******5678",
+        );
+        case("1.6228480012345678", "1.622848******5678");
+        case("6228480012345671. 150 yuan", "622848******5671. 150 yuan");
+        case("3782/822463/10005", "3782/82****/*0005");
+        case("622848.0012345671", "622848.******5671");
+        case(
+            "３７８２\u{3000}８２２４６３\u{3000}１０００５",
+            "３７８２\u{3000}８２****\u{3000}*０００５",
+        );
         // Fullwidth and ideographic separators, as fullwidth input types them.
         case(
             "退到卡６２２８\u{3000}４８００\u{3000}１２３４\u{3000}５６７６",

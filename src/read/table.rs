@@ -119,11 +119,11 @@ impl Table {
             .buffer_capacity(1 << 16)
             .from_reader(LfOnly::new(hashing));
         let mut header = csv::StringRecord::new();
-        // Blank lines before the header are skipped (LfOnly turns the second
-        // of two into a line holding a space, which is blank too).
+        // Blank lines before the header are skipped (LfOnly marks the second
+        // of two, which is blank too).
         loop {
             match reader.read_record(&mut header) {
-                Ok(true) if header.len() == 1 && header[0].trim().is_empty() => {}
+                Ok(true) if is_blank(&header) => {}
                 Ok(true) => break,
                 Ok(false) => {
                     file_problem(problems, "has no header row".into());
@@ -239,7 +239,7 @@ impl Table {
                 }
             }
             let line = self.record.position().map_or(0, csv::Position::line);
-            if self.record.len() == 1 && self.record[0].trim().is_empty() {
+            if is_blank(&self.record) {
                 continue;
             }
             if self.line_breaks == LineBreaks::Allow {
@@ -299,29 +299,18 @@ impl Table {
         })
     }
 
-    /// Takes out of a value that runs over lines the space LfOnly wrote on
+    /// Takes out of a value that runs over lines the mark LfOnly wrote on
     /// each of its blank lines, so that the text is the file's.
     fn unblank_line_breaks(&mut self) {
         let bytes = self.record.as_byte_record().as_slice();
-        if memchr::memmem::find(bytes, b"\n \n").is_none() {
+        if memchr::memchr(BLANK_MARK, bytes).is_none() {
             return;
         }
+        let mark = char::from(BLANK_MARK);
         let fields: Vec<String> = self
             .record
             .iter()
-            .map(|field| {
-                let chars: Vec<char> = field.chars().collect();
-                let written_by_lf_only = |i: usize| {
-                    chars[i] == ' '
-                        && i > 0
-                        && chars[i - 1] == '\n'
-                        && chars.get(i + 1) == Some(&'\n')
-                };
-                (0..chars.len())
-                    .filter(|&i| !written_by_lf_only(i))
-                    .map(|i| chars[i])
-                    .collect()
-            })
+            .map(|field| field.chars().filter(|&c| c != mark).collect())
             .collect();
         let position = self.record.position().cloned();
         self.record = csv::StringRecord::from(fields);
@@ -388,14 +377,26 @@ impl Table {
     }
 }
 
+/// What LfOnly writes on a blank line: a NUL, which no text file holds, so
+/// that it can be told from a space that was in the file.
+const BLANK_MARK: u8 = 0;
+
+/// Whether a record is a blank line (spaces, tabs, or LfOnly's mark).
+fn is_blank(record: &csv::StringRecord) -> bool {
+    record.len() == 1
+        && record[0]
+            .trim_matches(|c: char| c.is_whitespace() || c == char::from(BLANK_MARK))
+            .is_empty()
+}
+
 /// Passes bytes through with every CR LF written as a lone LF (a CR alone
-/// stays), and a space on each blank line. The csv crate counts lines by
+/// stays), and a mark on each blank line. The csv crate counts lines by
 /// the LFs it consumes, and names a record by where it started looking for
 /// it: a CR LF's LF is consumed only as the next record starts, and blank
 /// lines are skipped on the way, so in a CR LF file every row, and after a
 /// blank line every later row, was named a line too early
-/// (BurntSushi/rust-csv#395). A line holding a space is a record of its
-/// own, which `Table` skips as blank. The bytes are hashed before they get
+/// (BurntSushi/rust-csv#395). A line holding the mark ([`BLANK_MARK`]) is a
+/// record of its own, which `Table` skips as blank. The bytes are hashed before they get
 /// here, so the file's hash is that of the file as it is.
 pub(crate) struct LfOnly<R> {
     inner: R,
@@ -489,8 +490,8 @@ impl<R: io::Read> io::Read for LfOnly<R> {
                     continue;
                 }
                 let (byte, take) = match (rest[plain], rest.get(plain + 1)) {
-                    // A blank line: its space first, its LF the next time.
-                    (b'\n', _) if self.last == b'\n' => (b' ', 0),
+                    // A blank line: its mark first, its LF the next time.
+                    (b'\n', _) if self.last == b'\n' => (BLANK_MARK, 0),
                     (b'\n', _) => (b'\n', 1),
                     // A CR: dropped before an LF, kept before anything
                     // else; one that ends what is held waits for the next.
@@ -864,7 +865,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn lf_only_writes_crlf_as_lf_and_a_space_on_blank_lines(
+        fn lf_only_writes_crlf_as_lf_and_marks_blank_lines(
             bytes in proptest::collection::vec(
                 proptest::prop_oneof![
                     proptest::strategy::Just(b'\r'),
@@ -897,7 +898,7 @@ mod tests {
             let mut want: Vec<u8> = Vec::new();
             for &b in &lf_only {
                 if b == b'\n' && want.last() == Some(&b'\n') {
-                    want.push(b' ');
+                    want.push(BLANK_MARK);
                 }
                 want.push(b);
             }
