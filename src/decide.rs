@@ -935,7 +935,7 @@ pub fn decide_with<'a>(
     }
 
     let mut order: Vec<usize> = (0..requests.len()).collect();
-    order.sort_by(|&a, &b| requests[a].request_key.cmp(&requests[b].request_key));
+    order.sort_by(|&a, &b| requests[a].request_ref.cmp(&requests[b].request_ref));
     for r in order {
         let request = &requests[r];
         let source = Source::Request(r);
@@ -975,7 +975,7 @@ pub fn decide_with<'a>(
                 amount: request.refund_amount,
                 limit: RefundLimit::Original,
                 source,
-                source_tag: &request.request_key,
+                source_tag: &request.request_ref,
                 reason: request.reason.clone(),
             },
             &mut decisions,

@@ -172,7 +172,6 @@ pub(crate) fn request(reference: &str, original: &TerminalRecord) -> Cancellatio
     CancellationRequest {
         origin: Origin { file: 0, line: 0 },
         request_ref: reference.into(),
-        request_key: reference.into(),
         merchant_id: original.merchant_id.clone(),
         merchant_name: None,
         terminal_id: by_trace.then(|| original.terminal_id.clone()),

@@ -15,9 +15,7 @@ use rust_decimal::Decimal;
 
 pub use amount::Amount;
 pub use id::Id;
-pub use pan::{
-    MaskedPan, mask_card_cell, quoted, redact_all_card_lengths, redact_pans, redact_pans_in_id,
-};
+pub use pan::{MaskedPan, mask_card_cell, quoted, redact_all_card_lengths, redact_pans};
 
 /// The kind of a card transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -226,13 +224,10 @@ pub struct CardStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancellationRequest {
     pub origin: Origin,
-    /// The reference as it is shown (outputs, ledger), any card number in
-    /// it masked.
+    /// The reference, any card number in it masked. Action ids are made
+    /// from it as shown, so that an id gives away no more of a card than
+    /// the reference beside it does.
     pub request_ref: Id,
-    /// The reference as action ids are made from it, and requests told
-    /// apart: masked as posrecon always masked it, so that ids never change
-    /// between versions (`redact_pans_in_id`). Never shown.
-    pub request_key: Id,
     pub merchant_id: Id,
     pub merchant_name: Option<String>,
     pub terminal_id: Option<Id>,

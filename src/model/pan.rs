@@ -165,101 +165,89 @@ pub fn quoted(raw: &str) -> String {
     format!("{:?}", redact_pans(raw))
 }
 
-/// Masks anything in free text that looks like a card number: a run of 13 to
-/// 19 digits (fullwidth ones too), possibly grouped by spaces, dashes, dots,
-/// slashes or underscores (any number of them). Shorter runs are left alone:
-/// a 12-digit run is more often an rrn than a card, and the card column has
-/// its own guard, [`mask_card_cell`].
+/// Masks anything in free text that looks like a card number:
+/// - a run of 13 to 19 digits (fullwidth ones too) grouped by spaces or
+///   dashes, any number of them, however the groups fall, as ever;
+/// - digits set off by any other punctuation or space (dots, slashes,
+///   underscores, commas, thin, ideographic and zero-width spaces…) in the
+///   groups cards are printed in: 4-4-4-4 (to 19 digits), 4-6-5 and 4-6-4,
+///   or the issuer's six digits and the rest. In other groups such digits
+///   are dates, amounts and references (`2026/11/24`, `100.00`,
+///   `CR_20261124_00007`), and stay.
 ///
-/// Applied on ingest to every free-text field (names, reasons) and to every
-/// value an error message quotes.
+/// Shorter runs are left alone: a 12-digit run is more often an rrn than a
+/// card, and the card column has its own guard, [`mask_card_cell`].
+///
+/// Applied on ingest to every free-text field (names, reasons, request
+/// references) and to every value an error message quotes.
 pub fn redact_pans(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_RUN_IN_TEXT.start(), Grouping::Text)
-}
-
-/// Masks a card number in an identifier given as free text (a request's
-/// reference) as posrecon always has: runs of 13 to 19 ASCII digits grouped
-/// by spaces or dashes only. An identifier feeds action ids, which must come
-/// out the same in every version (an action issued once is never issued
-/// again); and `CR_20261124_00007` is a reference, not a card.
-pub fn redact_pans_in_id(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_RUN_IN_TEXT.start(), Grouping::Id)
-}
-
-/// Like [`redact_pans`], but masks runs from 12 digits, as short as a card
-/// number may be: for a line that could not be split into its fields, where
-/// a 12-digit card cannot be told from a 12-digit rrn (masked too). Commas,
-/// semicolons, bars and tabs are taken for field delimiters.
-pub fn redact_all_card_lengths(text: &str) -> Cow<'_, str> {
-    redact_runs(text, *PAN_LENGTHS.start(), Grouping::Line)
-}
-
-/// What may group a card number's digits, by where the text comes from.
-#[derive(Clone, Copy, PartialEq)]
-enum Grouping {
-    /// A line that could not be split: any grouping may be a card's.
-    Line,
-    /// Free text: spaces, dashes, slashes, underscores, their fullwidth
-    /// forms, and dots, but a dot before one or two digits is a decimal
-    /// point (`10000000000.00` is an amount) and ends the run.
-    Text,
-    /// An identifier: ASCII digits grouped by spaces and dashes, as ever.
-    Id,
-    /// Any digits grouped by spaces and dashes: what free text is masked
-    /// for besides [`Grouping::Text`]'s card-like groups, so that it never
-    /// masks less than an identifier is.
-    Plain,
-}
-
-impl Grouping {
-    fn is_digit(self, c: char) -> bool {
-        match self {
-            Grouping::Id => c.is_ascii_digit(),
-            Grouping::Line | Grouping::Text | Grouping::Plain => is_any_digit(c),
-        }
-    }
-
-    fn is_separator(self, c: char) -> bool {
-        match self {
-            Grouping::Id | Grouping::Plain => matches!(c, ' ' | '-'),
-            Grouping::Line | Grouping::Text => matches!(
-                c,
-                ' ' | '-' | '.' | '/' | '_'
-                    // no-break and ideographic spaces, dashes and hyphens,
-                    // fullwidth hyphen-minus, full stop, solidus, low line
-                    | '\u{a0}' | '\u{3000}' | '\u{2010}'
-                    ..='\u{2015}' | '\u{ff0d}' | '\u{ff0e}' | '\u{ff0f}' | '\u{ff3f}'
-            ),
-        }
-    }
-}
-
-/// Masks every run of at least `shortest` digits, possibly grouped by
-/// separators (however many between two groups). Free text is masked where
-/// either its card-like groups or its plain runs say so.
-fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> {
-    if !text.chars().any(|c| grouping.is_digit(c)) {
+    if !text.chars().any(is_any_digit) {
         return Cow::Borrowed(text);
     }
-    let mut spans = runs(text, shortest, grouping);
-    if grouping == Grouping::Text {
-        spans.extend(runs(text, shortest, Grouping::Plain));
-        spans.sort_unstable();
-        let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
-        for (start, end) in spans {
-            match merged.last_mut() {
-                Some(last) if start <= last.1 => last.1 = last.1.max(end),
-                _ => merged.push((start, end)),
-            }
-        }
-        spans = merged;
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let mut spans = runs(
+        &chars,
+        text.len(),
+        *PAN_RUN_IN_TEXT.start(),
+        is_space_or_dash,
+    );
+    spans.extend(card_groups(&chars, text.len()));
+    masked(text, spans)
+}
+
+/// Like [`redact_pans`]'s runs, but from 12 digits, as short as a card
+/// number may be, and grouped by dots, slashes and underscores too: for a
+/// line that could not be split into its fields, where a 12-digit card
+/// cannot be told from a 12-digit rrn (masked too). Commas, semicolons, bars
+/// and tabs are taken for field delimiters.
+pub fn redact_all_card_lengths(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_any_digit) {
+        return Cow::Borrowed(text);
     }
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let grouping = |c: char| {
+        is_space_or_dash(c) || matches!(c, '.' | '/' | '_' | '\u{ff0e}' | '\u{ff0f}' | '\u{ff3f}')
+    };
+    let spans = runs(&chars, text.len(), *PAN_LENGTHS.start(), grouping);
+    masked(text, spans)
+}
+
+/// Spaces and dashes of every kind, the invisible ones included: what may
+/// group a card number's digits in any way.
+fn is_space_or_dash(c: char) -> bool {
+    matches!(
+        c,
+        ' ' | '-'
+            | '\u{a0}'
+            | '\u{ad}'
+            | '\u{2000}'..='\u{200b}'
+            | '\u{2010}'..='\u{2015}'
+            | '\u{202f}'
+            | '\u{205f}'
+            | '\u{2212}'
+            | '\u{3000}'
+            | '\u{fe63}'
+            | '\u{ff0d}'
+    )
+}
+
+/// `text` with the digits of every span (byte ranges, in any order, perhaps
+/// overlapping) masked but the first 6 and last 4 of each merged span.
+fn masked(text: &str, mut spans: Vec<(usize, usize)>) -> Cow<'_, str> {
     if spans.is_empty() {
         return Cow::Borrowed(text);
     }
+    spans.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
     let mut out = String::with_capacity(text.len());
     let mut last = 0;
-    for (start, end) in spans {
+    for (start, end) in merged {
         out.push_str(&text[last..start]);
         out.push_str(&mask_all_digits_but_edges(&text[start..end]));
         last = end;
@@ -268,13 +256,18 @@ fn redact_runs(text: &str, shortest: usize, grouping: Grouping) -> Cow<'_, str> 
     Cow::Owned(out)
 }
 
-/// The byte ranges of the runs of at least `shortest` digits in `text` that
-/// `grouping` takes for card numbers.
-fn runs(text: &str, shortest: usize, grouping: Grouping) -> Vec<(usize, usize)> {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let at = |k: usize| chars.get(k).map_or(text.len(), |&(byte, _)| byte);
-    let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| grouping.is_digit(c));
-    let mut spans: Vec<(usize, usize)> = Vec::new();
+/// The byte ranges of the runs of at least `shortest` digits in `chars` (of
+/// a text `len` bytes long), grouped by `grouping` characters (however many
+/// between two groups).
+fn runs(
+    chars: &[(usize, char)],
+    len: usize,
+    shortest: usize,
+    grouping: impl Fn(char) -> bool,
+) -> Vec<(usize, usize)> {
+    let at = |k: usize| chars.get(k).map_or(len, |&(byte, _)| byte);
+    let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| is_any_digit(c));
+    let mut spans = Vec::new();
     let mut i = 0;
     while i < chars.len() {
         if !digit_at(i) {
@@ -282,56 +275,81 @@ fn runs(text: &str, shortest: usize, grouping: Grouping) -> Vec<(usize, usize)> 
             continue;
         }
         let (start, mut end, mut digits, mut j) = (i, i, 0, i);
-        // The size of each group of digits but the last, and whether one
-        // was set off by other than an ASCII space or dash.
-        let (mut groups, mut group, mut set_off) = (Vec::new(), 0, false);
         while j < chars.len() {
             if digit_at(j) {
                 digits += 1;
-                group += 1;
                 j += 1;
                 end = j;
-            } else if grouping.is_separator(chars[j].1) {
-                let gap = chars[j..]
-                    .iter()
-                    .take_while(|&&(_, c)| grouping.is_separator(c))
-                    .count();
+            } else if grouping(chars[j].1) {
+                let gap = chars[j..].iter().take_while(|&&(_, c)| grouping(c)).count();
                 if !digit_at(j + gap) {
                     break;
                 }
-                // In free text a dot before one or two digits is a decimal
-                // point (`100.00`), which ends a number; a card's groups are
-                // longer (`6228.4800.1234.5678`).
-                let dotted = chars[j..j + gap]
-                    .iter()
-                    .any(|&(_, c)| matches!(c, '.' | '\u{ff0e}'));
-                let decimals = (j + gap..).take_while(|&k| digit_at(k)).count();
-                if grouping == Grouping::Text && dotted && decimals <= 2 {
-                    break;
-                }
-                set_off |= chars[j..j + gap]
-                    .iter()
-                    .any(|&(_, c)| !matches!(c, ' ' | '-'));
-                groups.push(std::mem::take(&mut group));
                 j += gap;
             } else {
                 break;
             }
         }
-        // In free text, digits set off by dots, slashes, underscores or
-        // the like are a card's only in the groups cards are printed in:
-        // fours, 4-6-5 and 4-6-4, or the issuer's six digits and the rest
-        // (a reference `20261124_00007` is a date and a number, not a
-        // card). Spaces and dashes group any way, as ever.
-        let like_a_card = grouping != Grouping::Text
-            || !set_off
-            || groups.iter().all(|&size| size == 4)
-            || groups == [4, 6]
-            || groups == [6];
-        if digits >= shortest && like_a_card {
+        if digits >= shortest {
             spans.push((at(start), at(end)));
         }
         i = end.max(i + 1);
+    }
+    spans
+}
+
+/// The most characters between two groups of a card number's digits.
+const MOST_BETWEEN_GROUPS: usize = 3;
+
+/// The byte ranges of the groups of digits, set off by up to
+/// [`MOST_BETWEEN_GROUPS`] characters that are neither letters, digits nor
+/// line breaks, that fall as a card number's do (see [`redact_pans`]).
+fn card_groups(chars: &[(usize, char)], len: usize) -> Vec<(usize, usize)> {
+    let at = |k: usize| chars.get(k).map_or(len, |&(byte, _)| byte);
+    let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| is_any_digit(c));
+    let between = |c: char| !c.is_alphanumeric() && !matches!(c, '\n' | '\r');
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if !digit_at(i) {
+            i += 1;
+            continue;
+        }
+        // A chain of groups: (first char, end) of each.
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut j = i;
+        loop {
+            let start = j;
+            while digit_at(j) {
+                j += 1;
+            }
+            groups.push((start, j));
+            let gap = chars[j..]
+                .iter()
+                .take(MOST_BETWEEN_GROUPS + 1)
+                .take_while(|&&(_, c)| between(c))
+                .count();
+            if (1..=MOST_BETWEEN_GROUPS).contains(&gap) && digit_at(j + gap) {
+                j += gap;
+            } else {
+                break;
+            }
+        }
+        let sizes: Vec<usize> = groups.iter().map(|&(start, end)| end - start).collect();
+        for first in 0..groups.len() {
+            let rest = &sizes[first..];
+            let card = match rest {
+                [4, 4, 4, 4, k, ..] if (1..=3).contains(k) => Some(5),
+                [4, 4, 4, k, ..] if (1..=4).contains(k) => Some(4),
+                [4, 6, k, ..] if (4..=5).contains(k) => Some(3),
+                [6, k, ..] if (7..=13).contains(k) => Some(2),
+                _ => None,
+            };
+            if let Some(count) = card {
+                spans.push((at(groups[first].0), at(groups[first + count - 1].1)));
+            }
+        }
+        i = groups.last().map_or(i + 1, |&(_, end)| end);
     }
     spans
 }
@@ -549,8 +567,30 @@ mod tests {
         case("CR_20261124_00007", "CR_20261124_00007");
         case("REF 2026/11/24/000007", "REF 2026/11/24/000007");
         case("amex 3782.822463.10005", "amex 3782.82****.*0005");
-        // A card among other digits is masked whatever groups them: free
-        // text never masks less than an identifier is.
+        // Card-like groups beside a date or a number are masked.
+        case(
+            "2026-11-24 6228.4800.1234.5671 charged twice",
+            "2026-11-24 6228.48**.****.5671 charged twice",
+        );
+        case("qty 2 6228/4800/1234/5671", "qty 2 6228/48**/****/5671");
+        // Whatever sets the groups off: thin, zero-width and no-break
+        // spaces, soft hyphens, minus signs, commas, middle dots, tabs.
+        for between in [
+            "\u{2009}", "\u{202f}", "\u{2007}", "\u{200b}", "\u{ad}", "\u{2212}", "\u{fe63}",
+            "\u{ff0c}", "\u{3001}", "\u{b7}", "\u{30fb}", "\t", ",", ", ",
+        ] {
+            let card = ["6228", "4800", "1234", "5671"].join(between);
+            let want = ["6228", "48**", "****", "5671"].join(between);
+            assert_eq!(redact_pans(&card), want, "{between:?}");
+        }
+        // Amounts, dates and times stay.
+        case("100.00 200.00 300.00", "100.00 200.00 300.00");
+        case("2026.11.24 10.00 yuan", "2026.11.24 10.00 yuan");
+        case(
+            "at 2026-11-23 09:15:02, 1,234,567.00",
+            "at 2026-11-23 09:15:02, 1,234,567.00",
+        );
+        // A card among other digits is masked whatever groups them.
         case("6228480012345678_01", "622848******5678_01");
         case(
             "card 6228480012345678 / 2026",
@@ -579,20 +619,6 @@ mod tests {
             "卡号６２２８４８００１２３４５６７６",
             "卡号６２２８４８******５６７６",
         );
-    }
-
-    /// An identifier is masked as it always was, so that action ids made
-    /// from it never change: only ASCII digits grouped by spaces or dashes.
-    #[test]
-    fn redact_pans_in_id_cases() {
-        #[track_caller]
-        fn case(text: &str, want: &str) {
-            assert_eq!(redact_pans_in_id(text), want);
-        }
-        case("CR_20261124_00007", "CR_20261124_00007");
-        case("CR-2026/11/24.0000007", "CR-2026/11/24.0000007");
-        case("REF 6228480012345678", "REF 622848******5678");
-        case("REF 6228-4800-1234-5678", "REF 6228-48**-****-5678");
     }
 
     #[test]

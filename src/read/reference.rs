@@ -14,7 +14,6 @@ use super::{InputError, InputKind, ProfileChoice, Read, read_all};
 use crate::matching::Outcome;
 use crate::model::{
     CancellationRequest, CardState, CardStatus, Id, MaskedPan, Merchant, Origin, redact_pans,
-    redact_pans_in_id,
 };
 
 /// Free text is kept, but never with a card number in it.
@@ -146,10 +145,7 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
         &ProfileChoice::default(),
         0,
         |row, origin, problems, _| {
-            let request_ref = row.required(0, problems, |s| {
-                let shown = parse_id(s, IdShape::Text(40))?;
-                Ok((shown, Id::from(redact_pans_in_id(s).as_ref())))
-            });
+            let request_ref = row.required(0, problems, |s| parse_id(s, IdShape::Text(40)));
             let merchant_id = row.required(1, problems, |s| parse_id(s, MERCHANT_ID));
             let merchant_name = row.optional(2, problems, free_text);
             let terminal_id = row.optional(3, problems, |s| parse_id(s, TERMINAL_ID));
@@ -171,8 +167,7 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
                 );
                 return None;
             }
-            let ((request_ref, request_key), amount, refund_amount) =
-                (request_ref?, amount?, refund_amount?);
+            let (request_ref, amount, refund_amount) = (request_ref?, amount?, refund_amount?);
             if refund_amount.is_some_and(|refund| refund > amount || refund.minor() == 0) {
                 row.report(
                     8,
@@ -188,7 +183,7 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
             // request's action from an outcome's by this name, and action ids
             // are made from it as from an outcome's tag (`DUPLICATE_SETTLEMENT#2`).
             let named_like = |o: &&Outcome| {
-                let (name, reference) = (o.as_str(), request_key.as_bytes());
+                let (name, reference) = (o.as_str(), request_ref.as_bytes());
                 reference.len() >= name.len()
                     && reference[..name.len()].eq_ignore_ascii_case(name.as_bytes())
                     && matches!(reference.get(name.len()), None | Some(b'#'))
@@ -205,7 +200,7 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
                 );
                 return None;
             }
-            if let Some(first) = seen.get(&request_key) {
+            if let Some(first) = seen.get(&request_ref) {
                 row.report(
                     0,
                     format!(
@@ -217,11 +212,10 @@ pub fn read_cancellations(path: &Path) -> Result<Read<CancellationRequest>, Inpu
                 );
                 return None;
             }
-            seen.insert(request_key.clone(), origin);
+            seen.insert(request_ref.clone(), origin);
             Some(CancellationRequest {
                 origin,
                 request_ref,
-                request_key,
                 merchant_id: merchant_id?,
                 merchant_name: merchant_name?,
                 terminal_id,

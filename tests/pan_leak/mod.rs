@@ -17,9 +17,28 @@ fn ascii_digits(text: &str) -> String {
         .collect()
 }
 
-/// What may group a card number's digits.
+/// What may group a card number's digits: spaces and dashes of every kind
+/// (thin, no-break, ideographic, zero-width; soft hyphens, minus signs),
+/// dots, slashes, underscores and middle dots.
 fn is_grouping(c: char) -> bool {
-    matches!(c, ' ' | '-' | '.' | '/' | '_')
+    matches!(
+        c,
+        ' ' | '-'
+            | '.'
+            | '/'
+            | '_'
+            | '\u{a0}'
+            | '\u{ad}'
+            | '\u{b7}'
+            | '\u{2000}'..='\u{200b}'
+            | '\u{2010}'..='\u{2015}'
+            | '\u{202f}'
+            | '\u{2212}'
+            | '\u{3000}'
+            | '\u{30fb}'
+            | '\u{fe63}'
+            | '\u{ff0d}'
+    )
 }
 
 /// Card numbers in `text`: Luhn-valid runs of 16 to 19 digits (UnionPay,
