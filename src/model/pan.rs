@@ -192,6 +192,7 @@ pub fn redact_pans(text: &str) -> Cow<'_, str> {
         is_space_or_dash,
     );
     spans.extend(card_groups(&chars, text.len()));
+    spans.extend(luhn_numbers(&chars, text.len()));
     masked(text, spans)
 }
 
@@ -301,6 +302,103 @@ fn runs(
 /// The most characters between two groups of a card number's digits.
 const MOST_BETWEEN_GROUPS: usize = 3;
 
+/// The most characters between two groups that [`luhn_numbers`] joins.
+const MOST_BETWEEN_LUHN_GROUPS: usize = 5;
+
+/// The byte ranges of the card numbers hidden in any other form: groups of
+/// digits set off by up to [`MOST_BETWEEN_LUHN_GROUPS`] characters that are
+/// not letters or digits (line breaks, invisible marks and combining marks
+/// included), where consecutive groups of three digits or more hold 13 to
+/// 19 digits that pass the Luhn check every card number passes. It catches groupings no rule
+/// foresees (6-6-4, 8-8, a card split over two lines of a reason, a mark
+/// inside a run), at the price of masking one in ten other such numbers.
+fn luhn_numbers(chars: &[(usize, char)], len: usize) -> Vec<(usize, usize)> {
+    let at = |k: usize| chars.get(k).map_or(len, |&(byte, _)| byte);
+    let digit = |k: usize| {
+        chars
+            .get(k)
+            .and_then(|&(_, c)| c.to_digit(10).or_else(|| fullwidth_digit(c)))
+    };
+    let between = |c: char| !c.is_alphanumeric();
+    let mut spans = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if digit(i).is_none() {
+            i += 1;
+            continue;
+        }
+        // A chain of groups, as (first char, end, digits).
+        let mut groups: Vec<(usize, usize, Vec<u32>)> = Vec::new();
+        let mut j = i;
+        loop {
+            let start = j;
+            let mut digits = Vec::new();
+            while let Some(d) = digit(j) {
+                digits.push(d);
+                j += 1;
+            }
+            groups.push((start, j, digits));
+            let gap = chars[j..]
+                .iter()
+                .take(MOST_BETWEEN_LUHN_GROUPS + 1)
+                .take_while(|&&(_, c)| between(c))
+                .count();
+            if (1..=MOST_BETWEEN_LUHN_GROUPS).contains(&gap) && digit(j + gap).is_some() {
+                j += gap;
+            } else {
+                break;
+            }
+        }
+        for first in 0..groups.len() {
+            let mut number: Vec<u32> = Vec::new();
+            for last in first..groups.len() {
+                // Groups of one or two digits are dates, times and cents
+                // (`2026-11-23 12:10:00`, `100.00`), never a card's.
+                if groups[last].2.len() < 3 {
+                    break;
+                }
+                number.extend(&groups[last].2);
+                if number.len() > *PAN_LENGTHS.end() {
+                    break;
+                }
+                if number.len() >= *PAN_RUN_IN_TEXT.start() && luhn_valid(&number) {
+                    spans.push((at(groups[first].0), at(groups[last].1)));
+                }
+            }
+        }
+        i = groups.last().map_or(i + 1, |&(_, end, _)| end);
+    }
+    spans
+}
+
+/// The value of a digit written other than in ASCII: fullwidth, and the
+/// digits of the scripts a cardholder's name or a reason may be typed in.
+fn fullwidth_digit(c: char) -> Option<u32> {
+    const ZEROS: [u32; 9] = [
+        0xff10, 0x0660, 0x06f0, 0x0966, 0x09e6, 0x0e50, 0x1040, 0x17e0, 0x1810,
+    ];
+    let code = u32::from(c);
+    ZEROS
+        .iter()
+        .find(|&&zero| (zero..zero + 10).contains(&code))
+        .map(|&zero| code - zero)
+}
+
+/// Whether `digits` pass the Luhn check that card numbers are made to pass.
+fn luhn_valid(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| match (i % 2, d * 2) {
+            (1, doubled) if doubled > 9 => doubled - 9,
+            (1, doubled) => doubled,
+            _ => d,
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
 /// The byte ranges of the groups of digits, set off by up to
 /// [`MOST_BETWEEN_GROUPS`] characters that are neither letters, digits nor
 /// line breaks, that fall as a card number's do (see [`redact_pans`]).
@@ -342,7 +440,6 @@ fn card_groups(chars: &[(usize, char)], len: usize) -> Vec<(usize, usize)> {
                 [4, 4, 4, 4, k, ..] if (1..=3).contains(k) => Some(5),
                 [4, 4, 4, k, ..] if (1..=4).contains(k) => Some(4),
                 [4, 6, k, ..] if (4..=5).contains(k) => Some(3),
-                [6, k, ..] if (7..=13).contains(k) => Some(2),
                 _ => None,
             };
             if let Some(count) = card {
@@ -583,6 +680,30 @@ mod tests {
             let want = ["6228", "48**", "****", "5671"].join(between);
             assert_eq!(redact_pans(&card), want, "{between:?}");
         }
+        // Any other grouping, a line break or an invisible mark inside, a
+        // wide gap: caught by the Luhn check card numbers pass.
+        for hidden in [
+            "622848.001234.5671",
+            "62284800.12345671",
+            "6228.480012345671",
+            "6228.4800.12345671",
+            "6228 4800\n1234 5671",
+            "6228480012\r\n345671",
+            "62284800\u{200e}12345671",
+            "62284800\u{2060}12345671",
+            "62284800\u{301}12345671",
+            "6228  /  4800  /  1234  /  5671",
+            "６２２８４８．００１２３４．５６７１",
+        ] {
+            let masked = redact_pans(hidden);
+            let digits: String = masked.chars().filter(char::is_ascii_digit).collect();
+            assert!(
+                !digits.contains("0012345") && !masked.contains("００１２３４"),
+                "{hidden:?} → {masked:?}"
+            );
+        }
+        // A number that fails the check, grouped so, stays.
+        case("order 123456/1234567", "order 123456/1234567");
         // Amounts, dates and times stay.
         case("100.00 200.00 300.00", "100.00 200.00 300.00");
         case("2026.11.24 10.00 yuan", "2026.11.24 10.00 yuan");
