@@ -742,6 +742,19 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Masking only ever turns digits into stars: every other character
+        /// stays where it was, on any text (and nothing panics).
+        #[test]
+        fn redact_pans_changes_only_digits(text in "\\PC{0,40}|[0-9 ./_\\-\u{2009}\u{200e}\n]{0,40}") {
+            let masked = redact_pans(&text);
+            proptest::prop_assert_eq!(masked.chars().count(), text.chars().count());
+            for (was, now) in text.chars().zip(masked.chars()) {
+                proptest::prop_assert!(was == now || (is_any_digit(was) && now == '*'));
+            }
+        }
+    }
+
     #[test]
     fn redact_all_card_lengths_cases() {
         #[track_caller]
