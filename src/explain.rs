@@ -53,6 +53,12 @@ impl Night<'_> {
         let result = &self.result.terminal[t];
         let settled = result.settlement().map(|(b, _)| &self.bank[b]);
         let trace_of = |i: usize| self.terminal[i].trace_no.as_str();
+        // A VOID record of the night, or one an earlier run issued.
+        let voided_by = |t: usize| match (result.void_partner(), self.result.earlier_void(t)) {
+            (Some(v), _) => format!("VOID trace {}", trace_of(v)),
+            (None, Some(action)) => action.to_string(),
+            (None, None) => "VOID trace ?".to_string(),
+        };
         match result.outcome {
             Outcome::Matched => match settled {
                 Some(s) => format!("settled {} on {}", s.amount, s.settle_date),
@@ -65,15 +71,8 @@ impl Night<'_> {
                 self.amount_mismatch(t, b)
             }
             Outcome::Voided => match self.result.terminal_ambiguous(t) {
-                None => format!(
-                    "voided by VOID trace {} and, correctly, not settled",
-                    result.void_partner().map_or("?", trace_of)
-                ),
-                ambiguous => format!(
-                    "{}voided by VOID trace {}",
-                    ambiguity(ambiguous),
-                    result.void_partner().map_or("?", trace_of)
-                ),
+                None => format!("voided by {} and, correctly, not settled", voided_by(t)),
+                ambiguous => format!("{}voided by {}", ambiguity(ambiguous), voided_by(t)),
             },
             Outcome::VoidApplied => format!(
                 "cancels SALE trace {} of {}",
@@ -81,8 +80,8 @@ impl Night<'_> {
                 record.amount
             ),
             Outcome::VoidedButSettled => format!(
-                "voided by VOID trace {}, yet the bank settled {} on {}: the cardholder was charged",
-                result.void_partner().map_or("?", trace_of),
+                "voided by {}, yet the bank settled {} on {}: the cardholder was charged",
+                voided_by(t),
                 settled.map_or(Amount::ZERO, |s| s.amount),
                 settled.map_or(String::new(), |s| s.settle_date.to_string())
             ),

@@ -6,7 +6,7 @@
 //! output files are in place, so a crash at any point leaves either nothing or
 //! a run that the next invocation with the same files replaces.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 
@@ -478,6 +478,44 @@ impl Ledger {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Tonight's terminal records that a VOID issued by a run before
+    /// `run_id` cancels, by index, with that VOID (`VOID-… in run N`). VOIDs
+    /// are few (a request each), so all of them are read.
+    pub fn voided_before(
+        &self,
+        run_id: i64,
+        tonight: &[TerminalRecord],
+    ) -> anyhow::Result<HashMap<usize, String>> {
+        let mut statement = self.conn.prepare(
+            "SELECT merchant_id, terminal_id, batch_no, trace_no, action_id, run_id FROM actions
+             WHERE kind = 'VOID' AND run_id < ?1",
+        )?;
+        let mut voids: HashMap<[String; 4], String> = HashMap::new();
+        let rows = statement.query_map([run_id], |r| {
+            let key: [String; 4] = [r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?];
+            let (id, run): (String, i64) = (r.get(4)?, r.get(5)?);
+            Ok((key, format!("{id} in run {run}")))
+        })?;
+        for row in rows {
+            let (key, void) = row?;
+            voids.insert(key, void);
+        }
+        if voids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let terminals: HashSet<&str> = voids.keys().map(|k| k[1].as_str()).collect();
+        Ok(tonight
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.txn_type.is_purchase() && terminals.contains(r.terminal_id.as_str()))
+            .filter_map(|(t, r)| {
+                let key = [&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no]
+                    .map(|id| id.to_string());
+                Some((t, voids.get(&key)?.clone()))
+            })
+            .collect())
     }
 
     /// PENDING records carried into run `run_id` from earlier runs.

@@ -558,12 +558,14 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         as_of: config.as_of,
     };
     let mut history = decide::History::default();
+    let mut earlier_voids = std::collections::HashMap::new();
     if let Some(ledger) = &ledger {
         let mut nightly: Vec<InputFile> = terminal.files.clone();
         nightly.extend(bank.files.iter().cloned());
         plan = plan_run(ledger, &nightly, config)?;
         carry_in(&mut terminal, ledger.carried(plan.run_id)?);
         history = ledger.history(plan.run_id, request_list, &terminal.records)?;
+        earlier_voids = ledger.voided_before(plan.run_id, &terminal.records)?;
     }
     let Plan {
         run_id,
@@ -595,6 +597,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         bank_index,
         &policy,
         config.as_of,
+        earlier_voids.into_iter().collect(),
     );
     let totals = totals::control_totals(
         totals::SideInput {

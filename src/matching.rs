@@ -193,9 +193,16 @@ pub struct Reconciliation {
     terminal_ambiguous: HashMap<usize, usize>,
     bank_ambiguous: HashMap<usize, usize>,
     expected_fees: HashMap<usize, Amount>,
+    earlier_voids: HashMap<usize, String>,
 }
 
 impl Reconciliation {
+    /// The VOID an earlier run issued for terminal record `t`, if one did
+    /// (`VOID-… in run N`).
+    pub fn earlier_void(&self, t: usize) -> Option<&str> {
+        self.earlier_voids.get(&t).map(String::as_str)
+    }
+
     /// Why VOID `t` could not be applied, when it is an ORPHAN_VOID.
     pub fn orphan_reason(&self, t: usize) -> Option<OrphanReason> {
         self.orphan_reasons.get(&t).copied()
@@ -330,16 +337,28 @@ pub fn reconcile(
     policy: &Policy,
     as_of: NaiveDateTime,
 ) -> Reconciliation {
-    reconcile_indexed(terminal, bank, BankIndex::new(bank), policy, as_of)
+    reconcile_indexed(
+        terminal,
+        bank,
+        BankIndex::new(bank),
+        policy,
+        as_of,
+        HashMap::new(),
+    )
 }
 
-/// [`reconcile`] with the settlements' index already built (from `bank`).
+/// [`reconcile`] with the settlements' index already built (from `bank`),
+/// and the terminal records that an earlier run's VOID cancels (by index,
+/// with that VOID's name): those are voided as if by a VOID record, so that
+/// one the bank settles anyway is VOIDED_BUT_SETTLED, and one it does not
+/// is VOIDED rather than UNSETTLED.
 pub fn reconcile_indexed(
     terminal: &[TerminalRecord],
     bank: &[Settlement],
     index: BankIndex,
     policy: &Policy,
     as_of: NaiveDateTime,
+    earlier_voids: HashMap<usize, String>,
 ) -> Reconciliation {
     assert_eq!(
         index.settlements,
@@ -362,15 +381,16 @@ pub fn reconcile_indexed(
     let as_of_day = policy.business_day(as_of);
 
     // The two sides' outcomes are independent: one core each.
+    let voided = |t: usize| voids.voided_by[t].is_some() || earlier_voids.contains_key(&t);
     let ((bank_results, expected_fees), terminal_results) = join(
-        || bank_results(terminal, bank, policy, &voids, &pairing),
+        || bank_results(terminal, bank, policy, &voided, &pairing),
         || {
             terminal_results(
                 terminal,
                 bank,
                 policy,
                 as_of_day,
-                &voids,
+                (&voids, &voided),
                 &duplicates,
                 &pairing,
             )
@@ -383,6 +403,7 @@ pub fn reconcile_indexed(
         terminal_ambiguous: pairing.terminal_ambiguous,
         bank_ambiguous: pairing.bank_ambiguous,
         expected_fees,
+        earlier_voids,
     }
 }
 
@@ -392,7 +413,7 @@ fn terminal_results(
     bank: &[Settlement],
     policy: &Policy,
     as_of_day: NaiveDate,
-    voids: &Voids,
+    (voids, voided): (&Voids, &(dyn Fn(usize) -> bool + Sync)),
     duplicates: &[Link],
     pairing: &Pairing,
 ) -> Vec<TerminalResult> {
@@ -402,7 +423,7 @@ fn terminal_results(
         .map(|(t, record)| {
             let business_day = policy.business_day(record.txn_time);
             let settlement = pairing.settlement(t);
-            let voided_by = voids.voided_by[t].get();
+            let is_voided = voided(t);
             let outcome = if record.txn_type == TxnType::Void {
                 if voids.orphan.contains_key(&t) {
                     Outcome::OrphanVoid
@@ -410,7 +431,7 @@ fn terminal_results(
                     Outcome::VoidApplied
                 }
             } else if let Some((b, _)) = settlement {
-                if voided_by.is_some() {
+                if is_voided {
                     Outcome::VoidedButSettled
                 } else if pairing.amounts_differ((record, t), (&bank[b], b), policy) {
                     Outcome::AmountMismatch
@@ -419,7 +440,7 @@ fn terminal_results(
                 } else {
                     Outcome::Matched
                 }
-            } else if voided_by.is_some() {
+            } else if is_voided {
                 Outcome::Voided
             } else if duplicates[t].is_some() {
                 Outcome::SuspectedDuplicate
@@ -462,7 +483,7 @@ fn bank_results(
     terminal: &[TerminalRecord],
     bank: &[Settlement],
     policy: &Policy,
-    voids: &Voids,
+    voided: &(dyn Fn(usize) -> bool + Sync),
     pairing: &Pairing,
 ) -> (Vec<BankResult>, HashMap<usize, Amount>) {
     let mut expected_fees = HashMap::new();
@@ -472,7 +493,7 @@ fn bank_results(
         .map(|(b, settlement)| {
             let outcome = if let Some((t, _)) = pairing.terminal_of(b) {
                 let record = &terminal[t];
-                if voids.voided_by[t].is_some() {
+                if voided(t) {
                     Outcome::VoidedButSettled
                 } else if pairing.amounts_differ((record, t), (settlement, b), policy) {
                     Outcome::AmountMismatch
@@ -1407,6 +1428,11 @@ mod tests {
                 .expected_fees
                 .into_iter()
                 .map(|(i, fee)| (b(i), fee))
+                .collect(),
+            earlier_voids: result
+                .earlier_voids
+                .into_iter()
+                .map(|(i, void)| (t(i), void))
                 .collect(),
         }
     }

@@ -1218,67 +1218,92 @@ fn the_summary_table_gives_the_carried_amount() {
     assert_eq!(cells[2..5], ["carried", "1", "30.00"], "{carried}");
 }
 
-/// A VOID an earlier run issued stands only while the bank has not settled
-/// the sale: settled anyway, the void did not take and the cardholder paid,
-/// so a later refund request is refunded, not rejected as already voided.
+/// A sale an earlier run's VOID cancels is voided as if by a VOID record:
+/// settled anyway, the void did not take and the cardholder paid, so it is
+/// VOIDED_BUT_SETTLED and refunded (a later request for the same money is an
+/// over-refund); never settled, it is VOIDED once the lag has passed, not
+/// UNSETTLED with a dispute about posrecon's own void.
 #[test]
-fn a_sale_settled_after_an_earlier_runs_void_can_be_refunded() {
-    let books = Books::new();
-    let dir = books.dir.path();
+fn a_sale_an_earlier_run_voided_is_voided_on_later_nights() {
     let sale = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,\
                 2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
     let void_request = "R1,898310058120001,,10000101,000001,632711000001,2026-11-23 10:00:00,\
                         100.00,,wrong amount keyed,yes\n";
     let refund_request = "R9,898310058120001,,10000101,000001,632711000001,2026-11-23 10:00:00,\
                           100.00,,customer asks money back,yes\n";
-    let run = |n: &str, terminal: &str, bank: &str, requests: &str, as_of: &str| {
-        fs::write(
-            dir.join(format!("t{n}.csv")),
-            format!("{TERMINAL_HEADER}{terminal}"),
-        )
-        .unwrap();
-        fs::write(
-            dir.join(format!("b{n}.csv")),
-            format!("{BANK_HEADER}{bank}"),
-        )
-        .unwrap();
-        fs::write(
-            dir.join(format!("c{n}.csv")),
-            format!("{REQUEST_HEADER}{requests}"),
-        )
-        .unwrap();
+    let run = |books: &Books, n: &str, files: [&str; 3], as_of: &str, status: i32| {
+        let [terminal, bank, requests] = files;
+        let (t, b) = books.files(n, terminal, bank);
+        let c = books.dir.path().join(format!("c{n}.csv"));
+        fs::write(&c, format!("{REQUEST_HEADER}{requests}")).unwrap();
+        let out = format!("out{n}");
         let output = Command::new(BIN)
-            .current_dir(dir)
-            .args(["reconcile", "--terminal", &format!("t{n}.csv"), "--bank"])
-            .args([
-                &format!("b{n}.csv"),
-                "--cancellations",
-                &format!("c{n}.csv"),
-            ])
-            .args([
-                "--as-of",
-                as_of,
-                "--ledger",
-                "posrecon.db",
-                "--out",
-                &format!("out{n}"),
-            ])
+            .arg("reconcile")
+            .arg("--terminal")
+            .arg(&t)
+            .arg("--bank")
+            .arg(&b)
+            .arg("--cancellations")
+            .arg(&c)
+            .args(["--as-of", as_of, "--ledger"])
+            .arg(books.ledger())
+            .arg("--out")
+            .arg(books.out(&out))
             .env_remove("POSRECON_CRASH_AT")
             .output()
             .unwrap();
-        assert_status(&output, 1);
+        assert_status(&output, status);
+        out
     };
-    run("1", sale, "", void_request, "2026-11-23 20:00");
-    assert!(
-        books
-            .read("out1", "void_requests.csv")
-            .contains("wrong amount keyed")
+
+    // The bank settles the sale anyway.
+    let settled_anyway = Books::new();
+    let one = run(
+        &settled_anyway,
+        "1",
+        [sale, "", void_request],
+        "2026-11-23 20:00",
+        1,
     );
-    run("2", "", &settled(sale), refund_request, "2026-11-25 02:30");
-    let refunds = books.read("out2", "refund_instructions.csv");
-    assert!(refunds.contains("customer asks money back"), "{refunds}");
-    let rejected = books.read("out2", "rejected_cancellations.csv");
-    assert_eq!(rows(&rejected).len(), 0, "{rejected}");
+    let voids = settled_anyway.read(&one, "void_requests.csv");
+    let void_id = rows(&voids)[0][0].clone();
+    let two = run(
+        &settled_anyway,
+        "2",
+        ["", &settled(sale), refund_request],
+        "2026-11-25 02:30",
+        1,
+    );
+    let exceptions = settled_anyway.read(&two, "exceptions.csv");
+    assert!(
+        exceptions.contains(&format!(
+            "voided by {void_id} in run 1, yet the bank settled 100.00 on 2026-11-24"
+        )),
+        "{exceptions}"
+    );
+    let refunds = rows(&settled_anyway.read(&two, "refund_instructions.csv"));
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert!(
+        refunds[0].contains(&"VOIDED_BUT_SETTLED".to_string()),
+        "{refunds:?}"
+    );
+    let rejected = settled_anyway.read(&two, "rejected_cancellations.csv");
+    assert!(rejected.contains("over-refund"), "{rejected}");
+
+    // The void goes through: the bank never settles the sale.
+    let voided = Books::new();
+    run(
+        &voided,
+        "1",
+        [sale, "", void_request],
+        "2026-11-23 20:00",
+        1,
+    );
+    // Nothing to act on: the sale is VOIDED, and exit status 0.
+    let two = run(&voided, "2", ["", "", ""], "2026-11-25 22:00", 0);
+    let exceptions = voided.read(&two, "exceptions.csv");
+    assert!(!exceptions.contains("UNSETTLED"), "{exceptions}");
+    assert_eq!(rows(&voided.read(&two, "disputes.csv")).len(), 0);
 }
 
 /// Header-only files as of the time of a run that read rows are not that
