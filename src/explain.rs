@@ -178,11 +178,17 @@ impl Night<'_> {
                 let (t, _) = result
                     .terminal()
                     .expect("IE: a voided settlement has a terminal record");
-                let void = self.result.terminal[t].void_partner();
-                format!(
-                    "settled although the terminal voided it (VOID trace {}): the cardholder was charged",
-                    void.map_or("?", |v| self.terminal[v].trace_no.as_str())
-                )
+                let voided_by = match self.result.terminal[t].void_partner() {
+                    Some(v) => format!(
+                        "the terminal voided it (VOID trace {})",
+                        self.terminal[v].trace_no
+                    ),
+                    None => format!(
+                        "{} voided it",
+                        self.result.earlier_void(t).unwrap_or("a VOID")
+                    ),
+                };
+                format!("settled although {voided_by}: the cardholder was charged")
             }
             Outcome::BankOnly => format!(
                 "{}settled {} on {} with no terminal record: dispute",

@@ -371,7 +371,7 @@ pub fn reconcile_indexed(
     let ((unique_rrns, voids, duplicates), terminal_order) = join(
         || {
             let voids = pair_voids(terminal);
-            let duplicates = suspected_duplicates(terminal, &voids, policy);
+            let duplicates = suspected_duplicates(terminal, &voids, &earlier_voids, policy);
             (unique_rrns(terminal), voids, duplicates)
         },
         || sort_terminal(terminal),
@@ -1277,7 +1277,12 @@ fn pair_tolerant(
 /// For each SALE that repeats an earlier one (same terminal, card, amount,
 /// within the duplicate window), the earlier one. Voided sales are left out:
 /// a voided double swipe is the terminal working as intended.
-fn suspected_duplicates(terminal: &[TerminalRecord], voids: &Voids, policy: &Policy) -> Vec<Link> {
+fn suspected_duplicates(
+    terminal: &[TerminalRecord],
+    voids: &Voids,
+    earlier_voids: &HashMap<usize, String>,
+    policy: &Policy,
+) -> Vec<Link> {
     let group_of = |t: usize| {
         let record = &terminal[t];
         (
@@ -1288,7 +1293,11 @@ fn suspected_duplicates(terminal: &[TerminalRecord], voids: &Voids, policy: &Pol
         )
     };
     let groups = DigestRuns::new(terminal.iter().enumerate().filter_map(|(t, record)| {
-        let counted = record.txn_type.is_purchase() && voids.voided_by[t].is_none();
+        // A voided sale, by a VOID record or an earlier run's VOID, is
+        // neither a duplicate nor what another duplicates (void and re-ring).
+        let counted = record.txn_type.is_purchase()
+            && voids.voided_by[t].is_none()
+            && !earlier_voids.contains_key(&t);
         counted.then(|| (digest(group_of(t)), t))
     }));
     let mut duplicate_of = vec![Link::NONE; terminal.len()];

@@ -1281,6 +1281,10 @@ fn a_sale_an_earlier_run_voided_is_voided_on_later_nights() {
         )),
         "{exceptions}"
     );
+    assert!(
+        exceptions.contains(&format!("settled although {void_id} in run 1 voided it")),
+        "{exceptions}"
+    );
     let refunds = rows(&settled_anyway.read(&two, "refund_instructions.csv"));
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert!(
@@ -1377,4 +1381,48 @@ fn a_quiet_night_that_crashed_names_the_as_of_that_finishes_it() {
         0,
     );
     assert_eq!(crashed.dump(), clean.dump());
+}
+
+/// Void and ring it up again: a sale an earlier run's VOID cancels is no
+/// original of a duplicate, so the re-rung sale keeps its own settlement and
+/// nothing is refunded (the cardholder paid once).
+#[test]
+fn a_sale_voided_by_an_earlier_run_and_rung_again_is_no_duplicate() {
+    let books = Books::new();
+    let first = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,\
+                 2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let again = "898310058120001,10000101,000231,000002,632711000002,A1B2C4,SALE,\
+                 2026-11-23 10:01:00,100.00,CNY,622848******1234,,\n";
+    let void_request = "R1,898310058120001,,10000101,000001,632711000001,2026-11-23 10:00:00,\
+                        100.00,,customer re-rings,yes\n";
+    let run = |n: &str, terminal: &str, bank: &str, requests: &str, as_of: &str| {
+        let (t, b) = books.files(n, terminal, bank);
+        let c = books.dir.path().join(format!("c{n}.csv"));
+        fs::write(&c, format!("{REQUEST_HEADER}{requests}")).unwrap();
+        Command::new(BIN)
+            .arg("reconcile")
+            .arg("--terminal")
+            .arg(&t)
+            .arg("--bank")
+            .arg(&b)
+            .arg("--cancellations")
+            .arg(&c)
+            .args(["--as-of", as_of, "--ledger"])
+            .arg(books.ledger())
+            .arg("--out")
+            .arg(books.out(&format!("out{n}")))
+            .env_remove("POSRECON_CRASH_AT")
+            .output()
+            .unwrap()
+    };
+    assert_status(&run("1", first, "", void_request, "2026-11-23 10:00:40"), 1);
+    let two = run("2", again, "", "", "2026-11-23 20:00");
+    assert_status(&two, 0);
+    let three = run("3", "", &settled(again), "", "2026-11-24 20:00");
+    assert_status(&three, 0);
+    assert_eq!(
+        rows(&books.read("out3", "refund_instructions.csv")).len(),
+        0
+    );
+    assert_eq!(rows(&books.read("out3", "exceptions.csv")).len(), 0);
 }
