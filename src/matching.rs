@@ -1672,7 +1672,6 @@ mod tests {
     /// first in canonical order and matches it by terminal + trace.
     #[test]
     fn a_settlement_goes_to_the_record_its_rrn_names_before_any_by_trace() {
-        let policy = Policy::default();
         let morning = TerminalRecord {
             card: card(OTHER_CARD),
             ..sale("000005", "2026-11-23 09:00:00", 2000)
@@ -1681,6 +1680,18 @@ mod tests {
             batch_no: "000232".into(),
             ..sale_rrn("000005", "633012000009", "2026-11-23 15:00:00", 2000)
         };
+        afternoon_takes_the_unbatched_settlement(morning, afternoon, ExactRrn);
+    }
+
+    /// The same trace in two batches of one day, and the afternoon's
+    /// settlement without a batch: the afternoon's record takes it by `rule`,
+    /// the morning's is left UNSETTLED.
+    #[track_caller]
+    fn afternoon_takes_the_unbatched_settlement(
+        morning: TerminalRecord,
+        afternoon: TerminalRecord,
+        rule: Rule,
+    ) {
         let unbatched = Settlement {
             batch_no: None,
             ..settled(&afternoon)
@@ -1688,9 +1699,9 @@ mod tests {
         case(
             &[morning, afternoon],
             &[unbatched],
-            &policy,
-            &[(Unsettled, None), (Matched, Some((0, ExactRrn)))],
-            &[(Matched, Some((1, ExactRrn)))],
+            &Policy::default(),
+            &[(Unsettled, None), (Matched, Some((0, rule)))],
+            &[(Matched, Some((1, rule)))],
         );
     }
 
@@ -1699,24 +1710,13 @@ mod tests {
     /// amount differs (a false AMOUNT_MISMATCH, and the right one UNSETTLED).
     #[test]
     fn a_settlement_goes_to_the_record_that_agrees_on_amount_and_time() {
-        let policy = Policy::default();
         let morning = sale("000005", "2026-11-23 09:00:00", 1000);
         let afternoon = TerminalRecord {
             batch_no: "000232".into(),
             card: card(OTHER_CARD),
             ..sale("000005", "2026-11-23 15:00:00", 2000)
         };
-        let unbatched = Settlement {
-            batch_no: None,
-            ..settled(&afternoon)
-        };
-        case(
-            &[morning, afternoon],
-            &[unbatched],
-            &policy,
-            &[(Unsettled, None), (Matched, Some((0, ExactKey)))],
-            &[(Matched, Some((1, ExactKey)))],
-        );
+        afternoon_takes_the_unbatched_settlement(morning, afternoon, ExactKey);
     }
 
     /// A placeholder rrn shared by several terminal records identifies none

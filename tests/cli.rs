@@ -667,19 +667,7 @@ fn a_reason_over_lines_keeps_its_blank_line() {
          \"customer asked\n\n \ntwice\",yes\n",
     )
     .unwrap();
-    let output = std::process::Command::new(support::BIN)
-        .current_dir(dir.path())
-        .args(["reconcile", "--terminal", "t.csv", "--bank", "b.csv"])
-        .args(["--cancellations", "c.csv", "--as-of", "2026-11-23 20:00"])
-        .args(["--out", "out", "--no-ledger"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    support::reconcile_requests_in(dir.path(), "2026-11-23 20:00", &[], 1);
     let voids = std::fs::read_to_string(path("out/void_requests.csv")).unwrap();
     assert!(voids.contains("\"customer asked\n\n \ntwice\""), "{voids}");
 }

@@ -184,15 +184,10 @@ pub fn redact_pans(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_any_digit) {
         return Cow::Borrowed(text);
     }
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    let mut spans = runs(
-        &chars,
-        text.len(),
-        *PAN_RUN_IN_TEXT.start(),
-        is_space_or_dash,
-    );
-    spans.extend(card_groups(&chars, text.len()));
-    spans.extend(luhn_numbers(&chars, text.len()));
+    let scan = Scan::new(text);
+    let mut spans = scan.runs(*PAN_RUN_IN_TEXT.start(), is_space_or_dash);
+    spans.extend(scan.card_groups());
+    spans.extend(scan.luhn_numbers());
     masked(text, spans)
 }
 
@@ -205,12 +200,10 @@ pub fn redact_all_card_lengths(text: &str) -> Cow<'_, str> {
     if !text.chars().any(is_any_digit) {
         return Cow::Borrowed(text);
     }
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
     let grouping = |c: char| {
         is_space_or_dash(c) || matches!(c, '.' | '/' | '_' | '\u{ff0e}' | '\u{ff0f}' | '\u{ff3f}')
     };
-    let spans = runs(&chars, text.len(), *PAN_LENGTHS.start(), grouping);
-    masked(text, spans)
+    masked(text, Scan::new(text).runs(*PAN_LENGTHS.start(), grouping))
 }
 
 /// Spaces and dashes of every kind, the invisible ones included: what may
@@ -257,118 +250,170 @@ fn masked(text: &str, mut spans: Vec<(usize, usize)>) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The byte ranges of the runs of at least `shortest` digits in `chars` (of
-/// a text `len` bytes long), grouped by `grouping` characters (however many
-/// between two groups).
-fn runs(
-    chars: &[(usize, char)],
-    len: usize,
-    shortest: usize,
-    grouping: impl Fn(char) -> bool,
-) -> Vec<(usize, usize)> {
-    let at = |k: usize| chars.get(k).map_or(len, |&(byte, _)| byte);
-    let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| is_any_digit(c));
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if !digit_at(i) {
-            i += 1;
-            continue;
-        }
-        let (start, mut end, mut digits, mut j) = (i, i, 0, i);
-        while j < chars.len() {
-            if digit_at(j) {
-                digits += 1;
-                j += 1;
-                end = j;
-            } else if grouping(chars[j].1) {
-                let gap = chars[j..].iter().take_while(|&&(_, c)| grouping(c)).count();
-                if !digit_at(j + gap) {
-                    break;
-                }
-                j += gap;
-            } else {
-                break;
-            }
-        }
-        if digits >= shortest {
-            spans.push((at(start), at(end)));
-        }
-        i = end.max(i + 1);
-    }
-    spans
-}
-
 /// The most characters between two groups of a card number's digits.
 const MOST_BETWEEN_GROUPS: usize = 3;
 
-/// The most characters between two groups that [`luhn_numbers`] joins.
+/// The most characters between two groups that [`Scan::luhn_numbers`] joins.
 const MOST_BETWEEN_LUHN_GROUPS: usize = 5;
 
-/// The byte ranges of the card numbers hidden in any other form: groups of
-/// digits set off by up to [`MOST_BETWEEN_LUHN_GROUPS`] characters that are
-/// not letters or digits (line breaks, invisible marks and combining marks
-/// included), where consecutive groups of three digits or more hold 13 to
-/// 19 digits that pass the Luhn check every card number passes. It catches groupings no rule
-/// foresees (6-6-4, 8-8, a card split over two lines of a reason, a mark
-/// inside a run), at the price of masking one in ten other such numbers.
-fn luhn_numbers(chars: &[(usize, char)], len: usize) -> Vec<(usize, usize)> {
-    let at = |k: usize| chars.get(k).map_or(len, |&(byte, _)| byte);
-    let digit = |k: usize| {
-        chars
-            .get(k)
-            .and_then(|&(_, c)| c.to_digit(10).or_else(|| fullwidth_digit(c)))
-    };
-    let between = |c: char| !c.is_alphanumeric();
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if digit(i).is_none() {
-            i += 1;
-            continue;
+/// A text's characters with their byte offsets, scanned for card numbers.
+/// Spans are byte ranges of the text; groups are char ranges of `chars`.
+struct Scan {
+    chars: Vec<(usize, char)>,
+    len: usize,
+}
+
+impl Scan {
+    fn new(text: &str) -> Scan {
+        Scan {
+            chars: text.char_indices().collect(),
+            len: text.len(),
         }
-        // A chain of groups, as (first char, end, digits).
-        let mut groups: Vec<(usize, usize, Vec<u32>)> = Vec::new();
-        let mut j = i;
-        loop {
-            let start = j;
-            let mut digits = Vec::new();
-            while let Some(d) = digit(j) {
-                digits.push(d);
-                j += 1;
-            }
-            groups.push((start, j, digits));
-            let gap = chars[j..]
-                .iter()
-                .take(MOST_BETWEEN_LUHN_GROUPS + 1)
-                .take_while(|&&(_, c)| between(c))
-                .count();
-            if (1..=MOST_BETWEEN_LUHN_GROUPS).contains(&gap) && digit(j + gap).is_some() {
-                j += gap;
-            } else {
-                break;
-            }
-        }
-        for first in 0..groups.len() {
-            let mut number: Vec<u32> = Vec::new();
-            for last in first..groups.len() {
-                // Groups of one or two digits are dates, times and cents
-                // (`2026-11-23 12:10:00`, `100.00`), never a card's.
-                if groups[last].2.len() < 3 {
-                    break;
-                }
-                number.extend(&groups[last].2);
-                if number.len() > *PAN_LENGTHS.end() {
-                    break;
-                }
-                if number.len() >= *PAN_RUN_IN_TEXT.start() && luhn_valid(&number) {
-                    spans.push((at(groups[first].0), at(groups[last].1)));
-                }
-            }
-        }
-        i = groups.last().map_or(i + 1, |&(_, end, _)| end);
     }
-    spans
+
+    /// The byte offset of char `k` (the text's end past the last).
+    fn byte(&self, k: usize) -> usize {
+        self.chars.get(k).map_or(self.len, |&(byte, _)| byte)
+    }
+
+    fn digit_at(&self, k: usize) -> bool {
+        self.chars.get(k).is_some_and(|&(_, c)| is_any_digit(c))
+    }
+
+    /// The runs of at least `shortest` digits, grouped by `grouping`
+    /// characters (however many between two groups).
+    fn runs(&self, shortest: usize, grouping: impl Fn(char) -> bool) -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut i = 0;
+        while i < self.chars.len() {
+            if !self.digit_at(i) {
+                i += 1;
+                continue;
+            }
+            let (start, mut end, mut digits, mut j) = (i, i, 0, i);
+            while j < self.chars.len() {
+                if self.digit_at(j) {
+                    digits += 1;
+                    j += 1;
+                    end = j;
+                } else if grouping(self.chars[j].1) {
+                    let gap = self.chars[j..]
+                        .iter()
+                        .take_while(|&&(_, c)| grouping(c))
+                        .count();
+                    if !self.digit_at(j + gap) {
+                        break;
+                    }
+                    j += gap;
+                } else {
+                    break;
+                }
+            }
+            if digits >= shortest {
+                spans.push((self.byte(start), self.byte(end)));
+            }
+            i = end.max(i + 1);
+        }
+        spans
+    }
+
+    /// Every chain of groups of digits set off by 1 to `most` characters
+    /// for which `between` holds: each group as its (first, end) chars.
+    fn chains(&self, most: usize, between: impl Fn(char) -> bool) -> Vec<Vec<(usize, usize)>> {
+        let mut chains = Vec::new();
+        let mut i = 0;
+        while i < self.chars.len() {
+            if !self.digit_at(i) {
+                i += 1;
+                continue;
+            }
+            let mut groups = Vec::new();
+            let mut j = i;
+            loop {
+                let start = j;
+                while self.digit_at(j) {
+                    j += 1;
+                }
+                groups.push((start, j));
+                let gap = self.chars[j..]
+                    .iter()
+                    .take(most + 1)
+                    .take_while(|&&(_, c)| between(c))
+                    .count();
+                if (1..=most).contains(&gap) && self.digit_at(j + gap) {
+                    j += gap;
+                } else {
+                    break;
+                }
+            }
+            i = j;
+            chains.push(groups);
+        }
+        chains
+    }
+
+    /// Groups of digits, set off by up to [`MOST_BETWEEN_GROUPS`]
+    /// characters that are neither letters, digits nor line breaks, that
+    /// fall as a card number's do (see [`redact_pans`]).
+    fn card_groups(&self) -> Vec<(usize, usize)> {
+        let between = |c: char| !c.is_alphanumeric() && !matches!(c, '\n' | '\r');
+        let mut spans = Vec::new();
+        for groups in self.chains(MOST_BETWEEN_GROUPS, between) {
+            let sizes: Vec<usize> = groups.iter().map(|&(start, end)| end - start).collect();
+            for first in 0..groups.len() {
+                let card = match &sizes[first..] {
+                    [4, 4, 4, 4, k, ..] if (1..=3).contains(k) => Some(5),
+                    [4, 4, 4, k, ..] if (1..=4).contains(k) => Some(4),
+                    [4, 6, k, ..] if (4..=5).contains(k) => Some(3),
+                    _ => None,
+                };
+                if let Some(count) = card {
+                    let last = groups[first + count - 1];
+                    spans.push((self.byte(groups[first].0), self.byte(last.1)));
+                }
+            }
+        }
+        spans
+    }
+
+    /// The card numbers hidden in any other form: groups of digits set off
+    /// by up to [`MOST_BETWEEN_LUHN_GROUPS`] characters that are not letters
+    /// or digits (line breaks, invisible marks and combining marks
+    /// included), where consecutive groups of three digits or more hold 13
+    /// to 19 digits that pass the Luhn check every card number passes. It
+    /// catches groupings no rule foresees (6-6-4, 8-8, a card split over two
+    /// lines of a reason, a mark inside a run), at the price of masking one
+    /// in ten other such numbers.
+    fn luhn_numbers(&self) -> Vec<(usize, usize)> {
+        let value = |k: usize| {
+            let c = self.chars[k].1;
+            c.to_digit(10).or_else(|| fullwidth_digit(c))
+        };
+        let mut spans = Vec::new();
+        for groups in self.chains(MOST_BETWEEN_LUHN_GROUPS, |c| !c.is_alphanumeric()) {
+            for first in 0..groups.len() {
+                let mut number: Vec<u32> = Vec::new();
+                for &(start, end) in &groups[first..] {
+                    // Groups of one or two digits are dates, times and cents
+                    // (`2026-11-23 12:10:00`, `100.00`), never a card's.
+                    if end - start < 3 {
+                        break;
+                    }
+                    let Some(digits) = (start..end).map(value).collect::<Option<Vec<u32>>>() else {
+                        break;
+                    };
+                    number.extend(digits);
+                    if number.len() > *PAN_LENGTHS.end() {
+                        break;
+                    }
+                    if number.len() >= *PAN_RUN_IN_TEXT.start() && luhn_valid(&number) {
+                        spans.push((self.byte(groups[first].0), self.byte(end)));
+                    }
+                }
+            }
+        }
+        spans
+    }
 }
 
 /// The value of a digit written other than in ASCII: fullwidth, and the
@@ -397,58 +442,6 @@ fn luhn_valid(digits: &[u32]) -> bool {
         })
         .sum();
     sum.is_multiple_of(10)
-}
-
-/// The byte ranges of the groups of digits, set off by up to
-/// [`MOST_BETWEEN_GROUPS`] characters that are neither letters, digits nor
-/// line breaks, that fall as a card number's do (see [`redact_pans`]).
-fn card_groups(chars: &[(usize, char)], len: usize) -> Vec<(usize, usize)> {
-    let at = |k: usize| chars.get(k).map_or(len, |&(byte, _)| byte);
-    let digit_at = |k: usize| chars.get(k).is_some_and(|&(_, c)| is_any_digit(c));
-    let between = |c: char| !c.is_alphanumeric() && !matches!(c, '\n' | '\r');
-    let mut spans = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if !digit_at(i) {
-            i += 1;
-            continue;
-        }
-        // A chain of groups: (first char, end) of each.
-        let mut groups: Vec<(usize, usize)> = Vec::new();
-        let mut j = i;
-        loop {
-            let start = j;
-            while digit_at(j) {
-                j += 1;
-            }
-            groups.push((start, j));
-            let gap = chars[j..]
-                .iter()
-                .take(MOST_BETWEEN_GROUPS + 1)
-                .take_while(|&&(_, c)| between(c))
-                .count();
-            if (1..=MOST_BETWEEN_GROUPS).contains(&gap) && digit_at(j + gap) {
-                j += gap;
-            } else {
-                break;
-            }
-        }
-        let sizes: Vec<usize> = groups.iter().map(|&(start, end)| end - start).collect();
-        for first in 0..groups.len() {
-            let rest = &sizes[first..];
-            let card = match rest {
-                [4, 4, 4, 4, k, ..] if (1..=3).contains(k) => Some(5),
-                [4, 4, 4, k, ..] if (1..=4).contains(k) => Some(4),
-                [4, 6, k, ..] if (4..=5).contains(k) => Some(3),
-                _ => None,
-            };
-            if let Some(count) = card {
-                spans.push((at(groups[first].0), at(groups[first + count - 1].1)));
-            }
-        }
-        i = groups.last().map_or(i + 1, |&(_, end)| end);
-    }
-    spans
 }
 
 #[cfg(test)]

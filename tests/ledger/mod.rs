@@ -134,7 +134,13 @@ impl Books {
 
     /// [`Books::reconcile`] into the folder `out`.
     fn reconcile_into(&self, batch: &Path, bank: &Path, as_of: &str, out: &str) -> Output {
-        Command::new(BIN)
+        self.command(batch, bank, as_of, out).output().unwrap()
+    }
+
+    /// The `reconcile` command of these files into this ledger and `out`.
+    fn command(&self, batch: &Path, bank: &Path, as_of: &str, out: &str) -> Command {
+        let mut command = Command::new(BIN);
+        command
             .arg("reconcile")
             .arg("--terminal")
             .arg(batch)
@@ -144,9 +150,25 @@ impl Books {
             .arg(self.ledger())
             .arg("--out")
             .arg(self.out(out))
-            .env_remove("POSRECON_CRASH_AT")
+            .env_remove("POSRECON_CRASH_AT");
+        command
+    }
+
+    /// Night `n` of these terminal, bank and request rows (each under its
+    /// header) into this ledger and the folder `out{n}`, which it returns.
+    fn night_with_requests(&self, n: &str, rows: [&str; 3], as_of: &str) -> (Output, String) {
+        let [terminal, bank, requests] = rows;
+        let (t, b) = self.files(n, terminal, bank);
+        let c = self.dir.path().join(format!("c{n}.csv"));
+        fs::write(&c, format!("{REQUEST_HEADER}{requests}")).unwrap();
+        let out = format!("out{n}");
+        let output = self
+            .command(&t, &b, as_of, &out)
+            .arg("--cancellations")
+            .arg(&c)
             .output()
-            .unwrap()
+            .unwrap();
+        (output, out)
     }
 
     /// [`Books::reconcile`], crashing at `crash_at` when given.
@@ -158,19 +180,8 @@ impl Books {
         extra: &[&str],
         crash_at: Option<&str>,
     ) -> Output {
-        let mut command = Command::new(BIN);
-        command
-            .arg("reconcile")
-            .arg("--terminal")
-            .arg(batch)
-            .arg("--bank")
-            .arg(bank)
-            .args(["--as-of", as_of, "--ledger"])
-            .arg(self.ledger())
-            .arg("--out")
-            .arg(self.out("out"))
-            .args(extra)
-            .env_remove("POSRECON_CRASH_AT");
+        let mut command = self.command(batch, bank, as_of, "out");
+        command.args(extra);
         if let Some(point) = crash_at {
             command.env("POSRECON_CRASH_AT", point);
         }
@@ -1194,6 +1205,15 @@ fn a_voided_sale_settled_a_night_later_is_refunded() {
     );
 }
 
+/// Night 1 of `sale` alone as of `first` (all reconciled), then header-only
+/// files as of `then`; the second run's output.
+fn a_sale_then_header_only(books: &Books, sale: &str, first: &str, then: &str) -> Output {
+    let (t1, b1) = books.files("1", sale, "");
+    assert_status(&books.reconcile_into(&t1, &b1, first, "one"), 0);
+    let (tq, bq) = books.files("q", "", "");
+    books.reconcile_into(&tq, &bq, then, "quiet")
+}
+
 /// The records carried from the ledger are an input like the files: the
 /// summary table gives their amount, so that amounts in add up to amounts out.
 #[test]
@@ -1201,13 +1221,7 @@ fn the_summary_table_gives_the_carried_amount() {
     let books = Books::new();
     let sale = "898310058120001,10000101,000232,000003,633012000003,A1B2C5,SALE,\
                 2026-11-24 09:15:02,30.00,CNY,622848******9999,,\n";
-    let (t1, b1) = books.files("1", sale, "");
-    assert_status(
-        &books.reconcile_into(&t1, &b1, "2026-11-24 22:00", "one"),
-        0,
-    );
-    let (t2, b2) = books.files("2", "", "");
-    let two = books.reconcile_into(&t2, &b2, "2026-11-25 22:00", "two");
+    let two = a_sale_then_header_only(&books, sale, "2026-11-24 22:00", "2026-11-25 22:00");
     assert_status(&two, 1);
     let table = stdout(&two);
     let carried = table
@@ -1231,27 +1245,8 @@ fn a_sale_an_earlier_run_voided_is_voided_on_later_nights() {
                         100.00,,wrong amount keyed,yes\n";
     let refund_request = "R9,898310058120001,,10000101,000001,632711000001,2026-11-23 10:00:00,\
                           100.00,,customer asks money back,yes\n";
-    let run = |books: &Books, n: &str, files: [&str; 3], as_of: &str, status: i32| {
-        let [terminal, bank, requests] = files;
-        let (t, b) = books.files(n, terminal, bank);
-        let c = books.dir.path().join(format!("c{n}.csv"));
-        fs::write(&c, format!("{REQUEST_HEADER}{requests}")).unwrap();
-        let out = format!("out{n}");
-        let output = Command::new(BIN)
-            .arg("reconcile")
-            .arg("--terminal")
-            .arg(&t)
-            .arg("--bank")
-            .arg(&b)
-            .arg("--cancellations")
-            .arg(&c)
-            .args(["--as-of", as_of, "--ledger"])
-            .arg(books.ledger())
-            .arg("--out")
-            .arg(books.out(&out))
-            .env_remove("POSRECON_CRASH_AT")
-            .output()
-            .unwrap();
+    let run = |books: &Books, n: &str, rows: [&str; 3], as_of: &str, status: i32| {
+        let (output, out) = books.night_with_requests(n, rows, as_of);
         assert_status(&output, status);
         out
     };
@@ -1318,16 +1313,8 @@ fn header_only_files_as_of_a_night_with_rows_are_a_run_of_their_own() {
     let books = Books::new();
     let sale = "898310058120001,10000101,000231,000001,632711000001,A1B2C3,SALE,\
                 2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
-    let (t1, b1) = books.files("1", sale, "");
-    assert_status(
-        &books.reconcile_into(&t1, &b1, "2026-11-23 20:00", "one"),
-        0,
-    );
-    let (tq, bq) = books.files("q", "", "");
-    assert_status(
-        &books.reconcile_into(&tq, &bq, "2026-11-23 20:00", "quiet"),
-        0,
-    );
+    let quiet = a_sale_then_header_only(&books, sale, "2026-11-23 20:00", "2026-11-23 20:00");
+    assert_status(&quiet, 0);
     let conn = rusqlite::Connection::open(books.ledger()).unwrap();
     let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
     assert_eq!(count("SELECT count(*) FROM runs"), 2);
@@ -1396,24 +1383,9 @@ fn a_sale_voided_by_an_earlier_run_and_rung_again_is_no_duplicate() {
     let void_request = "R1,898310058120001,,10000101,000001,632711000001,2026-11-23 10:00:00,\
                         100.00,,customer re-rings,yes\n";
     let run = |n: &str, terminal: &str, bank: &str, requests: &str, as_of: &str| {
-        let (t, b) = books.files(n, terminal, bank);
-        let c = books.dir.path().join(format!("c{n}.csv"));
-        fs::write(&c, format!("{REQUEST_HEADER}{requests}")).unwrap();
-        Command::new(BIN)
-            .arg("reconcile")
-            .arg("--terminal")
-            .arg(&t)
-            .arg("--bank")
-            .arg(&b)
-            .arg("--cancellations")
-            .arg(&c)
-            .args(["--as-of", as_of, "--ledger"])
-            .arg(books.ledger())
-            .arg("--out")
-            .arg(books.out(&format!("out{n}")))
-            .env_remove("POSRECON_CRASH_AT")
-            .output()
-            .unwrap()
+        books
+            .night_with_requests(n, [terminal, bank, requests], as_of)
+            .0
     };
     assert_status(&run("1", first, "", void_request, "2026-11-23 10:00:40"), 1);
     let two = run("2", again, "", "", "2026-11-23 20:00");

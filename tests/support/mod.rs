@@ -19,6 +19,26 @@ pub(crate) fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `posrecon reconcile`, stateless, of the files `t.csv`, `b.csv` and
+/// `c.csv` (cancellations) in `dir` into `dir/out`, as of `as_of` and with
+/// `extra` arguments; fails unless it exits with `status`.
+pub(crate) fn reconcile_requests_in(dir: &Path, as_of: &str, extra: &[&str], status: i32) {
+    let output = Command::new(BIN)
+        .current_dir(dir)
+        .args(["reconcile", "--terminal", "t.csv", "--bank", "b.csv"])
+        .args(["--cancellations", "c.csv", "--as-of", as_of])
+        .args(["--out", "out", "--no-ledger"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(status),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 /// `posrecon reconcile` of the first sample day (its one terminal file and
 /// the bank file) as of `as_of`, stateless and quiet, writing to `out`, run
 /// from the repository root; callers add flags and environment.

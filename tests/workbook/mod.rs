@@ -6,7 +6,7 @@ use std::path::Path;
 
 use calamine::{Data, Reader, Xlsx, open_workbook};
 
-use crate::support::{BIN, root, run_case, sample_day};
+use crate::support::{BIN, reconcile_requests_in, root, run_case, sample_day};
 
 const CASE: &str = "sample-day-xlsx";
 
@@ -313,19 +313,7 @@ fn a_text_longer_than_a_cell_holds_is_cut_in_the_workbook_only() {
         ),
     )
     .unwrap();
-    let output = std::process::Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["reconcile", "--terminal", "t.csv", "--bank", "b.csv"])
-        .args(["--cancellations", "c.csv", "--as-of", "2026-11-25 22:00"])
-        .args(["--out", "out", "--no-ledger", "--xlsx"])
-        .output()
-        .unwrap();
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    reconcile_requests_in(dir.path(), "2026-11-25 22:00", &["--xlsx"], 1);
     let csv = parse_csv(&fs::read_to_string(path("out/refund_instructions.csv")).unwrap());
     let column = csv[0].iter().position(|c| c == "reason").unwrap();
     assert_eq!(csv[1][column], reason);
