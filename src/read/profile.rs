@@ -1129,9 +1129,11 @@ fn as_wide_as_written(raw: &str, format: &str) -> bool {
         let mut widths = widths.borrow_mut();
         let width = match widths.get(format) {
             Some(&width) => width,
-            None => *widths
-                .entry(format.to_string())
-                .or_insert_with(|| example(format).len()),
+            None => {
+                let width = example(format).len();
+                widths.insert(format.to_string(), width);
+                width
+            }
         };
         // A format chrono cannot write has no example: left unchecked.
         width == 0 || raw.len() == width
