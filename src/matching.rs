@@ -142,7 +142,8 @@ impl TerminalResult {
     /// that may still come: a PENDING record, and, while it would be PENDING
     /// but for its VOID, a voided SALE with its VOID. Then a SALE voided on
     /// the terminal that the bank settles a night later is VOIDED_BUT_SETTLED
-    /// (the cardholder paid: a refund), as in one run, not BANK_ONLY.
+    /// (the cardholder paid: a refund), as in one run, not BANK_ONLY. An
+    /// unsettled SUSPECTED_DUPLICATE goes on in the same way.
     pub fn carried_forward(&self) -> bool {
         self.carried
     }
@@ -454,7 +455,9 @@ fn terminal_results(
                 voided_by => voided_by,
             };
             // A voided SALE and its VOID go on together, so that the two
-            // pair again; while the SALE's settlement may still come.
+            // pair again; while the SALE's settlement may still come. So does
+            // an unsettled repeat: reported tonight, its settlement meets it
+            // later rather than coming out BANK_ONLY.
             let awaits_settlement = |sale: usize| {
                 pairing.settlement(sale).is_none()
                     && as_of_day
@@ -462,7 +465,7 @@ fn terminal_results(
             };
             let carried = match outcome {
                 Outcome::Pending => true,
-                Outcome::Voided => awaits_settlement(t),
+                Outcome::Voided | Outcome::SuspectedDuplicate => awaits_settlement(t),
                 Outcome::VoidApplied => voids.voids[t].get().is_some_and(awaits_settlement),
                 _ => false,
             };

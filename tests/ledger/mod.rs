@@ -1205,6 +1205,60 @@ fn a_voided_sale_settled_a_night_later_is_refunded() {
     );
 }
 
+/// A repeated sale not yet settled is reported SUSPECTED_DUPLICATE and goes
+/// on to the next night like a PENDING record, so that its settlement then
+/// meets it instead of coming out BANK_ONLY with a dispute about a sale the
+/// terminal captured: MATCHED when the repeat was only reported; when it was
+/// cancelled by a void, VOIDED_BUT_SETTLED and refunded.
+#[test]
+fn an_unsettled_suspected_duplicate_meets_its_late_settlement() {
+    let first = "898310058120001,10000101,000232,000020,633012000020,A1B2C3,SALE,\
+                 2026-11-24 09:15:02,36.00,CNY,622848******5671,,\n";
+    let repeat = "898310058120001,10000101,000232,000021,633012000021,A1B2C4,SALE,\
+                  2026-11-24 09:16:00,36.00,CNY,622848******5671,,\n";
+    for policy in ["flag", "cancel"] {
+        let books = Books::new();
+        let night = |n: &str, terminal: &str, bank: &str, as_of: &str| {
+            let (t, b) = books.files(n, terminal, bank);
+            let mut command = books.command(&t, &b, as_of, n);
+            let output = command.args(["--suspected-duplicates", policy]);
+            let status = output.output().unwrap();
+            let rows_of = |name: &str| rows(&books.read(n, name)).len();
+            (
+                status,
+                books.read(n, "exceptions.csv"),
+                [
+                    rows_of("void_requests.csv"),
+                    rows_of("refund_instructions.csv"),
+                    rows_of("disputes.csv"),
+                ],
+            )
+        };
+        let (one, exceptions, [voids, _, _]) = night(
+            "1",
+            &format!("{first}{repeat}"),
+            &settled(first),
+            "2026-11-24 22:00",
+        );
+        assert_status(&one, 1);
+        assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
+        assert_eq!(voids, usize::from(policy == "cancel"), "{policy}");
+
+        let (two, exceptions, [_, refunds, disputes]) =
+            night("2", "", &settled(repeat), "2026-11-25 22:00");
+        assert!(!exceptions.contains("BANK_ONLY"), "{policy}: {exceptions}");
+        assert_eq!(disputes, 0, "{policy}");
+        if policy == "cancel" {
+            assert!(exceptions.contains("VOIDED_BUT_SETTLED"), "{exceptions}");
+            assert_eq!(refunds, 1);
+            assert_status(&two, 1);
+        } else {
+            assert_eq!(refunds, 0);
+            assert_status(&two, 0);
+        }
+    }
+}
+
 /// Night 1 of `sale` alone as of `first` (all reconciled), then header-only
 /// files as of `then`; the second run's output.
 fn a_sale_then_header_only(books: &Books, sale: &str, first: &str, then: &str) -> Output {
