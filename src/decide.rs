@@ -15,7 +15,8 @@ use sha2::{Digest, Sha256};
 use crate::explain::{Night, exception_order, rows_where};
 use crate::matching::Outcome;
 use crate::model::{
-    Amount, CancellationRequest, CardState, Id, MaskedPan, Merchant, TerminalRecord, TxnType,
+    Amount, CancellationRequest, CardState, Currency, Id, MaskedPan, Merchant, TerminalRecord,
+    TxnType,
 };
 use crate::policy::DuplicatePolicy;
 use crate::totals::Side;
@@ -43,6 +44,8 @@ pub struct EarlierRecord {
     pub settle_date: Option<NaiveDate>,
     /// The trace of the VOID that cancelled it, for a VOIDED sale.
     pub void_trace: Option<Id>,
+    /// For an AMOUNT_MISMATCH: what the bank settled, when the ledger shows it.
+    pub settled_amount: Option<(Amount, Currency)>,
 }
 
 /// What earlier runs decided, from the ledger. Empty when running stateless.
@@ -481,6 +484,46 @@ impl<'a> Decider<'a> {
         }
     }
 
+    /// The most that refunds of original `t` may return: its amount, or less
+    /// when the bank settled less (an AMOUNT_MISMATCH: the cardholder paid what
+    /// the bank took, and the difference is the dispute's). `Err` says why it
+    /// cannot be told.
+    fn refundable(&self, t: usize) -> Result<Amount, String> {
+        let record = self.record(t);
+        let (outcome, settled) = match t.checked_sub(self.night.terminal.len()) {
+            None => {
+                let result = &self.night.result.terminal[t];
+                let settled = result.settlement().map(|(b, _)| {
+                    let s = &self.night.bank[b];
+                    (s.amount, s.currency)
+                });
+                (result.outcome, settled)
+            }
+            Some(i) => {
+                let earlier = &self.history.earlier[i];
+                (earlier.outcome, earlier.settled_amount)
+            }
+        };
+        if outcome != Outcome::AmountMismatch {
+            return Ok(record.amount);
+        }
+        match settled {
+            Some((amount, currency)) if currency == record.currency => {
+                Ok(amount.min(record.amount))
+            }
+            Some((amount, currency)) => Err(format!(
+                "the bank settled {amount} {currency} for {} {} captured: \
+                 refund by hand once the dispute is settled",
+                record.amount, record.currency
+            )),
+            None => Err(format!(
+                "the bank settled another amount than the {} captured (AMOUNT_MISMATCH): \
+                 refund by hand once the dispute is settled",
+                record.amount
+            )),
+        }
+    }
+
     /// Refunded so far on original `t`: earlier runs, REFUND records and this run.
     fn refunded(&self, t: usize) -> Amount {
         let key = self.looked_up(self.record(t));
@@ -562,7 +605,13 @@ impl<'a> Decider<'a> {
             Err(reason) => return Route::None(reason),
         };
         let already = self.refunded(t);
-        let wanted = amount.unwrap_or(record.amount);
+        let refundable = self.refundable(t);
+        // The full amount of a refund is what the cardholder paid.
+        let full = match (&refundable, settled) {
+            (Ok(paid), true) => *paid,
+            _ => record.amount,
+        };
+        let wanted = amount.unwrap_or(full);
         let business_day = self.business_day(t);
         let voidable = !settled
             && void_trace.is_none()
@@ -586,7 +635,10 @@ impl<'a> Decider<'a> {
             ));
         }
         let ceiling = match limit {
-            RefundLimit::Original => Some(record.amount),
+            RefundLimit::Original => match refundable {
+                Ok(paid) => Some(paid),
+                Err(reason) => return Route::None(reason),
+            },
             RefundLimit::UpTo(amount) => Some(amount),
             RefundLimit::Separate => None,
         };
@@ -597,6 +649,14 @@ impl<'a> Decider<'a> {
                 "over-refund: refunds would total {}, more than the original {ceiling}",
                 already + wanted
             );
+            if limit == RefundLimit::Original && ceiling < record.amount {
+                reason = format!(
+                    "over-refund: refunds would total {}, more than the {ceiling} the bank \
+                     settled ({} captured: AMOUNT_MISMATCH)",
+                    already + wanted,
+                    record.amount
+                );
+            }
             reason += &self.shared_rrn_note(t);
             return Route::None(reason);
         }
@@ -626,8 +686,9 @@ impl<'a> Decider<'a> {
     /// The `cancel_route` cell for a terminal record: what cancelling it would
     /// take as of now.
     pub fn cancel_route(&self, t: usize) -> String {
-        let remaining = self.record(t).amount - self.refunded(t);
-        let amount = (remaining != self.record(t).amount).then_some(remaining);
+        let full = self.refundable(t).unwrap_or(self.record(t).amount);
+        let remaining = full - self.refunded(t);
+        let amount = (remaining != full).then_some(remaining);
         match self.route(t, amount, RefundLimit::Original) {
             Route::Void { until } => {
                 format!(
@@ -1438,6 +1499,53 @@ mod tests {
             &[
                 "VOID t0 CR-1",
                 &format!("REJECT CR-2 t0: already voided by {void_id} in this run"),
+            ],
+        );
+    }
+
+    /// An AMOUNT_MISMATCH where the bank settled less: the cardholder paid
+    /// what the bank took, so refunds of it stop there (the difference is the
+    /// dispute's); where it settled more, at the captured amount.
+    #[test]
+    fn refunds_of_an_amount_mismatch_stop_at_what_the_cardholder_paid() {
+        let sold = yesterday();
+        let with_bank = |minor: i64| {
+            let bank = Settlement {
+                amount: fen(minor),
+                net_amount: fen(minor),
+                ..settled(&sold)
+            };
+            Inputs::new(&[sold.clone()], &[bank])
+        };
+        let dispute = "DISPUTE AMOUNT_MISMATCH t0 b0";
+        let less = with_bank(1000);
+        case(
+            &less.clone().requests(&[request("CR-1", &sold)]),
+            &["REFUND t0 10.00 CR-1", dispute],
+        );
+        case(
+            &less.clone().requests(&[partial("CR-1", &sold, 1001)]),
+            &[
+                "REJECT CR-1 t0: over-refund: refunds would total 10.01, more than the 10.00 \
+                 the bank settled (100.00 captured: AMOUNT_MISMATCH)",
+                dispute,
+            ],
+        );
+        routes(&less, &["REFUND until 2027-05-22"]);
+        case(
+            &with_bank(11000).requests(&[request("CR-1", &sold)]),
+            &["REFUND t0 100.00 CR-1", dispute],
+        );
+        let other_currency = Settlement {
+            currency: Currency::from_code("USD").unwrap(),
+            ..settled(&sold)
+        };
+        case(
+            &Inputs::new(&[sold.clone()], &[other_currency]).requests(&[request("CR-1", &sold)]),
+            &[
+                "REJECT CR-1 t0: the bank settled 100.00 USD for 100.00 CNY captured: \
+                 refund by hand once the dispute is settled",
+                dispute,
             ],
         );
     }

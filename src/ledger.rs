@@ -348,6 +348,23 @@ fn terminal_record(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Termi
 const RECORD_COLUMNS: &str = "merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code, \
      txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn";
 
+/// For a terminal row of an AMOUNT_MISMATCH: the amount and currency of the
+/// bank row it was paired with in the same run (by rrn, else by terminal and
+/// trace, as the exact pass pairs), when exactly one fits; NULL otherwise.
+const SETTLED_AMOUNT: &str = "
+    CASE WHEN outcome = 'AMOUNT_MISMATCH' THEN (
+        SELECT CASE WHEN count(*) = 1 THEN max(b.amount) END FROM records b
+        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.outcome = 'AMOUNT_MISMATCH'
+          AND (b.rrn = records.rrn
+               OR (b.terminal_id = records.terminal_id AND b.trace_no = records.trace_no))
+    ) END,
+    CASE WHEN outcome = 'AMOUNT_MISMATCH' THEN (
+        SELECT CASE WHEN count(*) = 1 THEN max(b.currency) END FROM records b
+        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.outcome = 'AMOUNT_MISMATCH'
+          AND (b.rrn = records.rrn
+               OR (b.terminal_id = records.terminal_id AND b.trace_no = records.trace_no))
+    ) END";
+
 impl Ledger {
     /// Opens the ledger at `path` to write a night, creating it and upgrading
     /// its schema as needed.
@@ -542,11 +559,13 @@ impl Ledger {
     ) -> anyhow::Result<History> {
         let mut history = History::default();
         let mut by_rrn = self.conn.prepare(&format!(
-            "SELECT {RECORD_COLUMNS}, outcome, settle_date, void_trace, run_id FROM records
+            "SELECT {RECORD_COLUMNS}, outcome, settle_date, void_trace, run_id, {SETTLED_AMOUNT}
+             FROM records
              WHERE side = 'terminal' AND rrn = ?1 AND run_id < ?2 ORDER BY run_id DESC"
         ))?;
         let mut by_trace = self.conn.prepare(&format!(
-            "SELECT {RECORD_COLUMNS}, outcome, settle_date, void_trace, run_id FROM records
+            "SELECT {RECORD_COLUMNS}, outcome, settle_date, void_trace, run_id, {SETTLED_AMOUNT}
+             FROM records
              WHERE side = 'terminal' AND terminal_id = ?1 AND trace_no = ?2 AND run_id < ?3
              ORDER BY run_id DESC"
         ))?;
@@ -564,6 +583,16 @@ impl Ledger {
                     .transpose()
                     .map_err(|_| stored_error("settle_date"))?,
                 void_trace: r.get::<_, Option<String>>(15)?.map(Id::from),
+                settled_amount: match (
+                    r.get::<_, Option<i64>>(17)?,
+                    r.get::<_, Option<String>>(18)?,
+                ) {
+                    (Some(minor), Some(code)) => Some((
+                        Amount::from_minor(minor),
+                        Currency::from_code(&code).ok_or_else(|| stored_error("currency"))?,
+                    )),
+                    _ => None,
+                },
             })
         };
         let mut found_per_request = Vec::with_capacity(requests.len());

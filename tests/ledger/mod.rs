@@ -1259,6 +1259,38 @@ fn an_unsettled_suspected_duplicate_meets_its_late_settlement() {
     }
 }
 
+/// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
+/// night up to what the bank settled, which the ledger gives: the cardholder
+/// paid that, and the difference is the dispute's.
+#[test]
+fn a_later_refund_of_an_amount_mismatch_stops_at_what_the_bank_settled() {
+    let sale = "898310058120001,10000101,000232,000030,633012000030,A1B2C3,SALE,\
+                2026-11-24 09:15:02,100.00,CNY,622848******5671,,\n";
+    let bank = settled(sale).replace(",100.00,0.00,100.00,", ",10.00,0.00,10.00,");
+    let books = Books::new();
+    let (one, out) = books.night_with_requests("1", [sale, &bank, ""], "2026-11-24 22:00");
+    assert_status(&one, 1);
+    assert!(
+        books
+            .read(&out, "exceptions.csv")
+            .contains("AMOUNT_MISMATCH")
+    );
+
+    let requests = "R1,898310058120001,,10000101,000030,633012000030,2026-11-24 09:15:02,100.00,,return,yes\n\
+                    R2,898310058120001,,10000101,000030,633012000030,2026-11-24 09:15:02,100.00,0.01,return,yes\n";
+    let (two, out) = books.night_with_requests("2", ["", "", requests], "2026-11-25 22:00");
+    assert_status(&two, 1);
+    let refunds = rows(&books.read(&out, "refund_instructions.csv"));
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0][11], "10.00", "{refunds:?}");
+    let rejected = books.read(&out, "rejected_cancellations.csv");
+    assert!(
+        rejected
+            .contains("more than the 10.00 the bank settled (100.00 captured: AMOUNT_MISMATCH)"),
+        "{rejected}"
+    );
+}
+
 /// Night 1 of `sale` alone as of `first` (all reconciled), then header-only
 /// files as of `then`; the second run's output.
 fn a_sale_then_header_only(books: &Books, sale: &str, first: &str, then: &str) -> Output {
