@@ -691,10 +691,8 @@ impl<'a> Decider<'a> {
         let amount = (remaining != full).then_some(remaining);
         match self.route(t, amount, RefundLimit::Original) {
             Route::Void { until } => {
-                format!(
-                    "VOID until {until} {}",
-                    self.night.policy.cutoff.format("%H:%M")
-                )
+                let end = self.night.policy.business_day_end(until);
+                format!("VOID until {}", end.format("%Y-%m-%d %H:%M"))
             }
             Route::Refund { until, .. } if remaining > Amount::ZERO => {
                 format!("REFUND until {until}")
@@ -2335,6 +2333,14 @@ mod tests {
                 ..Policy::default()
             }),
             &["VOID until 2026-11-24 22:30"],
+        );
+        // A midnight cutoff ends the business day at the midnight after it.
+        routes(
+            &Inputs::new(&[today.clone()], &[]).policy(Policy {
+                cutoff: chrono::NaiveTime::MIN,
+                ..Policy::default()
+            }),
+            &["VOID until 2026-11-25 00:00"],
         );
         routes(
             &Inputs::new(&[settled_today.clone()], &[settled(&settled_today)]),

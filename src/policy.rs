@@ -89,6 +89,17 @@ impl Policy {
         }
     }
 
+    /// When business day `day` ends, and with it the void window of its
+    /// transactions: its cutoff, or with a cutoff at midnight, the midnight
+    /// after it.
+    pub fn business_day_end(&self, day: NaiveDate) -> NaiveDateTime {
+        if self.cutoff == NaiveTime::MIN {
+            (day + Days::new(1)).and_time(NaiveTime::MIN)
+        } else {
+            day.and_time(self.cutoff)
+        }
+    }
+
     /// The first business day on which an unsettled record of business day
     /// `day` counts as UNSETTLED rather than PENDING.
     pub fn unsettled_from(&self, day: NaiveDate) -> NaiveDate {
