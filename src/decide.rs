@@ -244,6 +244,10 @@ pub struct Decider<'a> {
     shared_rrn: HashMap<usize, &'a str>,
     /// Originals voided by an action of this run.
     voided_now: HashMap<usize, String>,
+    /// Merchant, terminal and batch of every settlement tonight that names
+    /// its batch: those batches are closed, and none of their sales can be
+    /// voided any more.
+    settled_batches: foldhash::HashSet<(&'a str, &'a str, &'a str)>,
     /// Every look-up in the history, while [`Decider::history_lookups`]
     /// records them.
     recording: Option<RefCell<Lookups>>,
@@ -378,6 +382,11 @@ impl<'a> Decider<'a> {
             refunded,
             shared_rrn,
             voided_now: HashMap::new(),
+            settled_batches: night
+                .bank
+                .iter()
+                .filter_map(|s| Some((&*s.merchant_id, &*s.terminal_id, s.batch_no.as_deref()?)))
+                .collect(),
             recording: None,
         }
     }
@@ -424,6 +433,7 @@ impl<'a> Decider<'a> {
             refunded: self.refunded,
             shared_rrn: self.shared_rrn,
             voided_now: self.voided_now,
+            settled_batches: self.settled_batches,
             recording: None,
         }
     }
@@ -613,7 +623,13 @@ impl<'a> Decider<'a> {
         };
         let wanted = amount.unwrap_or(full);
         let business_day = self.business_day(t);
+        let batch_open = !self.settled_batches.contains(&(
+            &*record.merchant_id,
+            &*record.terminal_id,
+            &*record.batch_no,
+        ));
         let voidable = !settled
+            && batch_open
             && void_trace.is_none()
             && already == Amount::ZERO
             && wanted == record.amount
@@ -1348,9 +1364,13 @@ mod tests {
     }
 
     /// An unsettled SALE of 100.00 on business day 2026-11-24: PENDING, and
-    /// voidable as of `AS_OF`.
+    /// voidable as of `AS_OF`. Its batch is today's, which the bank has not
+    /// settled; yesterday's sales are in the default batch.
     fn today() -> TerminalRecord {
-        sale_rrn("000101", "632800000101", "2026-11-24 10:00:00", 10000)
+        TerminalRecord {
+            batch_no: "000232".into(),
+            ..sale_rrn("000101", "632800000101", "2026-11-24 10:00:00", 10000)
+        }
     }
 
     /// A SALE of 100.00 on business day 2026-11-23; settle it with `settled`.
@@ -1468,6 +1488,34 @@ mod tests {
             &Inputs::new(&[settled_today.clone()], &[settled(&settled_today)])
                 .requests(&[request("CR-1", &settled_today)]),
             &["REFUND t0 100.00 CR-1"],
+        );
+
+        // Another sale of its batch settled already: the bank has closed the
+        // batch, so the sale can no longer be voided (SPEC §1: a VOID cancels
+        // a SALE inside its own open batch). A settlement that does not name
+        // its batch closes none.
+        let batch_mate = TerminalRecord {
+            batch_no: today.batch_no.clone(),
+            ..sale_rrn("000106", "632800000106", "2026-11-24 08:30:00", 5000)
+        };
+        let closed = Inputs::new(
+            &[today.clone(), batch_mate.clone()],
+            &[settled(&batch_mate)],
+        )
+        .requests(&[request("CR-1", &today)]);
+        case(&closed, &["REFUND t0 100.00 CR-1"]);
+        routes(
+            &closed,
+            &["NONE: already fully refunded", "REFUND until 2027-05-23"],
+        );
+        let unnamed = Settlement {
+            batch_no: None,
+            ..settled(&batch_mate)
+        };
+        case(
+            &Inputs::new(&[today.clone(), batch_mate], &[unnamed])
+                .requests(&[request("CR-1", &today)]),
+            &["VOID t0 CR-1"],
         );
 
         // A REFUND record on the sale blocks the void; the rest may be refunded.
