@@ -650,6 +650,16 @@ impl<'a> Decider<'a> {
                 m.merchant_id, m.merchant_name
             ));
         }
+        // Not settled once the lag has passed, it may never be: a refund
+        // would return money the cardholder may not have paid. It can go
+        // ahead once a settlement comes (a later night brings the record back).
+        let overdue_from = night.policy.unsettled_from(business_day);
+        if !settled && self.as_of_day >= overdue_from {
+            return Route::None(format!(
+                "not settled by business day {overdue_from}, so the cardholder may not have \
+                 been charged: refund once the bank settles it"
+            ));
+        }
         let ceiling = match limit {
             RefundLimit::Original => match refundable {
                 Ok(paid) => Some(paid),
@@ -1467,11 +1477,31 @@ mod tests {
         );
 
         // Asked at or after the cutoff: business day 2026-11-25, so the batch
-        // is closed, and the sale is now UNSETTLED too.
-        let closed = ["REFUND t0 100.00 CR-1", "DISPUTE UNSETTLED t0"];
+        // is closed, and the sale is now UNSETTLED too: never settled, the
+        // cardholder may not have paid, so no refund either.
+        let closed = [
+            "REJECT CR-1 t0: not settled by business day 2026-11-25, so the cardholder may \
+             not have been charged: refund once the bank settles it",
+            "DISPUTE UNSETTLED t0",
+        ];
         case(&asked.clone().judged_at("2026-11-24 23:00:00"), &closed);
         case(&asked.clone().judged_at("2026-11-24 23:30:00"), &closed);
         case(&asked.clone().judged_at("2026-11-25 09:00:00"), &closed);
+        // Still inside a longer settlement lag (PENDING), it is refunded: it
+        // is expected to settle.
+        let two_day_lag = Policy {
+            settlement_lag_days: 2,
+            ..Policy::default()
+        };
+        let pending = asked.clone().policy(two_day_lag);
+        case(
+            &pending.clone().judged_at("2026-11-24 23:00:00"),
+            &["REFUND t0 100.00 CR-1"],
+        );
+        case(
+            &pending.judged_at("2026-11-25 09:00:00"),
+            &["REFUND t0 100.00 CR-1"],
+        );
         // Voids frozen for the merchant.
         case(
             &asked.clone().merchants(&[frozen(false, true)]),
@@ -2184,6 +2214,10 @@ mod tests {
         let refunded = night
             .clone()
             .judged_at("2026-11-25 09:00:00")
+            .policy(Policy {
+                settlement_lag_days: 2,
+                ..Policy::default()
+            })
             .requests(&[request("CR-1", &today)]);
         let (v, r) = (id_of(&voided), id_of(&refunded));
         assert!(v[0].starts_with("VOID-") && r[0].starts_with("REFUND-"));
@@ -2398,10 +2432,23 @@ mod tests {
             &Inputs::new(&[sold.clone()], &[settled(&sold)]),
             &["REFUND until 2027-05-22"],
         );
-        // After the cutoff, an open batch is closed for voids.
+        // After the cutoff, an open batch is closed for voids; still PENDING,
+        // it may be refunded; UNSETTLED, not.
+        routes(
+            &Inputs::new(&[today.clone()], &[])
+                .judged_at("2026-11-24 23:00:00")
+                .policy(Policy {
+                    settlement_lag_days: 2,
+                    ..Policy::default()
+                }),
+            &["REFUND until 2027-05-23"],
+        );
         routes(
             &Inputs::new(&[today.clone()], &[]).judged_at("2026-11-24 23:00:00"),
-            &["REFUND until 2027-05-23"],
+            &[
+                "NONE: not settled by business day 2026-11-25, so the cardholder may not have \
+               been charged: refund once the bank settles it",
+            ],
         );
         routes(
             &Inputs::new(&[today.clone()], &[]).merchants(&[frozen(false, true)]),

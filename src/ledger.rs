@@ -19,7 +19,8 @@ use crate::decide::{Decider, Decisions, EarlierRecord, History, Lookups, TxnKey,
 use crate::explain::Night;
 use crate::matching::Outcome;
 use crate::model::{
-    Amount, CancellationRequest, Currency, Id, MaskedPan, Origin, TerminalRecord, TxnType,
+    Amount, CancellationRequest, Currency, Id, MaskedPan, Origin, Settlement, TerminalRecord,
+    TxnType,
 };
 
 /// Each entry upgrades the schema by one version; never edit a released one.
@@ -348,6 +349,25 @@ fn terminal_record(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Termi
 const RECORD_COLUMNS: &str = "merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code, \
      txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn";
 
+/// Whether `settlement` names `record` as SPEC §3's exact pass pairs them:
+/// the same rrn when both have one; otherwise the same merchant, terminal
+/// and trace, and batch where the settlement gives one, on the same date.
+fn names_exactly(settlement: &Settlement, record: &TerminalRecord) -> bool {
+    match (&settlement.rrn, &record.rrn) {
+        (Some(a), Some(b)) => a == b,
+        _ => {
+            settlement.merchant_id == record.merchant_id
+                && settlement.terminal_id == record.terminal_id
+                && settlement.trace_no == record.trace_no
+                && settlement
+                    .batch_no
+                    .as_ref()
+                    .is_none_or(|b| *b == record.batch_no)
+                && settlement.txn_time.date() == record.txn_time.date()
+        }
+    }
+}
+
 /// For a terminal row of an AMOUNT_MISMATCH: the amount and currency of the
 /// bank row it was paired with in the same run (by rrn, else by terminal and
 /// trace, as the exact pass pairs), when exactly one fits; NULL otherwise.
@@ -544,6 +564,122 @@ impl Ledger {
         ))?;
         let rows = statement.query_map([run_id], |r| terminal_record(r, 0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Earlier terminal records that tonight's `late` settlements (those
+    /// matching left BANK_ONLY) settle, so that they come back and pair as in
+    /// one run of every night's files: a record UNSETTLED (or an unsettled
+    /// SUSPECTED_DUPLICATE) when it was last seen, and a VOIDED sale with
+    /// the VOID that cancelled it, which its lag had stopped carrying. Only a
+    /// record that the settlement names exactly (SPEC §3's exact pass) is
+    /// brought back, and none that tonight's records already hold.
+    pub fn overdue(
+        &self,
+        run_id: i64,
+        late: &[&Settlement],
+        tonight: &[TerminalRecord],
+    ) -> anyhow::Result<Vec<TerminalRecord>> {
+        if late.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut by_rrn = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records
+             WHERE side = 'terminal' AND rrn = ?1 AND run_id < ?2"
+        ))?;
+        let mut by_trace = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records
+             WHERE side = 'terminal' AND terminal_id = ?1 AND trace_no = ?2 AND run_id < ?3"
+        ))?;
+        // The latest row of a record: later runs may have settled it.
+        let mut latest = self.conn.prepare(
+            "SELECT outcome, settle_date FROM records
+             WHERE side = 'terminal' AND merchant_id = ?1 AND terminal_id = ?2
+               AND coalesce(batch_no, '') = ?3 AND trace_no = ?4 AND run_id < ?5
+             ORDER BY run_id DESC LIMIT 1",
+        )?;
+        let mut voids = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS} FROM records
+             WHERE side = 'terminal' AND terminal_id = ?1 AND coalesce(batch_no, '') = ?2
+               AND txn_type = 'VOID' AND orig_trace_no = ?3 AND merchant_id = ?4
+               AND run_id < ?5
+             ORDER BY run_id DESC LIMIT 1"
+        ))?;
+        let mut found: BTreeMap<TxnKey, TerminalRecord> = BTreeMap::new();
+        for settlement in late {
+            let mut candidates = Vec::new();
+            if let Some(rrn) = &settlement.rrn {
+                let rows =
+                    by_rrn.query_map(params![rrn.as_str(), run_id], |r| terminal_record(r, 0))?;
+                candidates.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            }
+            let rows = by_trace.query_map(
+                params![
+                    settlement.terminal_id.as_str(),
+                    settlement.trace_no.as_str(),
+                    run_id
+                ],
+                |r| terminal_record(r, 0),
+            )?;
+            candidates.extend(rows.collect::<Result<Vec<_>, _>>()?);
+            for record in candidates {
+                let key = txn_key(&record);
+                if record.txn_type == TxnType::Void
+                    || !names_exactly(settlement, &record)
+                    || found.contains_key(&key)
+                {
+                    continue;
+                }
+                let [m, t, b, trace] = [&key.0, &key.1, &key.2, &key.3].map(|id| id.as_str());
+                let Some((outcome, settle_date)) = latest
+                    .query_row(params![m, t, b, trace, run_id], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                    })
+                    .optional()?
+                else {
+                    continue;
+                };
+                let unsettled = settle_date.is_none();
+                let revive = outcome == Outcome::Unsettled.as_str()
+                    || (unsettled && outcome == Outcome::SuspectedDuplicate.as_str());
+                let voided = unsettled && outcome == Outcome::Voided.as_str();
+                if voided {
+                    // Its VOID: a sale voided by an earlier run's VOID action
+                    // has none, and is voided again by that action.
+                    let void = voids
+                        .query_row(params![t, b, trace, m, run_id], |r| terminal_record(r, 0))
+                        .optional()?;
+                    if let Some(void) = void {
+                        found.insert(txn_key(&void), void);
+                    }
+                }
+                if revive || voided {
+                    found.insert(key, record);
+                }
+            }
+        }
+        if found.is_empty() {
+            return Ok(found.into_values().collect());
+        }
+        // Tonight's own copy of a record speaks for it. Rare, so tonight's
+        // records are scanned only now, for the few keys found.
+        let wanted: HashSet<[&str; 4]> = found
+            .keys()
+            .map(|k| [&k.0, &k.1, &k.2, &k.3].map(|id| id.as_str()))
+            .collect();
+        let held: Vec<TxnKey> = tonight
+            .iter()
+            .filter(|r| {
+                wanted.contains(
+                    &[&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no]
+                        .map(|id| id.as_str()),
+                )
+            })
+            .map(txn_key)
+            .collect();
+        for key in &held {
+            found.remove(key);
+        }
+        Ok(found.into_values().collect())
     }
 
     /// The earlier terminal records that tonight's requests may name, as

@@ -591,7 +591,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     progress::enter(progress::Stage::Matching);
     let bank_index =
         bank_index.expect("IE: the bank index is built whenever the bank files are read");
-    let result = matching::reconcile_indexed(
+    let mut result = matching::reconcile_indexed(
         &terminal.records,
         &bank.records,
         bank_index,
@@ -599,6 +599,33 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         config.as_of,
         earlier_voids.into_iter().collect(),
     );
+    if let Some(ledger) = &ledger {
+        // A settlement of a record that an earlier night left UNSETTLED (or
+        // VOIDED) brings it back, so that the two pair as in one run of both
+        // nights' files rather than as a BANK_ONLY dispute. Rare: the night
+        // is matched again only when it happens.
+        let late: Vec<&model::Settlement> = bank
+            .records
+            .iter()
+            .zip(&result.bank)
+            .filter(|(_, r)| r.outcome == Outcome::BankOnly)
+            .map(|(s, _)| s)
+            .collect();
+        let overdue = ledger.overdue(run_id, &late, &terminal.records)?;
+        if !overdue.is_empty() {
+            carry_in(&mut terminal, overdue);
+            history = ledger.history(run_id, request_list, &terminal.records)?;
+            let earlier_voids = ledger.voided_before(run_id, &terminal.records)?;
+            result = matching::reconcile_indexed(
+                &terminal.records,
+                &bank.records,
+                matching::BankIndex::new(&bank.records),
+                &policy,
+                config.as_of,
+                earlier_voids.into_iter().collect(),
+            );
+        }
+    }
     let totals = totals::control_totals(
         totals::SideInput {
             records: &terminal.records,
@@ -845,26 +872,36 @@ fn carry_in(terminal: &mut read::Read<model::TerminalRecord>, carried: Vec<model
         .map(identity)
         .filter(|key| wanted.contains(key))
         .collect();
-    let file = u32::try_from(terminal.files.len()).expect("IE: fewer than 2^32 input files");
-    let mut amounts = Vec::new();
-    let mut rows = 0;
-    for mut record in carried {
-        if tonight.contains(&identity(&record)) {
-            continue;
-        }
-        rows += 1;
-        record.origin = model::Origin { file, line: rows };
-        // A few records of files each within the limit: the sum stays far inside i64.
-        let _within_limit = read::add_amount(&mut amounts, record.currency, record.amount);
-        terminal.records.push(record);
-    }
-    if rows > 0 {
+    // Records brought back after matching join those carried before it.
+    if terminal
+        .files
+        .last()
+        .is_none_or(|f| f.kind != InputKind::Carried)
+    {
         terminal.files.push(InputFile {
             path: PathBuf::from("(carried from the ledger)"),
             kind: InputKind::Carried,
             sha256: String::new(),
-            rows,
-            amounts,
+            rows: 0,
+            amounts: Vec::new(),
         });
+    }
+    let file = u32::try_from(terminal.files.len() - 1).expect("IE: fewer than 2^32 input files");
+    let entry = terminal.files.last_mut().expect("IE: pushed above");
+    for mut record in carried {
+        if tonight.contains(&identity(&record)) {
+            continue;
+        }
+        entry.rows += 1;
+        record.origin = model::Origin {
+            file,
+            line: entry.rows,
+        };
+        // A few records of files each within the limit: the sum stays far inside i64.
+        let _within_limit = read::add_amount(&mut entry.amounts, record.currency, record.amount);
+        terminal.records.push(record);
+    }
+    if entry.rows == 0 {
+        terminal.files.pop();
     }
 }

@@ -1291,6 +1291,62 @@ fn a_later_refund_of_an_amount_mismatch_stops_at_what_the_bank_settled() {
     );
 }
 
+/// A settlement that comes after the lag brings back the record an earlier
+/// night left UNSETTLED (or VOIDED, with its VOID), so that the two pair as
+/// in one run of every night's files, not as a BANK_ONLY dispute. While it is
+/// UNSETTLED, a request to refund it is rejected: the cardholder may never
+/// have been charged; once it has settled, it is refunded.
+#[test]
+fn a_settlement_after_the_lag_meets_the_record_left_unsettled() {
+    let sale = "898310058120001,10000101,000232,000040,633012000040,A1B2C3,SALE,\
+                2026-11-24 09:15:02,30.00,CNY,622848******5671,,\n";
+    let voided = "898310058120001,10000101,000232,000041,633012000041,A1B2C4,SALE,\
+                  2026-11-24 10:00:00,40.00,CNY,622848******7777,,\n";
+    let void = "898310058120001,10000101,000232,000042,633012000042,A1B2C4,VOID,\
+                2026-11-24 10:05:00,40.00,CNY,622848******7777,000041,\n";
+    let request = |reference: &str| {
+        format!(
+            "{reference},898310058120001,,10000101,000040,633012000040,2026-11-24 09:15:02,\
+             30.00,,return,yes\n"
+        )
+    };
+    let books = Books::new();
+    let all = format!("{sale}{voided}{void}");
+    let (one, _) = books.night_with_requests("1", [&all, "", ""], "2026-11-24 22:00");
+    assert_status(&one, 0);
+
+    let (two, out) = books.night_with_requests("2", ["", "", &request("R1")], "2026-11-25 22:00");
+    assert_status(&two, 1);
+    assert!(books.read(&out, "exceptions.csv").contains("UNSETTLED"));
+    let rejected = books.read(&out, "rejected_cancellations.csv");
+    assert!(
+        rejected.contains("not settled by business day 2026-11-25"),
+        "{rejected}"
+    );
+    assert!(rows(&books.read(&out, "refund_instructions.csv")).is_empty());
+
+    let bank = format!("{}{}", settled(sale), settled(voided));
+    let (three, out) =
+        books.night_with_requests("3", ["", &bank, &request("R2")], "2026-11-26 22:00");
+    assert_status(&three, 1);
+    let exceptions = books.read(&out, "exceptions.csv");
+    assert!(!exceptions.contains("BANK_ONLY"), "{exceptions}");
+    assert!(exceptions.contains("VOIDED_BUT_SETTLED"), "{exceptions}");
+    assert!(rows(&books.read(&out, "disputes.csv")).is_empty());
+    let mut refunds: Vec<(String, String)> = rows(&books.read(&out, "refund_instructions.csv"))
+        .into_iter()
+        .map(|r| (r[5].clone(), r[11].clone()))
+        .collect();
+    refunds.sort();
+    assert_eq!(
+        refunds,
+        [
+            ("000040".to_string(), "30.00".to_string()),
+            ("000041".to_string(), "40.00".to_string())
+        ]
+    );
+}
+
 /// Night 1 of `sale` alone as of `first` (all reconciled), then header-only
 /// files as of `then`; the second run's output.
 fn a_sale_then_header_only(books: &Books, sale: &str, first: &str, then: &str) -> Output {
