@@ -44,7 +44,7 @@ pub struct EarlierRecord {
     pub settle_date: Option<NaiveDate>,
     /// The trace of the VOID that cancelled it, for a VOIDED sale.
     pub void_trace: Option<Id>,
-    /// For an AMOUNT_MISMATCH: what the bank settled, when the ledger shows it.
+    /// For a settled record: what the bank settled, when the ledger shows it.
     pub settled_amount: Option<(Amount, Currency)>,
 }
 
@@ -495,9 +495,9 @@ impl<'a> Decider<'a> {
     }
 
     /// The most that refunds of original `t` may return: its amount, or less
-    /// when the bank settled less (an AMOUNT_MISMATCH: the cardholder paid what
-    /// the bank took, and the difference is the dispute's). `Err` says why it
-    /// cannot be told.
+    /// when the bank settled less (an AMOUNT_MISMATCH, a VOIDED_BUT_SETTLED,
+    /// or a match within the amount tolerance: the cardholder paid what the
+    /// bank took). `Err` says why it cannot be told.
     fn refundable(&self, t: usize) -> Result<Amount, String> {
         let record = self.record(t);
         let (outcome, settled) = match t.checked_sub(self.night.terminal.len()) {
@@ -511,10 +511,16 @@ impl<'a> Decider<'a> {
             }
             Some(i) => {
                 let earlier = &self.history.earlier[i];
-                (earlier.outcome, earlier.settled_amount)
+                // The ledger folds a MATCHED settlement that repeats its
+                // record, so none shown means the captured amount.
+                let settled = earlier.settled_amount.or_else(|| {
+                    (earlier.outcome == Outcome::Matched)
+                        .then_some((record.amount, record.currency))
+                });
+                (earlier.outcome, settled)
             }
         };
-        if outcome != Outcome::AmountMismatch {
+        if self.settle_date(t).is_none() {
             return Ok(record.amount);
         }
         match settled {
@@ -527,9 +533,8 @@ impl<'a> Decider<'a> {
                 record.amount, record.currency
             )),
             None => Err(format!(
-                "the bank settled another amount than the {} captured (AMOUNT_MISMATCH): \
-                 refund by hand once the dispute is settled",
-                record.amount
+                "the bank settled it ({outcome}), but the ledger does not show for how much: \
+                 refund by hand"
             )),
         }
     }
@@ -678,7 +683,7 @@ impl<'a> Decider<'a> {
             if limit == RefundLimit::Original && ceiling < record.amount {
                 reason = format!(
                     "over-refund: refunds would total {}, more than the {ceiling} the bank \
-                     settled ({} captured: AMOUNT_MISMATCH)",
+                     settled ({} captured)",
                     already + wanted,
                     record.amount
                 );
@@ -1603,7 +1608,7 @@ mod tests {
             &less.clone().requests(&[partial("CR-1", &sold, 1001)]),
             &[
                 "REJECT CR-1 t0: over-refund: refunds would total 10.01, more than the 10.00 \
-                 the bank settled (100.00 captured: AMOUNT_MISMATCH)",
+                 the bank settled (100.00 captured)",
                 dispute,
             ],
         );
@@ -1985,6 +1990,23 @@ mod tests {
             &[
                 "REFUND t0 100.00 VOIDED_BUT_SETTLED",
                 "REJECT CR-1 t0: over-refund: refunds would total 200.00, more than the original 100.00",
+            ],
+        );
+        // The bank took less than was voided: that comes back, and no request
+        // then returns the rest, which the cardholder never paid.
+        let took_less = Settlement {
+            amount: fen(1000),
+            net_amount: fen(1000),
+            ..settled(&sold)
+        };
+        let voided = void("000202", "2026-11-23 10:05:00", &sold);
+        case(
+            &Inputs::new(&[sold.clone(), voided], &[took_less])
+                .requests(&[partial("CR-1", &sold, 9000)]),
+            &[
+                "REFUND t0 10.00 VOIDED_BUT_SETTLED",
+                "REJECT CR-1 t0: over-refund: refunds would total 100.00, more than the 10.00 \
+                 the bank settled (100.00 captured)",
             ],
         );
         // Settled the same day it was voided: still a refund, never a void.

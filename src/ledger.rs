@@ -368,19 +368,21 @@ fn names_exactly(settlement: &Settlement, record: &TerminalRecord) -> bool {
     }
 }
 
-/// For a terminal row of an AMOUNT_MISMATCH: the amount and currency of the
-/// bank row it was paired with in the same run (by rrn, else by terminal and
-/// trace, as the exact pass pairs), when exactly one fits; NULL otherwise.
+/// For a settled terminal row of an AMOUNT_MISMATCH, a VOIDED_BUT_SETTLED
+/// or a MATCHED: the amount and currency of the bank row it was paired with
+/// in the same run (by rrn, else by terminal and trace, as the exact pass
+/// pairs; of the same outcome), when exactly one fits; NULL otherwise (a
+/// MATCHED settlement that repeats its record is folded into it).
 const SETTLED_AMOUNT: &str = "
-    CASE WHEN outcome = 'AMOUNT_MISMATCH' THEN (
+    CASE WHEN outcome IN ('AMOUNT_MISMATCH', 'VOIDED_BUT_SETTLED', 'MATCHED') THEN (
         SELECT CASE WHEN count(*) = 1 THEN max(b.amount) END FROM records b
-        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.outcome = 'AMOUNT_MISMATCH'
+        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.outcome = records.outcome
           AND (b.rrn = records.rrn
                OR (b.terminal_id = records.terminal_id AND b.trace_no = records.trace_no))
     ) END,
-    CASE WHEN outcome = 'AMOUNT_MISMATCH' THEN (
+    CASE WHEN outcome IN ('AMOUNT_MISMATCH', 'VOIDED_BUT_SETTLED', 'MATCHED') THEN (
         SELECT CASE WHEN count(*) = 1 THEN max(b.currency) END FROM records b
-        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.outcome = 'AMOUNT_MISMATCH'
+        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.outcome = records.outcome
           AND (b.rrn = records.rrn
                OR (b.terminal_id = records.terminal_id AND b.trace_no = records.trace_no))
     ) END";
