@@ -246,8 +246,9 @@ pub struct Decider<'a> {
     voided_now: HashMap<usize, String>,
     /// Merchant, terminal and batch of every settlement tonight that names
     /// its batch: those batches are closed, and none of their sales can be
-    /// voided any more.
-    settled_batches: foldhash::HashSet<(&'a str, &'a str, &'a str)>,
+    /// voided any more. With each, whether a settlement of it is unpaired
+    /// (and so may be an unpaired sale's).
+    settled_batches: foldhash::HashMap<(&'a str, &'a str, &'a str), bool>,
     /// Every look-up in the history, while [`Decider::history_lookups`]
     /// records them.
     recording: Option<RefCell<Lookups>>,
@@ -382,11 +383,18 @@ impl<'a> Decider<'a> {
             refunded,
             shared_rrn,
             voided_now: HashMap::new(),
-            settled_batches: night
-                .bank
-                .iter()
-                .filter_map(|s| Some((&*s.merchant_id, &*s.terminal_id, s.batch_no.as_deref()?)))
-                .collect(),
+            settled_batches: {
+                let mut batches = foldhash::HashMap::default();
+                for (s, result) in night.bank.iter().zip(&night.result.bank) {
+                    if let Some(batch) = s.batch_no.as_deref() {
+                        let unpaired = batches
+                            .entry((&*s.merchant_id, &*s.terminal_id, batch))
+                            .or_insert(false);
+                        *unpaired |= result.terminal().is_none();
+                    }
+                }
+                batches
+            },
             recording: None,
         }
     }
@@ -628,11 +636,13 @@ impl<'a> Decider<'a> {
         };
         let wanted = amount.unwrap_or(full);
         let business_day = self.business_day(t);
-        let batch_open = !self.settled_batches.contains(&(
+        let batch = self.settled_batches.get(&(
             &*record.merchant_id,
             &*record.terminal_id,
             &*record.batch_no,
         ));
+        let batch_open = batch.is_none();
+        let settled_without_it = batch == Some(&false);
         let voidable = !settled
             && batch_open
             && void_trace.is_none()
@@ -663,6 +673,15 @@ impl<'a> Decider<'a> {
             return Route::None(format!(
                 "not settled by business day {overdue_from}, so the cardholder may not have \
                  been charged: refund once the bank settles it"
+            ));
+        }
+        // Nor when the bank settled its batch without it: every settlement
+        // of the batch is another record's.
+        if !settled && settled_without_it {
+            return Route::None(format!(
+                "the bank settled its batch {} without it: the batch is closed to voids, and \
+                 the cardholder may not have been charged: refund once the bank settles it",
+                record.batch_no
             ));
         }
         let ceiling = match limit {
@@ -1527,8 +1546,9 @@ mod tests {
 
         // Another sale of its batch settled already: the bank has closed the
         // batch, so the sale can no longer be voided (SPEC §1: a VOID cancels
-        // a SALE inside its own open batch). A settlement that does not name
-        // its batch closes none.
+        // a SALE inside its own open batch); and settled without it, it may
+        // never be charged, so no refund either until it settles. A
+        // settlement that does not name its batch closes none.
         let batch_mate = TerminalRecord {
             batch_no: today.batch_no.clone(),
             ..sale_rrn("000106", "632800000106", "2026-11-24 08:30:00", 5000)
@@ -1538,10 +1558,28 @@ mod tests {
             &[settled(&batch_mate)],
         )
         .requests(&[request("CR-1", &today)]);
-        case(&closed, &["REFUND t0 100.00 CR-1"]);
+        let without_it = "the bank settled its batch 000232 without it: the batch is closed to \
+                          voids, and the cardholder may not have been charged: refund once the \
+                          bank settles it";
+        case(&closed, &[&format!("REJECT CR-1 t0: {without_it}")]);
         routes(
             &closed,
-            &["NONE: already fully refunded", "REFUND until 2027-05-23"],
+            &[&format!("NONE: {without_it}"), "REFUND until 2027-05-23"],
+        );
+        // With a settlement of the batch that pairs with nothing, which may be
+        // its own, it may be refunded (as any PENDING sale that cannot be
+        // voided).
+        let stray = TerminalRecord {
+            batch_no: today.batch_no.clone(),
+            ..sale_rrn("000107", "632800000107", "2026-11-24 08:40:00", 700)
+        };
+        case(
+            &Inputs::new(
+                &[today.clone(), batch_mate.clone()],
+                &[settled(&batch_mate), settled(&stray)],
+            )
+            .requests(&[request("CR-1", &today)]),
+            &["REFUND t0 100.00 CR-1", "DISPUTE BANK_ONLY b1"],
         );
         let unnamed = Settlement {
             batch_no: None,

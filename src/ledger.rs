@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::decide::{Decider, Decisions, EarlierRecord, History, Lookups, TxnKey, txn_key};
 use crate::explain::Night;
-use crate::matching::Outcome;
+use crate::matching::{Outcome, same_direction};
 use crate::model::{
     Amount, CancellationRequest, Currency, Id, MaskedPan, Origin, Settlement, TerminalRecord,
     TxnType,
@@ -592,13 +592,14 @@ impl Ledger {
             "SELECT {RECORD_COLUMNS} FROM records
              WHERE side = 'terminal' AND terminal_id = ?1 AND trace_no = ?2 AND run_id < ?3"
         ))?;
-        // The latest row of a record: later runs may have settled it.
-        let mut latest = self.conn.prepare(
-            "SELECT outcome, settle_date FROM records
+        // The latest row of a record: later runs may have settled or
+        // corrected it.
+        let mut latest = self.conn.prepare(&format!(
+            "SELECT {RECORD_COLUMNS}, outcome, settle_date FROM records
              WHERE side = 'terminal' AND merchant_id = ?1 AND terminal_id = ?2
                AND coalesce(batch_no, '') = ?3 AND trace_no = ?4 AND run_id < ?5
-             ORDER BY run_id DESC LIMIT 1",
-        )?;
+             ORDER BY run_id DESC LIMIT 1"
+        ))?;
         let mut voids = self.conn.prepare(&format!(
             "SELECT {RECORD_COLUMNS} FROM records
              WHERE side = 'terminal' AND terminal_id = ?1 AND coalesce(batch_no, '') = ?2
@@ -607,6 +608,7 @@ impl Ledger {
              ORDER BY run_id DESC LIMIT 1"
         ))?;
         let mut found: BTreeMap<TxnKey, TerminalRecord> = BTreeMap::new();
+        let mut looked_at: HashSet<TxnKey> = HashSet::new();
         for settlement in late {
             let mut candidates = Vec::new();
             if let Some(rrn) = &settlement.rrn {
@@ -623,23 +625,30 @@ impl Ledger {
                 |r| terminal_record(r, 0),
             )?;
             candidates.extend(rows.collect::<Result<Vec<_>, _>>()?);
-            for record in candidates {
-                let key = txn_key(&record);
-                if record.txn_type == TxnType::Void
-                    || !names_exactly(settlement, &record)
-                    || found.contains_key(&key)
-                {
+            for candidate in candidates {
+                let key = txn_key(&candidate);
+                if !looked_at.insert(key.clone()) {
                     continue;
                 }
                 let [m, t, b, trace] = [&key.0, &key.1, &key.2, &key.3].map(|id| id.as_str());
-                let Some((outcome, settle_date)) = latest
+                let Some((record, outcome, settle_date)) = latest
                     .query_row(params![m, t, b, trace, run_id], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                        Ok((
+                            terminal_record(r, 0)?,
+                            r.get::<_, String>(13)?,
+                            r.get::<_, Option<String>>(14)?,
+                        ))
                     })
                     .optional()?
                 else {
                     continue;
                 };
+                if record.txn_type == TxnType::Void
+                    || !same_direction(record.txn_type, settlement.txn_type)
+                    || !names_exactly(settlement, &record)
+                {
+                    continue;
+                }
                 let unsettled = settle_date.is_none();
                 let revive = outcome == Outcome::Unsettled.as_str()
                     || (unsettled && outcome == Outcome::SuspectedDuplicate.as_str());

@@ -228,7 +228,7 @@ impl Reconciliation {
 }
 
 /// Whether a terminal record and a settlement can be the same transaction.
-fn same_direction(terminal: TxnType, bank: TxnType) -> bool {
+pub(crate) fn same_direction(terminal: TxnType, bank: TxnType) -> bool {
     match terminal {
         TxnType::Sale | TxnType::PreauthComplete => bank.is_purchase(),
         TxnType::Refund => bank == TxnType::Refund,

@@ -1346,6 +1346,34 @@ fn a_settlement_after_the_lag_meets_the_record_left_unsettled() {
     );
 }
 
+/// What comes back for a late settlement is the latest copy of the record (a
+/// later night's file corrected its amount), and only for a settlement in its
+/// direction: a bank REFUND that carries a sale's rrn brings nothing back.
+#[test]
+fn a_late_settlement_brings_back_the_latest_copy_in_its_direction() {
+    let sale = "898310058120001,10000101,000232,000050,633012000050,A1B2C3,SALE,\
+                2026-11-24 09:15:02,20.00,CNY,622848******5671,,\n";
+    let corrected = sale.replace(",20.00,", ",25.00,");
+    let books = Books::new();
+    let (one, _) = books.night_with_requests("1", [sale, "", ""], "2026-11-24 22:00");
+    assert_status(&one, 0);
+    let (two, out) = books.night_with_requests("2", [&corrected, "", ""], "2026-11-25 22:00");
+    assert_status(&two, 1);
+    assert!(books.read(&out, "exceptions.csv").contains("UNSETTLED"));
+
+    let refund = settled(&corrected).replace(",SALE,", ",REFUND,");
+    let (three, out) = books.night_with_requests("3", ["", &refund, ""], "2026-11-26 22:00");
+    assert_status(&three, 1);
+    let exceptions = books.read(&out, "exceptions.csv");
+    assert!(exceptions.contains("BANK_ONLY"), "{exceptions}");
+    assert!(!exceptions.contains("UNSETTLED"), "{exceptions}");
+
+    let (four, out) =
+        books.night_with_requests("4", ["", &settled(&corrected), ""], "2026-11-27 22:00");
+    assert_status(&four, 0);
+    assert_eq!(rows(&books.read(&out, "exceptions.csv")).len(), 0);
+}
+
 /// Night 1 of `sale` alone as of `first` (all reconciled), then header-only
 /// files as of `then`; the second run's output.
 fn a_sale_then_header_only(books: &Books, sale: &str, first: &str, then: &str) -> Output {
