@@ -119,10 +119,6 @@ impl Night<'_> {
                 }
             }
             Outcome::SuspectedDuplicate => {
-                let earlier = &self.terminal[result
-                    .duplicate_of()
-                    .expect("IE: a duplicate has an original")];
-                let seconds = (record.txn_time - earlier.txn_time).num_seconds();
                 let settlement = match settled {
                     Some(s) => format!("settled on {}", s.settle_date),
                     None => format!(
@@ -130,6 +126,15 @@ impl Night<'_> {
                         ambiguity(self.result.terminal_ambiguous(t))
                     ),
                 };
+                let Some(earlier) = result.duplicate_of() else {
+                    let repeats = self
+                        .result
+                        .earlier_duplicate(t)
+                        .expect("IE: a duplicate has an original, tonight or earlier");
+                    return format!("{repeats}; {settlement}");
+                };
+                let earlier = &self.terminal[earlier];
+                let seconds = (record.txn_time - earlier.txn_time).num_seconds();
                 format!(
                     "same card, amount and terminal as trace {} at {}, {seconds} s earlier; {settlement}",
                     earlier.trace_no,

@@ -132,6 +132,11 @@ UPDATE runs SET (first_record, last_record) = (
     HAVING max(rowid) - min(rowid) + 1 = count(*));
 DROP INDEX records_by_run;
 "#,
+    r#"
+-- A carried SUSPECTED_DUPLICATE keeps what it repeats: the sale it repeats is
+-- not carried with it.
+ALTER TABLE carried ADD COLUMN repeats TEXT;
+"#,
 ];
 
 /// SQLite's page cache for the ledger, in KiB.
@@ -558,13 +563,14 @@ impl Ledger {
     }
 
     /// PENDING records carried into run `run_id` from earlier runs.
-    pub fn carried(&self, run_id: i64) -> anyhow::Result<Vec<TerminalRecord>> {
+    /// With each, for a SUSPECTED_DUPLICATE, what it repeats.
+    pub fn carried(&self, run_id: i64) -> anyhow::Result<Vec<(TerminalRecord, Option<String>)>> {
         let mut statement = self.conn.prepare(&format!(
-            "SELECT {RECORD_COLUMNS} FROM carried
+            "SELECT {RECORD_COLUMNS}, repeats FROM carried
              WHERE from_run < ?1 AND (cleared_run IS NULL OR cleared_run >= ?1)
              ORDER BY terminal_id, batch_no, trace_no"
         ))?;
-        let rows = statement.query_map([run_id], |r| terminal_record(r, 0))?;
+        let rows = statement.query_map([run_id], |r| Ok((terminal_record(r, 0)?, r.get(13)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -575,12 +581,13 @@ impl Ledger {
     /// the VOID that cancelled it, which its lag had stopped carrying. Only a
     /// record that the settlement names exactly (SPEC §3's exact pass) is
     /// brought back, and none that tonight's records already hold.
+    /// With each, for a SUSPECTED_DUPLICATE, what it repeats.
     pub fn overdue(
         &self,
         run_id: i64,
         late: &[&Settlement],
         tonight: &[TerminalRecord],
-    ) -> anyhow::Result<Vec<TerminalRecord>> {
+    ) -> anyhow::Result<Vec<(TerminalRecord, Option<String>)>> {
         if late.is_empty() {
             return Ok(Vec::new());
         }
@@ -595,7 +602,7 @@ impl Ledger {
         // The latest row of a record: later runs may have settled or
         // corrected it.
         let mut latest = self.conn.prepare(&format!(
-            "SELECT {RECORD_COLUMNS}, outcome, settle_date FROM records
+            "SELECT {RECORD_COLUMNS}, outcome, settle_date, explanation, run_id FROM records
              WHERE side = 'terminal' AND merchant_id = ?1 AND terminal_id = ?2
                AND coalesce(batch_no, '') = ?3 AND trace_no = ?4 AND run_id < ?5
              ORDER BY run_id DESC LIMIT 1"
@@ -607,7 +614,7 @@ impl Ledger {
                AND run_id < ?5
              ORDER BY run_id DESC LIMIT 1"
         ))?;
-        let mut found: BTreeMap<TxnKey, TerminalRecord> = BTreeMap::new();
+        let mut found: BTreeMap<TxnKey, (TerminalRecord, Option<String>)> = BTreeMap::new();
         let mut looked_at: HashSet<TxnKey> = HashSet::new();
         for settlement in late {
             let mut candidates = Vec::new();
@@ -631,12 +638,14 @@ impl Ledger {
                     continue;
                 }
                 let [m, t, b, trace] = [&key.0, &key.1, &key.2, &key.3].map(|id| id.as_str());
-                let Some((record, outcome, settle_date)) = latest
+                let Some((record, outcome, settle_date, explanation, seen_in)) = latest
                     .query_row(params![m, t, b, trace, run_id], |r| {
                         Ok((
                             terminal_record(r, 0)?,
                             r.get::<_, String>(13)?,
                             r.get::<_, Option<String>>(14)?,
+                            r.get::<_, String>(15)?,
+                            r.get::<_, i64>(16)?,
                         ))
                     })
                     .optional()?
@@ -650,8 +659,8 @@ impl Ledger {
                     continue;
                 }
                 let unsettled = settle_date.is_none();
-                let revive = outcome == Outcome::Unsettled.as_str()
-                    || (unsettled && outcome == Outcome::SuspectedDuplicate.as_str());
+                let repeated = unsettled && outcome == Outcome::SuspectedDuplicate.as_str();
+                let revive = outcome == Outcome::Unsettled.as_str() || repeated;
                 let voided = unsettled && outcome == Outcome::Voided.as_str();
                 if voided {
                     // Its VOID: a sale voided by an earlier run's VOID action
@@ -660,11 +669,12 @@ impl Ledger {
                         .query_row(params![t, b, trace, m, run_id], |r| terminal_record(r, 0))
                         .optional()?;
                     if let Some(void) = void {
-                        found.insert(txn_key(&void), void);
+                        found.insert(txn_key(&void), (void, None));
                     }
                 }
                 if revive || voided {
-                    found.insert(key, record);
+                    let repeats = repeated.then(|| repeats_of(&explanation, seen_in));
+                    found.insert(key, (record, repeats));
                 }
             }
         }
@@ -1200,8 +1210,8 @@ impl<'s> CarriedUpdate<'s> {
             )?,
             carry: tx.prepare(
                 "INSERT INTO carried (merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code, txn_type,
-                    txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, from_run)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    txn_time, amount, currency, card_no, orig_trace_no, orig_rrn, from_run, repeats)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?,
             may_be_open,
             key,
@@ -1237,11 +1247,24 @@ impl<'s> CarriedUpdate<'s> {
                     r.card.as_str(),
                     r.orig_trace_no,
                     r.orig_rrn,
-                    self.run_id
+                    self.run_id,
+                    (r.outcome == Outcome::SuspectedDuplicate)
+                        .then(|| repeats_of(&r.explanation, self.run_id)),
                 ])?;
             }
         }
         Ok(())
+    }
+}
+
+/// What a SUSPECTED_DUPLICATE of run `run_id` repeats, from its explanation
+/// there: its first clause, with the run that found it (once).
+fn repeats_of(explanation: &str, run_id: i64) -> String {
+    let clause = explanation.split("; ").next().unwrap_or(explanation);
+    if clause.ends_with(')') {
+        clause.to_string()
+    } else {
+        format!("{clause} (run {run_id})")
     }
 }
 

@@ -558,14 +558,17 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         as_of: config.as_of,
     };
     let mut history = decide::History::default();
-    let mut earlier_voids = std::collections::HashMap::new();
+    let mut earlier = matching::Earlier::default();
     if let Some(ledger) = &ledger {
         let mut nightly: Vec<InputFile> = terminal.files.clone();
         nightly.extend(bank.files.iter().cloned());
         plan = plan_run(ledger, &nightly, config)?;
-        carry_in(&mut terminal, ledger.carried(plan.run_id)?);
+        earlier.duplicates = carry_in(&mut terminal, ledger.carried(plan.run_id)?);
         history = ledger.history(plan.run_id, request_list, &terminal.records)?;
-        earlier_voids = ledger.voided_before(plan.run_id, &terminal.records)?;
+        earlier.voids = ledger
+            .voided_before(plan.run_id, &terminal.records)?
+            .into_iter()
+            .collect();
     }
     let Plan {
         run_id,
@@ -597,7 +600,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         bank_index,
         &policy,
         config.as_of,
-        earlier_voids.into_iter().collect(),
+        earlier.clone(),
     );
     if let Some(ledger) = &ledger {
         // A settlement of a record that an earlier night left UNSETTLED (or
@@ -613,16 +616,19 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             .collect();
         let overdue = ledger.overdue(run_id, &late, &terminal.records)?;
         if !overdue.is_empty() {
-            carry_in(&mut terminal, overdue);
+            earlier.duplicates.extend(carry_in(&mut terminal, overdue));
             history = ledger.history(run_id, request_list, &terminal.records)?;
-            let earlier_voids = ledger.voided_before(run_id, &terminal.records)?;
+            earlier.voids = ledger
+                .voided_before(run_id, &terminal.records)?
+                .into_iter()
+                .collect();
             result = matching::reconcile_indexed(
                 &terminal.records,
                 &bank.records,
                 matching::BankIndex::new(&bank.records),
                 &policy,
                 config.as_of,
-                earlier_voids.into_iter().collect(),
+                earlier,
             );
         }
     }
@@ -851,9 +857,13 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
 
 /// Adds the PENDING records of earlier runs to tonight's terminal records, as
 /// one more input ("carried"), unless tonight's files hold them again.
-fn carry_in(terminal: &mut read::Read<model::TerminalRecord>, carried: Vec<model::TerminalRecord>) {
+fn carry_in(
+    terminal: &mut read::Read<model::TerminalRecord>,
+    carried: Vec<(model::TerminalRecord, Option<String>)>,
+) -> foldhash::HashMap<usize, String> {
+    let mut repeating = foldhash::HashMap::default();
     if carried.is_empty() {
-        return;
+        return repeating;
     }
     let identity = |r: &model::TerminalRecord| {
         (
@@ -865,7 +875,7 @@ fn carry_in(terminal: &mut read::Read<model::TerminalRecord>, carried: Vec<model
     // Only the carried identities are looked for among tonight's records:
     // a set of every record's identity cost 0.3 s a million records.
     let wanted: std::collections::HashSet<(model::Id, model::Id, model::Id)> =
-        carried.iter().map(identity).collect();
+        carried.iter().map(|(r, _)| identity(r)).collect();
     let tonight: std::collections::HashSet<(model::Id, model::Id, model::Id)> = terminal
         .records
         .iter()
@@ -888,9 +898,12 @@ fn carry_in(terminal: &mut read::Read<model::TerminalRecord>, carried: Vec<model
     }
     let file = u32::try_from(terminal.files.len() - 1).expect("IE: fewer than 2^32 input files");
     let entry = terminal.files.last_mut().expect("IE: pushed above");
-    for mut record in carried {
+    for (mut record, repeats) in carried {
         if tonight.contains(&identity(&record)) {
             continue;
+        }
+        if let Some(repeats) = repeats {
+            repeating.insert(terminal.records.len(), repeats);
         }
         entry.rows += 1;
         record.origin = model::Origin {
@@ -904,4 +917,5 @@ fn carry_in(terminal: &mut read::Read<model::TerminalRecord>, carried: Vec<model
     if entry.rows == 0 {
         terminal.files.pop();
     }
+    repeating
 }

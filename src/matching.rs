@@ -195,6 +195,7 @@ pub struct Reconciliation {
     bank_ambiguous: HashMap<usize, usize>,
     expected_fees: HashMap<usize, Amount>,
     earlier_voids: HashMap<usize, String>,
+    earlier_duplicates: HashMap<usize, String>,
 }
 
 impl Reconciliation {
@@ -202,6 +203,12 @@ impl Reconciliation {
     /// (`VOID-… in run N`).
     pub fn earlier_void(&self, t: usize) -> Option<&str> {
         self.earlier_voids.get(&t).map(String::as_str)
+    }
+
+    /// What terminal record `t` repeats, when an earlier run found it a
+    /// SUSPECTED_DUPLICATE of a record tonight does not hold.
+    pub fn earlier_duplicate(&self, t: usize) -> Option<&str> {
+        self.earlier_duplicates.get(&t).map(String::as_str)
     }
 
     /// Why VOID `t` could not be applied, when it is an ORPHAN_VOID.
@@ -344,23 +351,39 @@ pub fn reconcile(
         BankIndex::new(bank),
         policy,
         as_of,
-        HashMap::new(),
+        Earlier::default(),
     )
 }
 
+/// What earlier runs found about tonight's terminal records, by index.
+#[derive(Debug, Clone, Default)]
+pub struct Earlier {
+    /// Records an earlier run's VOID cancels, with that VOID's name: voided
+    /// as if by a VOID record, so that one the bank settles anyway is
+    /// VOIDED_BUT_SETTLED, and one it does not is VOIDED rather than
+    /// UNSETTLED.
+    pub voids: HashMap<usize, String>,
+    /// Records from the ledger (carried, or brought back by a late
+    /// settlement) that an earlier run found SUSPECTED_DUPLICATE, with what
+    /// it repeats: the sale it repeats stayed behind, so they stay
+    /// SUSPECTED_DUPLICATE as in one run of both nights' files.
+    pub duplicates: HashMap<usize, String>,
+}
+
 /// [`reconcile`] with the settlements' index already built (from `bank`),
-/// and the terminal records that an earlier run's VOID cancels (by index,
-/// with that VOID's name): those are voided as if by a VOID record, so that
-/// one the bank settles anyway is VOIDED_BUT_SETTLED, and one it does not
-/// is VOIDED rather than UNSETTLED.
+/// and what earlier runs found about tonight's terminal records.
 pub fn reconcile_indexed(
     terminal: &[TerminalRecord],
     bank: &[Settlement],
     index: BankIndex,
     policy: &Policy,
     as_of: NaiveDateTime,
-    earlier_voids: HashMap<usize, String>,
+    earlier: Earlier,
 ) -> Reconciliation {
+    let Earlier {
+        voids: earlier_voids,
+        duplicates: earlier_duplicates,
+    } = earlier;
     assert_eq!(
         index.settlements,
         bank.len(),
@@ -392,7 +415,7 @@ pub fn reconcile_indexed(
                 policy,
                 as_of_day,
                 (&voids, &voided),
-                &duplicates,
+                (&duplicates, &earlier_duplicates),
                 &pairing,
             )
         },
@@ -405,6 +428,7 @@ pub fn reconcile_indexed(
         bank_ambiguous: pairing.bank_ambiguous,
         expected_fees,
         earlier_voids,
+        earlier_duplicates,
     }
 }
 
@@ -415,7 +439,7 @@ fn terminal_results(
     policy: &Policy,
     as_of_day: NaiveDate,
     (voids, voided): (&Voids, &(dyn Fn(usize) -> bool + Sync)),
-    duplicates: &[Link],
+    (duplicates, earlier_duplicates): (&[Link], &HashMap<usize, String>),
     pairing: &Pairing,
 ) -> Vec<TerminalResult> {
     terminal
@@ -425,6 +449,7 @@ fn terminal_results(
             let business_day = policy.business_day(record.txn_time);
             let settlement = pairing.settlement(t);
             let is_voided = voided(t);
+            let repeats = duplicates[t].is_some() || earlier_duplicates.contains_key(&t);
             let outcome = if record.txn_type == TxnType::Void {
                 if voids.orphan.contains_key(&t) {
                     Outcome::OrphanVoid
@@ -436,14 +461,14 @@ fn terminal_results(
                     Outcome::VoidedButSettled
                 } else if pairing.amounts_differ((record, t), (&bank[b], b), policy) {
                     Outcome::AmountMismatch
-                } else if duplicates[t].is_some() {
+                } else if repeats {
                     Outcome::SuspectedDuplicate
                 } else {
                     Outcome::Matched
                 }
             } else if is_voided {
                 Outcome::Voided
-            } else if duplicates[t].is_some() {
+            } else if repeats {
                 Outcome::SuspectedDuplicate
             } else if as_of_day < policy.unsettled_from(business_day) {
                 Outcome::Pending
@@ -1445,6 +1470,11 @@ mod tests {
                 .earlier_voids
                 .into_iter()
                 .map(|(i, void)| (t(i), void))
+                .collect(),
+            earlier_duplicates: result
+                .earlier_duplicates
+                .into_iter()
+                .map(|(i, repeats)| (t(i), repeats))
                 .collect(),
         }
     }

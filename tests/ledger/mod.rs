@@ -1259,6 +1259,75 @@ fn an_unsettled_suspected_duplicate_meets_its_late_settlement() {
     }
 }
 
+/// A SUSPECTED_DUPLICATE that goes on without the sale it repeats (carried,
+/// or brought back by a late settlement) stays one, as in one run of every
+/// night's files: with `cancel`, its late settlement is refunded; past its
+/// lag, it is no UNSETTLED dispute.
+#[test]
+fn a_suspected_duplicate_stays_one_without_the_sale_it_repeats() {
+    let first = "898310058120001,10000101,000231,000060,633012000060,A1B2C3,SALE,\
+                 2026-11-23 10:00:00,50.00,CNY,622848******1234,,\n";
+    let repeat = "898310058120001,10000101,000231,000061,633012000061,A1B2C4,SALE,\
+                  2026-11-23 10:01:00,50.00,CNY,622848******1234,,\n";
+    let night = |books: &Books, n: &str, files: [&str; 2], as_of: &str, policy: &str| {
+        let (t, b) = books.files(n, files[0], files[1]);
+        let output = books
+            .command(&t, &b, as_of, n)
+            .args(["--suspected-duplicates", policy])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.code().is_some_and(|c| c < 2),
+            "{}",
+            stderr(&output)
+        );
+        (
+            books.read(n, "exceptions.csv"),
+            rows(&books.read(n, "refund_instructions.csv")),
+            rows(&books.read(n, "disputes.csv")),
+        )
+    };
+    let both = format!("{first}{repeat}");
+
+    // Not settled by its lag: no refund then; settled a night later, it is.
+    let late = Books::new();
+    let (_, refunds, _) = night(
+        &late,
+        "1",
+        [&both, &settled(first)],
+        "2026-11-24 22:00",
+        "cancel",
+    );
+    assert!(refunds.is_empty(), "{refunds:?}");
+    let (exceptions, refunds, disputes) = night(
+        &late,
+        "2",
+        ["", &settled(repeat)],
+        "2026-11-25 22:00",
+        "cancel",
+    );
+    assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
+    assert!(exceptions.contains("60 s earlier (run 1)"), "{exceptions}");
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0][5], "000061");
+    assert!(disputes.is_empty(), "{disputes:?}");
+
+    // Carried inside its lag, then past it unsettled: still only reported.
+    let carried = Books::new();
+    let (exceptions, ..) = night(
+        &carried,
+        "1",
+        [&both, &settled(first)],
+        "2026-11-23 22:00",
+        "flag",
+    );
+    assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
+    let (exceptions, _, disputes) = night(&carried, "2", ["", ""], "2026-11-24 22:00", "flag");
+    assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
+    assert!(!exceptions.contains("UNSETTLED"), "{exceptions}");
+    assert!(disputes.is_empty(), "{disputes:?}");
+}
+
 /// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
 /// night up to what the bank settled, which the ledger gives: the cardholder
 /// paid that, and the difference is the dispute's.
