@@ -6,7 +6,7 @@
 //! policy says so, SUSPECTED_DUPLICATE records in their canonical order), so
 //! "refunds decided earlier in this run" never depends on row order.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, NaiveDateTime};
@@ -247,8 +247,9 @@ pub struct Decider<'a> {
     /// Merchant, terminal and batch of every settlement tonight that names
     /// its batch: those batches are closed, and none of their sales can be
     /// voided any more. With each, whether a settlement of it is unpaired
-    /// (and so may be an unpaired sale's).
-    settled_batches: foldhash::HashMap<(&'a str, &'a str, &'a str), bool>,
+    /// (and so may be an unpaired sale's). Built on first use: only an
+    /// unsettled sale inside its lag asks, and many nights have none.
+    settled_batches: OnceCell<foldhash::HashMap<(&'a str, &'a str, &'a str), bool>>,
     /// Every look-up in the history, while [`Decider::history_lookups`]
     /// records them.
     recording: Option<RefCell<Lookups>>,
@@ -383,18 +384,7 @@ impl<'a> Decider<'a> {
             refunded,
             shared_rrn,
             voided_now: HashMap::new(),
-            settled_batches: {
-                let mut batches = foldhash::HashMap::default();
-                for (s, result) in night.bank.iter().zip(&night.result.bank) {
-                    if let Some(batch) = s.batch_no.as_deref() {
-                        let unpaired = batches
-                            .entry((&*s.merchant_id, &*s.terminal_id, batch))
-                            .or_insert(false);
-                        *unpaired |= result.terminal().is_none();
-                    }
-                }
-                batches
-            },
+            settled_batches: OnceCell::new(),
             recording: None,
         }
     }
@@ -441,7 +431,10 @@ impl<'a> Decider<'a> {
             refunded: self.refunded,
             shared_rrn: self.shared_rrn,
             voided_now: self.voided_now,
-            settled_batches: self.settled_batches,
+            settled_batches: self
+                .settled_batches
+                .into_inner()
+                .map_or_else(OnceCell::new, OnceCell::from),
             recording: None,
         }
     }
@@ -547,6 +540,31 @@ impl<'a> Decider<'a> {
         }
     }
 
+    /// Whether tonight's bank files settle `record`'s batch: `None` when
+    /// not; else whether one of those settlements is unpaired.
+    fn batch_settled(&self, record: &TerminalRecord) -> Option<bool> {
+        let batches = self.settled_batches.get_or_init(|| {
+            let night = self.night;
+            let mut batches = foldhash::HashMap::default();
+            for (s, result) in night.bank.iter().zip(&night.result.bank) {
+                if let Some(batch) = s.batch_no.as_deref() {
+                    let unpaired = batches
+                        .entry((&*s.merchant_id, &*s.terminal_id, batch))
+                        .or_insert(false);
+                    *unpaired |= result.terminal().is_none();
+                }
+            }
+            batches
+        });
+        batches
+            .get(&(
+                &*record.merchant_id,
+                &*record.terminal_id,
+                &*record.batch_no,
+            ))
+            .copied()
+    }
+
     /// Refunded so far on original `t`: earlier runs, REFUND records and this run.
     fn refunded(&self, t: usize) -> Amount {
         let key = self.looked_up(self.record(t));
@@ -636,20 +654,13 @@ impl<'a> Decider<'a> {
         };
         let wanted = amount.unwrap_or(full);
         let business_day = self.business_day(t);
-        let batch = self.settled_batches.get(&(
-            &*record.merchant_id,
-            &*record.terminal_id,
-            &*record.batch_no,
-        ));
-        let batch_open = batch.is_none();
-        let settled_without_it = batch == Some(&false);
         let voidable = !settled
-            && batch_open
             && void_trace.is_none()
             && already == Amount::ZERO
             && wanted == record.amount
             && self.as_of_day == business_day
-            && merchant.is_none_or(|m| m.void_enabled);
+            && merchant.is_none_or(|m| m.void_enabled)
+            && self.batch_settled(record).is_none();
         if voidable {
             return Route::Void {
                 until: business_day,
@@ -677,7 +688,7 @@ impl<'a> Decider<'a> {
         }
         // Nor when the bank settled its batch without it: every settlement
         // of the batch is another record's.
-        if !settled && settled_without_it {
+        if !settled && self.batch_settled(record) == Some(false) {
             return Route::None(format!(
                 "the bank settled its batch {} without it: the batch is closed to voids, and \
                  the cardholder may not have been charged: refund once the bank settles it",
