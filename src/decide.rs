@@ -551,7 +551,8 @@ impl<'a> Decider<'a> {
                     let unpaired = batches
                         .entry((&*s.merchant_id, &*s.terminal_id, batch))
                         .or_insert(false);
-                    *unpaired |= result.terminal().is_none();
+                    // A second settlement of a paired sale is no one else's.
+                    *unpaired |= result.terminal().is_none() && result.duplicate_of().is_none();
                 }
             }
             batches
@@ -1591,6 +1592,18 @@ mod tests {
             )
             .requests(&[request("CR-1", &today)]),
             &["REFUND t0 100.00 CR-1", "DISPUTE BANK_ONLY b1"],
+        );
+        // A second settlement of the batch mate is its, not the sale's.
+        case(
+            &Inputs::new(
+                &[today.clone(), batch_mate.clone()],
+                &[settled(&batch_mate), settled(&batch_mate)],
+            )
+            .requests(&[request("CR-1", &today)]),
+            &[
+                "REFUND t1 50.00 DUPLICATE_SETTLEMENT",
+                &format!("REJECT CR-1 t0: {without_it}"),
+            ],
         );
         let unnamed = Settlement {
             batch_no: None,

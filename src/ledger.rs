@@ -373,23 +373,24 @@ fn names_exactly(settlement: &Settlement, record: &TerminalRecord) -> bool {
     }
 }
 
-/// For a settled terminal row of an AMOUNT_MISMATCH, a VOIDED_BUT_SETTLED
-/// or a MATCHED: the amount and currency of the bank row it was paired with
-/// in the same run (by rrn, else by terminal and trace, as the exact pass
-/// pairs; of the same outcome), when exactly one fits; NULL otherwise (a
-/// MATCHED settlement that repeats its record is folded into it).
+/// For a settled terminal row: the amount and currency (`"1000 CNY"`) of the
+/// bank row it was paired with in the same run, found as the exact pass
+/// pairs (the same rrn; or, where either has none, the same merchant,
+/// terminal and trace, batch where the bank gives one, on the same date),
+/// when exactly one fits; NULL otherwise (a MATCHED settlement that repeats
+/// its record is folded into it and has no row).
 const SETTLED_AMOUNT: &str = "
-    CASE WHEN outcome IN ('AMOUNT_MISMATCH', 'VOIDED_BUT_SETTLED', 'MATCHED') THEN (
-        SELECT CASE WHEN count(*) = 1 THEN max(b.amount) END FROM records b
-        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.outcome = records.outcome
+    CASE WHEN settle_date IS NOT NULL THEN (
+        SELECT CASE WHEN count(*) = 1 THEN max(b.amount) || ' ' || max(b.currency) END
+        FROM records b
+        WHERE b.run_id = records.run_id AND b.side = 'bank'
+          AND b.outcome NOT IN ('BANK_ONLY', 'DUPLICATE_SETTLEMENT')
           AND (b.rrn = records.rrn
-               OR (b.terminal_id = records.terminal_id AND b.trace_no = records.trace_no))
-    ) END,
-    CASE WHEN outcome IN ('AMOUNT_MISMATCH', 'VOIDED_BUT_SETTLED', 'MATCHED') THEN (
-        SELECT CASE WHEN count(*) = 1 THEN max(b.currency) END FROM records b
-        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.outcome = records.outcome
-          AND (b.rrn = records.rrn
-               OR (b.terminal_id = records.terminal_id AND b.trace_no = records.trace_no))
+               OR ((b.rrn IS NULL OR records.rrn IS NULL)
+                   AND b.terminal_id = records.terminal_id AND b.trace_no = records.trace_no
+                   AND b.merchant_id = records.merchant_id
+                   AND (b.batch_no IS NULL OR b.batch_no = records.batch_no)
+                   AND substr(b.txn_time, 1, 10) = substr(records.txn_time, 1, 10)))
     ) END";
 
 impl Ledger {
@@ -740,16 +741,17 @@ impl Ledger {
                     .transpose()
                     .map_err(|_| stored_error("settle_date"))?,
                 void_trace: r.get::<_, Option<String>>(15)?.map(Id::from),
-                settled_amount: match (
-                    r.get::<_, Option<i64>>(17)?,
-                    r.get::<_, Option<String>>(18)?,
-                ) {
-                    (Some(minor), Some(code)) => Some((
-                        Amount::from_minor(minor),
-                        Currency::from_code(&code).ok_or_else(|| stored_error("currency"))?,
-                    )),
-                    _ => None,
-                },
+                settled_amount: r
+                    .get::<_, Option<String>>(17)?
+                    .map(|text| {
+                        let (minor, code) = text.split_once(' ')?;
+                        Some((
+                            Amount::from_minor(minor.parse().ok()?),
+                            Currency::from_code(code)?,
+                        ))
+                    })
+                    .map(|parsed| parsed.ok_or_else(|| stored_error("settled amount")))
+                    .transpose()?,
             })
         };
         let mut found_per_request = Vec::with_capacity(requests.len());

@@ -605,8 +605,9 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     if let Some(ledger) = &ledger {
         // A settlement of a record that an earlier night left UNSETTLED (or
         // VOIDED) brings it back, so that the two pair as in one run of both
-        // nights' files rather than as a BANK_ONLY dispute. Rare: the night
-        // is matched again only when it happens.
+        // nights' files rather than as a BANK_ONLY dispute. The night is then
+        // matched again, which costs a second matching stage: only on nights
+        // when it happens.
         let late: Vec<&model::Settlement> = bank
             .records
             .iter()
@@ -616,6 +617,9 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             .collect();
         let overdue = ledger.overdue(run_id, &late, &terminal.records)?;
         if !overdue.is_empty() {
+            // The first matching goes before the second is made: both at
+            // once raised the night's peak.
+            drop(result);
             earlier.duplicates.extend(carry_in(&mut terminal, overdue));
             history = ledger.history(run_id, request_list, &terminal.records)?;
             earlier.voids = ledger

@@ -384,6 +384,7 @@ pub fn reconcile_indexed(
         voids: earlier_voids,
         duplicates: earlier_duplicates,
     } = earlier;
+    let earlier_duplicates = standing_duplicates(terminal, earlier_duplicates, policy);
     assert_eq!(
         index.settlements,
         bank.len(),
@@ -1355,6 +1356,56 @@ fn suspected_duplicates(
         }
     }
     duplicate_of
+}
+
+/// The earlier runs' SUSPECTED_DUPLICATE verdicts that still stand: those
+/// of records for which tonight holds no earlier purchase of their group
+/// (same terminal, card, amount) within the window, voided or not. Where it
+/// holds one, the sale repeated came along, and tonight's detection decides,
+/// as in one run of both nights' files.
+fn standing_duplicates(
+    terminal: &[TerminalRecord],
+    earlier: HashMap<usize, String>,
+    policy: &Policy,
+) -> HashMap<usize, String> {
+    if earlier.is_empty() {
+        return earlier;
+    }
+    let group_of = |r: &TerminalRecord| digest((&r.terminal_id, &r.card, r.amount, r.currency));
+    let wanted: HashSet<u64> = earlier.keys().map(|&t| group_of(&terminal[t])).collect();
+    let mut members: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (u, record) in terminal.iter().enumerate() {
+        if record.txn_type.is_purchase() {
+            let group = group_of(record);
+            if wanted.contains(&group) {
+                members.entry(group).or_default().push(u);
+            }
+        }
+    }
+    earlier
+        .into_iter()
+        .filter(|&(t, _)| {
+            let record = &terminal[t];
+            let repeats = |u: usize| {
+                let other = &terminal[u];
+                u != t
+                    && (
+                        &other.terminal_id,
+                        &other.card,
+                        other.amount,
+                        other.currency,
+                    ) == (
+                        &record.terminal_id,
+                        &record.card,
+                        record.amount,
+                        record.currency,
+                    )
+                    && other.txn_time <= record.txn_time
+                    && record.txn_time - other.txn_time <= policy.duplicate_window
+            };
+            !members[&group_of(record)].iter().any(|&u| repeats(u))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1328,6 +1328,81 @@ fn a_suspected_duplicate_stays_one_without_the_sale_it_repeats() {
     assert!(disputes.is_empty(), "{disputes:?}");
 }
 
+/// The earlier verdict stands only while the sale repeated stays behind:
+/// carried along and voided the next night, that sale is no original any
+/// more, and the repeat is MATCHED as in one run, not refunded.
+#[test]
+fn a_carried_duplicate_of_a_sale_voided_later_is_no_duplicate() {
+    let first = "898310058120001,10000101,000231,000070,633012000070,A1B2C3,SALE,\
+                 2026-11-23 10:00:00,50.00,CNY,622848******1234,,\n";
+    let repeat = "898310058120001,10000101,000231,000071,633012000071,A1B2C4,SALE,\
+                  2026-11-23 10:01:00,50.00,CNY,622848******1234,,\n";
+    let void = "898310058120001,10000101,000231,000072,633012000072,A1B2C5,VOID,\
+                2026-11-23 22:30:00,50.00,CNY,622848******1234,000070,\n";
+    let books = Books::new();
+    let night = |n: &str, files: [&str; 2], as_of: &str, policy: &str| {
+        let (t, b) = books.files(n, files[0], files[1]);
+        let output = books
+            .command(&t, &b, as_of, n)
+            .args(["--suspected-duplicates", policy])
+            .output()
+            .unwrap();
+        (output, books.read(n, "exceptions.csv"))
+    };
+    let both = format!("{first}{repeat}");
+    let (_, exceptions) = night("1", [&both, ""], "2026-11-23 22:00", "flag");
+    assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
+    let night_two = [void, &settled(repeat)];
+    let (two, exceptions) = night("2", night_two, "2026-11-24 22:00", "cancel");
+    assert!(!exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
+    assert!(rows(&books.read("2", "refund_instructions.csv")).is_empty());
+    assert_status(&two, 0);
+}
+
+/// Refunds on a later night are measured against the sale's own settlement:
+/// not another batch's with the same trace, and for a settled
+/// SUSPECTED_DUPLICATE (whose bank row is MATCHED) too.
+#[test]
+fn a_later_refund_finds_the_sales_own_settlement() {
+    let sale = "898310058120001,10000101,000231,000001,633012000081,AAA111,SALE,\
+                2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let other_batch = "898310058120001,10000101,000232,000001,633012000082,BBB222,SALE,\
+                       2026-11-24 09:00:00,10.00,CNY,622848******5678,,\n";
+    let first = "898310058120001,10000101,000231,000090,633012000090,A1B2C3,SALE,\
+                 2026-11-23 11:00:00,50.00,CNY,622848******4321,,\n";
+    let repeat = "898310058120001,10000101,000231,000091,633012000091,A1B2C4,SALE,\
+                  2026-11-23 11:01:00,50.00,CNY,622848******4321,,\n";
+    let terminal = format!("{sale}{other_batch}{first}{repeat}");
+    // The other batch's settlement differs from its record (no auth code),
+    // so the ledger keeps it as a row of its own.
+    let bank = [sale, other_batch, first, repeat]
+        .map(settled)
+        .join("")
+        .replace(",BBB222,", ",,");
+    let books = Books::new();
+    let (one, _) = books.night_with_requests("1", [&terminal, &bank, ""], "2026-11-24 22:00");
+    assert_status(&one, 1);
+    let requests = "CR-1,898310058120001,,10000101,000001,633012000081,2026-11-23 10:00:00,\
+                    100.00,,customer return,yes\n\
+                    CR-2,898310058120001,,10000101,000091,633012000091,2026-11-23 11:01:00,\
+                    50.00,,double swipe,yes\n";
+    let (_, out) = books.night_with_requests("2", ["", "", requests], "2026-11-25 22:00");
+    let mut refunds: Vec<(String, String)> = rows(&books.read(&out, "refund_instructions.csv"))
+        .into_iter()
+        .map(|r| (r[5].clone(), r[11].clone()))
+        .collect();
+    refunds.sort();
+    let rejected = books.read(&out, "rejected_cancellations.csv");
+    assert_eq!(
+        refunds,
+        [
+            ("000001".to_string(), "100.00".to_string()),
+            ("000091".to_string(), "50.00".to_string())
+        ],
+        "{rejected}"
+    );
+}
+
 /// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
 /// night up to what the bank settled, which the ledger gives: the cardholder
 /// paid that, and the difference is the dispute's.
