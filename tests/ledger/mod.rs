@@ -154,6 +154,34 @@ impl Books {
         command
     }
 
+    /// Night `n` of these terminal and bank rows into this ledger and the
+    /// folder `n`, with `--suspected-duplicates policy`; its exceptions.
+    fn night_under(&self, n: &str, rows: [&str; 2], as_of: &str, policy: &str) -> (Output, String) {
+        let (t, b) = self.files(n, rows[0], rows[1]);
+        let output = self
+            .command(&t, &b, as_of, n)
+            .args(["--suspected-duplicates", policy])
+            .output()
+            .unwrap();
+        let exceptions = self.read(n, "exceptions.csv");
+        (output, exceptions)
+    }
+
+    /// How many rows the output file `file` of folder `out` holds.
+    fn count(&self, out: &str, file: &str) -> usize {
+        rows(&self.read(out, file)).len()
+    }
+
+    /// The refunds in folder `out`: trace and refund amount, in order.
+    fn refunds(&self, out: &str) -> Vec<[String; 2]> {
+        let mut refunds: Vec<[String; 2]> = rows(&self.read(out, "refund_instructions.csv"))
+            .into_iter()
+            .map(|r| [r[5].clone(), r[11].clone()])
+            .collect();
+        refunds.sort();
+        refunds
+    }
+
     /// Night `n` of these terminal, bank and request rows (each under its
     /// header) into this ledger and the folder `out{n}`, which it returns.
     fn night_with_requests(&self, n: &str, rows: [&str; 3], as_of: &str) -> (Output, String) {
@@ -1218,35 +1246,21 @@ fn an_unsettled_suspected_duplicate_meets_its_late_settlement() {
                   2026-11-24 09:16:00,36.00,CNY,622848******5671,,\n";
     for policy in ["flag", "cancel"] {
         let books = Books::new();
-        let night = |n: &str, terminal: &str, bank: &str, as_of: &str| {
-            let (t, b) = books.files(n, terminal, bank);
-            let mut command = books.command(&t, &b, as_of, n);
-            let output = command.args(["--suspected-duplicates", policy]);
-            let status = output.output().unwrap();
-            let rows_of = |name: &str| rows(&books.read(n, name)).len();
-            (
-                status,
-                books.read(n, "exceptions.csv"),
-                [
-                    rows_of("void_requests.csv"),
-                    rows_of("refund_instructions.csv"),
-                    rows_of("disputes.csv"),
-                ],
-            )
-        };
         // Neither settled yet (a settled one would close the batch, and the
         // repeat could no longer be voided).
-        let (one, exceptions, [voids, _, _]) =
-            night("1", &format!("{first}{repeat}"), "", "2026-11-24 22:00");
+        let both = format!("{first}{repeat}");
+        let (one, exceptions) = books.night_under("1", [&both, ""], "2026-11-24 22:00", policy);
         assert_status(&one, 1);
         assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
+        let voids = books.count("1", "void_requests.csv");
         assert_eq!(voids, usize::from(policy == "cancel"), "{policy}");
 
         let both = format!("{}{}", settled(first), settled(repeat));
-        let (two, exceptions, [_, refunds, disputes]) = night("2", "", &both, "2026-11-25 22:00");
+        let (two, exceptions) = books.night_under("2", ["", &both], "2026-11-25 22:00", policy);
         assert_status(&two, 1);
         assert!(!exceptions.contains("BANK_ONLY"), "{policy}: {exceptions}");
-        assert_eq!(disputes, 0, "{policy}");
+        assert_eq!(books.count("2", "disputes.csv"), 0, "{policy}");
+        let refunds = books.count("2", "refund_instructions.csv");
         if policy == "cancel" {
             assert!(exceptions.contains("VOIDED_BUT_SETTLED"), "{exceptions}");
             assert_eq!(refunds, 1);
@@ -1269,63 +1283,28 @@ fn a_suspected_duplicate_stays_one_without_the_sale_it_repeats() {
                  2026-11-23 10:00:00,50.00,CNY,622848******1234,,\n";
     let repeat = "898310058120001,10000101,000231,000061,633012000061,A1B2C4,SALE,\
                   2026-11-23 10:01:00,50.00,CNY,622848******1234,,\n";
-    let night = |books: &Books, n: &str, files: [&str; 2], as_of: &str, policy: &str| {
-        let (t, b) = books.files(n, files[0], files[1]);
-        let output = books
-            .command(&t, &b, as_of, n)
-            .args(["--suspected-duplicates", policy])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.code().is_some_and(|c| c < 2),
-            "{}",
-            stderr(&output)
-        );
-        (
-            books.read(n, "exceptions.csv"),
-            rows(&books.read(n, "refund_instructions.csv")),
-            rows(&books.read(n, "disputes.csv")),
-        )
-    };
     let both = format!("{first}{repeat}");
 
     // Not settled by its lag: no refund then; settled a night later, it is.
     let late = Books::new();
-    let (_, refunds, _) = night(
-        &late,
-        "1",
-        [&both, &settled(first)],
-        "2026-11-24 22:00",
-        "cancel",
-    );
-    assert!(refunds.is_empty(), "{refunds:?}");
-    let (exceptions, refunds, disputes) = night(
-        &late,
-        "2",
-        ["", &settled(repeat)],
-        "2026-11-25 22:00",
-        "cancel",
-    );
+    let one = [both.as_str(), &settled(first)];
+    late.night_under("1", one, "2026-11-24 22:00", "cancel");
+    assert_eq!(late.refunds("1"), Vec::<[String; 2]>::new());
+    let (_, exceptions) =
+        late.night_under("2", ["", &settled(repeat)], "2026-11-25 22:00", "cancel");
     assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
     assert!(exceptions.contains("60 s earlier (run 1)"), "{exceptions}");
-    assert_eq!(refunds.len(), 1, "{refunds:?}");
-    assert_eq!(refunds[0][5], "000061");
-    assert!(disputes.is_empty(), "{disputes:?}");
+    assert_eq!(late.refunds("2"), [["000061", "50.00"].map(String::from)]);
+    assert_eq!(late.count("2", "disputes.csv"), 0);
 
     // Carried inside its lag, then past it unsettled: still only reported.
     let carried = Books::new();
-    let (exceptions, ..) = night(
-        &carried,
-        "1",
-        [&both, &settled(first)],
-        "2026-11-23 22:00",
-        "flag",
-    );
+    let (_, exceptions) = carried.night_under("1", one, "2026-11-23 22:00", "flag");
     assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
-    let (exceptions, _, disputes) = night(&carried, "2", ["", ""], "2026-11-24 22:00", "flag");
+    let (_, exceptions) = carried.night_under("2", ["", ""], "2026-11-24 22:00", "flag");
     assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
     assert!(!exceptions.contains("UNSETTLED"), "{exceptions}");
-    assert!(disputes.is_empty(), "{disputes:?}");
+    assert_eq!(carried.count("2", "disputes.csv"), 0);
 }
 
 /// The earlier verdict stands only while the sale repeated stays behind:
@@ -1340,22 +1319,13 @@ fn a_carried_duplicate_of_a_sale_voided_later_is_no_duplicate() {
     let void = "898310058120001,10000101,000231,000072,633012000072,A1B2C5,VOID,\
                 2026-11-23 22:30:00,50.00,CNY,622848******1234,000070,\n";
     let books = Books::new();
-    let night = |n: &str, files: [&str; 2], as_of: &str, policy: &str| {
-        let (t, b) = books.files(n, files[0], files[1]);
-        let output = books
-            .command(&t, &b, as_of, n)
-            .args(["--suspected-duplicates", policy])
-            .output()
-            .unwrap();
-        (output, books.read(n, "exceptions.csv"))
-    };
     let both = format!("{first}{repeat}");
-    let (_, exceptions) = night("1", [&both, ""], "2026-11-23 22:00", "flag");
+    let (_, exceptions) = books.night_under("1", [&both, ""], "2026-11-23 22:00", "flag");
     assert!(exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
     let night_two = [void, &settled(repeat)];
-    let (two, exceptions) = night("2", night_two, "2026-11-24 22:00", "cancel");
+    let (two, exceptions) = books.night_under("2", night_two, "2026-11-24 22:00", "cancel");
     assert!(!exceptions.contains("SUSPECTED_DUPLICATE"), "{exceptions}");
-    assert!(rows(&books.read("2", "refund_instructions.csv")).is_empty());
+    assert_eq!(books.count("2", "refund_instructions.csv"), 0);
     assert_status(&two, 0);
 }
 
@@ -1387,18 +1357,10 @@ fn a_later_refund_finds_the_sales_own_settlement() {
                     CR-2,898310058120001,,10000101,000091,633012000091,2026-11-23 11:01:00,\
                     50.00,,double swipe,yes\n";
     let (_, out) = books.night_with_requests("2", ["", "", requests], "2026-11-25 22:00");
-    let mut refunds: Vec<(String, String)> = rows(&books.read(&out, "refund_instructions.csv"))
-        .into_iter()
-        .map(|r| (r[5].clone(), r[11].clone()))
-        .collect();
-    refunds.sort();
     let rejected = books.read(&out, "rejected_cancellations.csv");
     assert_eq!(
-        refunds,
-        [
-            ("000001".to_string(), "100.00".to_string()),
-            ("000091".to_string(), "50.00".to_string())
-        ],
+        books.refunds(&out),
+        [["000001", "100.00"], ["000091", "50.00"]].map(|r| r.map(String::from)),
         "{rejected}"
     );
 }
@@ -1476,17 +1438,9 @@ fn a_settlement_after_the_lag_meets_the_record_left_unsettled() {
     assert!(!exceptions.contains("BANK_ONLY"), "{exceptions}");
     assert!(exceptions.contains("VOIDED_BUT_SETTLED"), "{exceptions}");
     assert!(rows(&books.read(&out, "disputes.csv")).is_empty());
-    let mut refunds: Vec<(String, String)> = rows(&books.read(&out, "refund_instructions.csv"))
-        .into_iter()
-        .map(|r| (r[5].clone(), r[11].clone()))
-        .collect();
-    refunds.sort();
     assert_eq!(
-        refunds,
-        [
-            ("000040".to_string(), "30.00".to_string()),
-            ("000041".to_string(), "40.00".to_string())
-        ]
+        books.refunds(&out),
+        [["000040", "30.00"], ["000041", "40.00"]].map(|r| r.map(String::from))
     );
 }
 
