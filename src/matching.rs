@@ -2182,6 +2182,47 @@ mod tests {
         );
     }
 
+    /// An earlier run's verdict stands while tonight holds no sale the
+    /// record could repeat; where it holds one, tonight's detection decides
+    /// (a voided sale is no original).
+    #[test]
+    fn earlier_duplicates_stand_only_without_the_sale_repeated() {
+        let policy = Policy::default();
+        let original = sale_rrn("004412", "632708987300", "2026-11-23 08:47:12", 3600);
+        let repeat = TerminalRecord {
+            trace_no: "004413".into(),
+            rrn: id("632708102622"),
+            txn_time: at("2026-11-23 08:47:52"),
+            ..original.clone()
+        };
+        let with = |terminal: &[TerminalRecord], repeated: usize| {
+            let earlier = Earlier {
+                duplicates: [(repeated, "same card … (run 1)".to_string())]
+                    .into_iter()
+                    .collect(),
+                ..Earlier::default()
+            };
+            let bank = [settled(&repeat)];
+            let index = BankIndex::new(&bank);
+            let result = reconcile_indexed(terminal, &bank, index, &policy, at(AS_OF), earlier);
+            let outcomes: Vec<Outcome> = result.terminal.iter().map(|r| r.outcome).collect();
+            (outcomes, result.earlier_duplicate(repeated).is_some())
+        };
+        // Alone: still a SUSPECTED_DUPLICATE, saying what it repeats.
+        assert_eq!(with(&[repeat.clone()], 0), (vec![SuspectedDuplicate], true));
+        // With the sale it repeats: tonight decides, the same.
+        assert_eq!(
+            with(&[original.clone(), repeat.clone()], 1),
+            (vec![Unsettled, SuspectedDuplicate], false)
+        );
+        // With that sale voided: no duplicate.
+        let void = void("004414", "2026-11-23 08:50:00", &original);
+        assert_eq!(
+            with(&[original.clone(), void, repeat.clone()], 2),
+            (vec![Voided, VoidApplied, Matched], false)
+        );
+    }
+
     #[test]
     fn suspected_duplicate_cases() {
         let policy = Policy::default();
