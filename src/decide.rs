@@ -512,13 +512,7 @@ impl<'a> Decider<'a> {
             }
             Some(i) => {
                 let earlier = &self.history.earlier[i];
-                // The ledger folds a MATCHED settlement that repeats its
-                // record, so none shown means the captured amount.
-                let settled = earlier.settled_amount.or_else(|| {
-                    (earlier.outcome == Outcome::Matched)
-                        .then_some((record.amount, record.currency))
-                });
-                (earlier.outcome, settled)
+                (earlier.outcome, earlier.settled_amount)
             }
         };
         if self.settle_date(t).is_none() {

@@ -10,6 +10,22 @@ use crate::model::{Amount, Currency, Settlement, TerminalRecord};
 use crate::policy::Policy;
 use crate::totals::Side;
 
+/// How a SUSPECTED_DUPLICATE's explanation begins; [`repeated_sale`] reads
+/// the rest back.
+const REPEATS: &str = "same card, amount and terminal as trace ";
+
+/// The sale a SUSPECTED_DUPLICATE's explanation names (`same card, amount
+/// and terminal as trace 000001 at 10:00:00, 60 s earlier; …`): its trace
+/// and how many seconds before the record it was. An earlier run's verdict
+/// comes back from the ledger as this text.
+pub fn repeated_sale(explanation: &str) -> Option<(&str, i64)> {
+    let rest = explanation.strip_prefix(REPEATS)?;
+    let (trace, rest) = rest.split_once(" at ")?;
+    let (_, rest) = rest.split_once(", ")?;
+    let (seconds, _) = rest.split_once(" s earlier")?;
+    Some((trace, seconds.parse().ok()?))
+}
+
 /// The records and results an explanation may refer to.
 pub struct Night<'a> {
     pub terminal: &'a [TerminalRecord],
@@ -136,7 +152,7 @@ impl Night<'_> {
                 let earlier = &self.terminal[earlier];
                 let seconds = (record.txn_time - earlier.txn_time).num_seconds();
                 format!(
-                    "same card, amount and terminal as trace {} at {}, {seconds} s earlier; {settlement}",
+                    "{REPEATS}{} at {}, {seconds} s earlier; {settlement}",
                     earlier.trace_no,
                     earlier.txn_time.time()
                 )

@@ -373,18 +373,22 @@ fn names_exactly(settlement: &Settlement, record: &TerminalRecord) -> bool {
     }
 }
 
-/// For a settled terminal row: the amount and currency (`"1000 CNY"`) of the
-/// bank row it was paired with in the same run, found as the exact pass
-/// pairs (the same rrn; or, where either has none, the same merchant,
-/// terminal and trace, batch where the bank gives one, on the same date),
-/// when exactly one fits; NULL otherwise (a MATCHED settlement that repeats
-/// its record is folded into it and has no row).
+/// For a settled terminal row: the amount and currency (`"1000 CNY"`) the
+/// bank settled. A MATCHED settlement folded into its record's row is the
+/// record's own; otherwise the bank row paired with it in the same run, in
+/// its direction, found as the exact pass pairs (the same rrn; or, where
+/// either has none, the same merchant, terminal and trace, batch where the
+/// bank gives one, on the same date), when exactly one fits. NULL otherwise
+/// (a pair the tolerant pass made).
 const SETTLED_AMOUNT: &str = "
-    CASE WHEN settle_date IS NOT NULL THEN (
+    CASE WHEN settle_date IS NULL THEN NULL
+    WHEN bank_folded = 1 THEN amount || ' ' || currency
+    ELSE (
         SELECT CASE WHEN count(*) = 1 THEN max(b.amount) || ' ' || max(b.currency) END
         FROM records b
         WHERE b.run_id = records.run_id AND b.side = 'bank'
           AND b.outcome NOT IN ('BANK_ONLY', 'DUPLICATE_SETTLEMENT')
+          AND (b.txn_type = 'REFUND') = (records.txn_type = 'REFUND')
           AND (b.rrn = records.rrn
                OR ((b.rrn IS NULL OR records.rrn IS NULL)
                    AND b.terminal_id = records.terminal_id AND b.trace_no = records.trace_no
@@ -616,7 +620,10 @@ impl Ledger {
              ORDER BY run_id DESC LIMIT 1"
         ))?;
         let mut found: BTreeMap<TxnKey, (TerminalRecord, Option<String>)> = BTreeMap::new();
-        let mut looked_at: HashSet<TxnKey> = HashSet::new();
+        // Each record's latest row, read once: several settlements may find
+        // it, and whether it comes back depends only on the one naming it.
+        type Latest = (TerminalRecord, String, Option<String>, String, i64);
+        let mut latest_of: HashMap<TxnKey, Option<Latest>> = HashMap::new();
         for settlement in late {
             let mut candidates = Vec::new();
             if let Some(rrn) = &settlement.rrn {
@@ -635,27 +642,31 @@ impl Ledger {
             candidates.extend(rows.collect::<Result<Vec<_>, _>>()?);
             for candidate in candidates {
                 let key = txn_key(&candidate);
-                if !looked_at.insert(key.clone()) {
+                if found.contains_key(&key) {
                     continue;
                 }
                 let [m, t, b, trace] = [&key.0, &key.1, &key.2, &key.3].map(|id| id.as_str());
-                let Some((record, outcome, settle_date, explanation, seen_in)) = latest
-                    .query_row(params![m, t, b, trace, run_id], |r| {
-                        Ok((
-                            terminal_record(r, 0)?,
-                            r.get::<_, String>(13)?,
-                            r.get::<_, Option<String>>(14)?,
-                            r.get::<_, String>(15)?,
-                            r.get::<_, i64>(16)?,
-                        ))
-                    })
-                    .optional()?
+                if !latest_of.contains_key(&key) {
+                    let row = latest
+                        .query_row(params![m, t, b, trace, run_id], |r| {
+                            Ok((
+                                terminal_record(r, 0)?,
+                                r.get::<_, String>(13)?,
+                                r.get::<_, Option<String>>(14)?,
+                                r.get::<_, String>(15)?,
+                                r.get::<_, i64>(16)?,
+                            ))
+                        })
+                        .optional()?;
+                    latest_of.insert(key.clone(), row);
+                }
+                let Some((record, outcome, settle_date, explanation, seen_in)) = &latest_of[&key]
                 else {
                     continue;
                 };
                 if record.txn_type == TxnType::Void
                     || !same_direction(record.txn_type, settlement.txn_type)
-                    || !names_exactly(settlement, &record)
+                    || !names_exactly(settlement, record)
                 {
                     continue;
                 }
@@ -663,6 +674,7 @@ impl Ledger {
                 let repeated = unsettled && outcome == Outcome::SuspectedDuplicate.as_str();
                 let revive = outcome == Outcome::Unsettled.as_str() || repeated;
                 let voided = unsettled && outcome == Outcome::Voided.as_str();
+                let (record, explanation, seen_in) = (record.clone(), explanation, *seen_in);
                 if voided {
                     // Its VOID: a sale voided by an earlier run's VOID action
                     // has none, and is voided again by that action.
@@ -674,7 +686,7 @@ impl Ledger {
                     }
                 }
                 if revive || voided {
-                    let repeats = repeated.then(|| repeats_of(&explanation, seen_in));
+                    let repeats = repeated.then(|| repeats_of(explanation, seen_in));
                     found.insert(key, (record, repeats));
                 }
             }

@@ -384,7 +384,7 @@ pub fn reconcile_indexed(
         voids: earlier_voids,
         duplicates: earlier_duplicates,
     } = earlier;
-    let earlier_duplicates = standing_duplicates(terminal, earlier_duplicates, policy);
+    let earlier_duplicates = standing_duplicates(terminal, earlier_duplicates);
     assert_eq!(
         index.settlements,
         bank.len(),
@@ -1359,14 +1359,13 @@ fn suspected_duplicates(
 }
 
 /// The earlier runs' SUSPECTED_DUPLICATE verdicts that still stand: those
-/// of records for which tonight holds no earlier purchase of their group
-/// (same terminal, card, amount) within the window, voided or not. Where it
-/// holds one, the sale repeated came along, and tonight's detection decides,
-/// as in one run of both nights' files.
+/// whose sale repeated (named in the verdict by its trace and how long
+/// before) tonight does not hold. Where tonight holds it, it came along, and
+/// tonight's detection decides, as in one run of both nights' files (a sale
+/// voided meanwhile is no original).
 fn standing_duplicates(
     terminal: &[TerminalRecord],
     earlier: HashMap<usize, String>,
-    policy: &Policy,
 ) -> HashMap<usize, String> {
     if earlier.is_empty() {
         return earlier;
@@ -1384,11 +1383,17 @@ fn standing_duplicates(
     }
     earlier
         .into_iter()
-        .filter(|&(t, _)| {
-            let record = &terminal[t];
-            let repeats = |u: usize| {
+        .filter(|(t, verdict)| {
+            let record = &terminal[*t];
+            let Some((trace, seconds)) = crate::explain::repeated_sale(verdict) else {
+                return true;
+            };
+            let when = record.txn_time - TimeDelta::seconds(seconds);
+            let is_repeated = |u: usize| {
                 let other = &terminal[u];
-                u != t
+                u != *t
+                    && other.trace_no.as_str() == trace
+                    && other.txn_time == when
                     && (
                         &other.terminal_id,
                         &other.card,
@@ -1400,10 +1405,8 @@ fn standing_duplicates(
                         record.amount,
                         record.currency,
                     )
-                    && other.txn_time <= record.txn_time
-                    && record.txn_time - other.txn_time <= policy.duplicate_window
             };
-            !members[&group_of(record)].iter().any(|&u| repeats(u))
+            !members[&group_of(record)].iter().any(|&u| is_repeated(u))
         })
         .collect()
 }
@@ -2187,6 +2190,9 @@ mod tests {
     /// (a voided sale is no original).
     #[test]
     fn earlier_duplicates_stand_only_without_the_sale_repeated() {
+        const VERDICT: &str =
+            "same card, amount and terminal as trace 004412 at 08:47:12, 40 s earlier (run 1)";
+        assert_eq!(crate::explain::repeated_sale(VERDICT), Some(("004412", 40)));
         let policy = Policy::default();
         let original = sale_rrn("004412", "632708987300", "2026-11-23 08:47:12", 3600);
         let repeat = TerminalRecord {
@@ -2197,9 +2203,7 @@ mod tests {
         };
         let with = |terminal: &[TerminalRecord], repeated: usize| {
             let earlier = Earlier {
-                duplicates: [(repeated, "same card … (run 1)".to_string())]
-                    .into_iter()
-                    .collect(),
+                duplicates: [(repeated, VERDICT.to_string())].into_iter().collect(),
                 ..Earlier::default()
             };
             let bank = [settled(&repeat)];
@@ -2216,10 +2220,23 @@ mod tests {
             (vec![Unsettled, SuspectedDuplicate], false)
         );
         // With that sale voided: no duplicate.
-        let void = void("004414", "2026-11-23 08:50:00", &original);
+        let voiding = void("004414", "2026-11-23 08:50:00", &original);
         assert_eq!(
-            with(&[original.clone(), void, repeat.clone()], 2),
+            with(&[original.clone(), voiding, repeat.clone()], 2),
             (vec![Voided, VoidApplied, Matched], false)
+        );
+        // With another sale of the group voided, but not the one repeated:
+        // the verdict stands.
+        let other = TerminalRecord {
+            trace_no: "004411".into(),
+            rrn: id("632708102600"),
+            txn_time: at("2026-11-23 08:47:30"),
+            ..original.clone()
+        };
+        let other_void = void("004415", "2026-11-23 08:50:00", &other);
+        assert_eq!(
+            with(&[other, other_void, repeat.clone()], 2),
+            (vec![Voided, VoidApplied, SuspectedDuplicate], true)
         );
     }
 

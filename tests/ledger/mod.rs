@@ -1365,6 +1365,65 @@ fn a_later_refund_finds_the_sales_own_settlement() {
     );
 }
 
+/// Which earlier record a late settlement brings back does not depend on
+/// the order of the bank rows: another settlement with the same trace (of
+/// another batch) ahead of the sale's own does not hide the sale.
+#[test]
+fn what_a_late_settlement_brings_back_does_not_depend_on_row_order() {
+    let sale = "898310058120001,10000101,000231,000001,633012000001,AAA111,SALE,\
+                2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let void = "898310058120001,10000101,000231,000002,633012000002,AAA112,VOID,\
+                2026-11-23 10:05:00,100.00,CNY,622848******1234,000001,\n";
+    let stranger = "2026-11-25,898310058120001,10000101,000232,000001,633012000099,BBB222,SALE,\
+                    2026-11-24 09:00:00,10.00,0.00,10.00,CNY,622848******5678\n";
+    let own = settled(sale).replace("2026-11-24,", "2026-11-25,");
+    for bank in [format!("{stranger}{own}"), format!("{own}{stranger}")] {
+        let books = Books::new();
+        let (one, _) =
+            books.night_with_requests("1", [&format!("{sale}{void}"), "", ""], "2026-11-24 22:00");
+        assert_status(&one, 0);
+        let (_, out) = books.night_with_requests("2", ["", &bank, ""], "2026-11-25 22:00");
+        assert!(
+            books
+                .read(&out, "exceptions.csv")
+                .contains("VOIDED_BUT_SETTLED")
+        );
+        assert_eq!(
+            books.refunds(&out),
+            [["000001", "100.00"].map(String::from)]
+        );
+    }
+}
+
+/// The settled amount a later refund is measured against is the sale's own
+/// settlement, in its direction: a bank REFUND row that carries the sale's
+/// rrn is not it.
+#[test]
+fn a_later_refund_is_measured_against_a_settlement_in_its_direction() {
+    let sale = "898310058120001,10000101,000231,000001,633012000001,AAA111,SALE,\
+                2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let refund = "898310058120001,10000101,000231,000005,633012000005,AAA115,REFUND,\
+                  2026-11-23 10:30:00,30.00,CNY,622848******1234,,633012000001\n";
+    // The bank's REFUND row carries the sale's rrn, so only the tolerant
+    // pass pairs it with the REFUND record.
+    let bank_refund = "2026-11-24,898310058120001,10000101,000231,000005,633012000001,AAA115,\
+                       REFUND,2026-11-23 10:30:00,30.00,0.00,30.00,CNY,622848******1234\n";
+    let books = Books::new();
+    let terminal = format!("{sale}{refund}");
+    let bank = format!("{}{bank_refund}", settled(sale));
+    let (one, _) = books.night_with_requests("1", [&terminal, &bank, ""], "2026-11-24 22:00");
+    assert!(one.status.code().is_some_and(|c| c < 2), "{}", stderr(&one));
+    let request = "CR-1,898310058120001,,10000101,000001,633012000001,2026-11-23 10:00:00,\
+                   100.00,70.00,customer return,yes\n";
+    let (_, out) = books.night_with_requests("2", ["", "", request], "2026-11-25 22:00");
+    let rejected = books.read(&out, "rejected_cancellations.csv");
+    assert_eq!(
+        books.refunds(&out),
+        [["000001", "70.00"].map(String::from)],
+        "{rejected}"
+    );
+}
+
 /// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
 /// night up to what the bank settled, which the ledger gives: the cardholder
 /// paid that, and the difference is the dispute's.
