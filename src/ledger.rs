@@ -378,15 +378,23 @@ fn names_exactly(settlement: &Settlement, record: &TerminalRecord) -> bool {
 /// record's own; otherwise the bank row paired with it in the same run, in
 /// its direction, found as the exact pass pairs (the same rrn; or, where
 /// either has none, the same merchant, terminal and trace, batch where the
-/// bank gives one, on the same date), when exactly one fits. NULL otherwise
-/// (a pair the tolerant pass made).
+/// bank gives one, on the same date), or for a pair the tolerant pass made,
+/// the tolerant pair of the same terminal and card; when exactly one fits,
+/// else NULL.
 const SETTLED_AMOUNT: &str = "
     CASE WHEN settle_date IS NULL THEN NULL
     WHEN bank_folded = 1 THEN amount || ' ' || currency
+    WHEN rule = 'tolerant' THEN (
+        SELECT CASE WHEN count(*) = 1 THEN max(b.amount) || ' ' || max(b.currency) END
+        FROM records b
+        WHERE b.terminal_id = records.terminal_id AND b.run_id = records.run_id
+          AND b.side = 'bank' AND b.rule = 'tolerant' AND b.card_no = records.card_no
+          AND (b.txn_type = 'REFUND') = (records.txn_type = 'REFUND')
+    )
     ELSE (
         SELECT CASE WHEN count(*) = 1 THEN max(b.amount) || ' ' || max(b.currency) END
         FROM records b
-        WHERE b.run_id = records.run_id AND b.side = 'bank'
+        WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.rule IS NOT 'tolerant'
           AND b.outcome NOT IN ('BANK_ONLY', 'DUPLICATE_SETTLEMENT')
           AND (b.txn_type = 'REFUND') = (records.txn_type = 'REFUND')
           AND (b.rrn = records.rrn

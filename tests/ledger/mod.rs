@@ -1424,6 +1424,32 @@ fn a_later_refund_is_measured_against_a_settlement_in_its_direction() {
     );
 }
 
+/// A pair the tolerant pass made (another rrn, 0.05 less, within the
+/// tolerance) is refunded on a later night what the bank settled, found as
+/// the tolerant pair of its terminal and card.
+#[test]
+fn a_later_refund_of_a_tolerant_pair_stops_at_what_the_bank_settled() {
+    let sale = "898310058120001,10000101,000231,000001,633012000001,AAA111,SALE,\
+                2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let bank = settled(sale)
+        .replace(",633012000001,", ",633012000777,")
+        .replace(",100.00,0.00,100.00,", ",99.95,0.00,99.95,");
+    let books = Books::new();
+    let (t1, b1) = books.files("1", sale, &bank);
+    let mut one = books.command(&t1, &b1, "2026-11-24 22:00", "1");
+    let one = one.args(["--amount-tolerance", "0.05"]).output().unwrap();
+    assert_status(&one, 0);
+    let request = "CR-1,898310058120001,,10000101,000001,633012000001,2026-11-23 10:00:00,\
+                   100.00,,customer return,yes\n";
+    let (_, out) = books.night_with_requests("2", ["", "", request], "2026-11-25 22:00");
+    let rejected = books.read(&out, "rejected_cancellations.csv");
+    assert_eq!(
+        books.refunds(&out),
+        [["000001", "99.95"].map(String::from)],
+        "{rejected}"
+    );
+}
+
 /// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
 /// night up to what the bank settled, which the ledger gives: the cardholder
 /// paid that, and the difference is the dispute's.
