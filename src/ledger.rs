@@ -1227,7 +1227,7 @@ impl<'s> CarriedUpdate<'s> {
                  WHERE terminal_id = ?2 AND batch_no = ?3 AND trace_no = ?4 AND cleared_run IS NULL",
             )?,
             open: tx.prepare(
-                "SELECT 1 FROM carried
+                "SELECT repeats FROM carried
                  WHERE terminal_id = ?1 AND batch_no = ?2 AND trace_no = ?3 AND cleared_run IS NULL",
             )?,
             carry: tx.prepare(
@@ -1250,10 +1250,28 @@ impl<'s> CarriedUpdate<'s> {
                     self.clear
                         .execute(params![self.run_id, r.terminal_id, batch, r.trace_no])?;
                 }
-            } else if !self
-                .open
-                .exists(params![r.terminal_id, batch, r.trace_no])?
-            {
+            } else {
+                let repeats = (r.outcome == Outcome::SuspectedDuplicate)
+                    .then(|| repeats_of(&r.explanation, self.run_id));
+                let held: Option<Option<String>> = self
+                    .open
+                    .query_row(params![r.terminal_id, batch, r.trace_no], |row| row.get(0))
+                    .optional()?;
+                match held {
+                    Some(held) if same_verdict(held.as_deref(), repeats.as_deref()) => continue,
+                    // Tonight's verdict differs (a sale it repeated was voided,
+                    // say): the row is replaced, not changed, so that a re-run
+                    // of tonight finds the one before it.
+                    Some(_) => {
+                        self.clear.execute(params![
+                            self.run_id,
+                            r.terminal_id,
+                            batch,
+                            r.trace_no
+                        ])?;
+                    }
+                    None => {}
+                }
                 self.may_be_open.insert(key.to_owned());
                 self.carry.execute(params![
                     r.merchant_id,
@@ -1270,8 +1288,7 @@ impl<'s> CarriedUpdate<'s> {
                     r.orig_trace_no,
                     r.orig_rrn,
                     self.run_id,
-                    (r.outcome == Outcome::SuspectedDuplicate)
-                        .then(|| repeats_of(&r.explanation, self.run_id)),
+                    repeats,
                 ])?;
             }
         }
@@ -1288,6 +1305,15 @@ fn repeats_of(explanation: &str, run_id: i64) -> String {
     } else {
         format!("{clause} (run {run_id})")
     }
+}
+
+/// Whether two verdicts of what a record repeats say the same, whichever run
+/// found them.
+fn same_verdict(a: Option<&str>, b: Option<&str>) -> bool {
+    fn clause(verdict: &str) -> &str {
+        verdict.split(" (run ").next().unwrap_or(verdict)
+    }
+    a.map(clause) == b.map(clause)
 }
 
 /// A carried row's key (terminal, batch, trace) as one string, in `key`.

@@ -608,11 +608,17 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         // nights' files rather than as a BANK_ONLY dispute. The night is then
         // matched again, which costs a second matching stage: only on nights
         // when it happens.
+        // The tolerant pass may have given such a settlement to another
+        // record of the same card: those are looked up too.
         let late: Vec<&model::Settlement> = bank
             .records
             .iter()
             .zip(&result.bank)
-            .filter(|(_, r)| r.outcome == Outcome::BankOnly)
+            .filter(|(_, r)| {
+                r.outcome == Outcome::BankOnly
+                    || r.terminal()
+                        .is_some_and(|(_, rule)| rule == matching::Rule::Tolerant)
+            })
             .map(|(s, _)| s)
             .collect();
         let overdue = ledger.overdue(run_id, &late, &terminal.records)?;

@@ -1450,6 +1450,83 @@ fn a_later_refund_of_a_tolerant_pair_stops_at_what_the_bank_settled() {
     );
 }
 
+/// A late settlement that the tolerant pass gave to another sale of the same
+/// card (carried, within ten minutes) still brings back the record it names
+/// exactly, which then takes it: the other sale is not refunded money the
+/// cardholder never paid.
+#[test]
+fn a_late_settlement_is_not_lost_to_the_tolerant_pass() {
+    let named = "898310058120001,10000101,000231,000001,633012000001,AAA111,SALE,\
+                 2026-11-23 22:55:00,100.00,CNY,622848******1234,,\n";
+    let other = "898310058120001,10000101,000231,000002,633012000002,AAA112,SALE,\
+                 2026-11-23 23:03:00,100.00,CNY,622848******1234,,\n";
+    let books = Books::new();
+    let (one, _) = books.night_with_requests(
+        "1",
+        [&format!("{named}{other}"), "", ""],
+        "2026-11-24 22:00",
+    );
+    assert_status(&one, 1);
+    let late = settled(named).replace("2026-11-24,", "2026-11-25,");
+    let request = "CR-9,898310058120001,,10000101,000002,633012000002,2026-11-23 23:03:00,\
+                   100.00,,customer return,yes\n";
+    let (_, out) = books.night_with_requests("2", ["", &late, request], "2026-11-25 22:00");
+    let exceptions = books.read(&out, "exceptions.csv");
+    assert!(
+        exceptions.contains("UNSETTLED,terminal,898310058120001,10000101,000231,000002"),
+        "{exceptions}"
+    );
+    assert_eq!(
+        books.count(&out, "refund_instructions.csv"),
+        0,
+        "{exceptions}"
+    );
+}
+
+/// A carried duplicate whose verdict a later night overturns (the sale it
+/// repeated was voided) carries the new verdict on: a third night does not
+/// bring the old one back.
+#[test]
+fn a_carried_duplicate_carries_tonights_verdict() {
+    let first = "898310058120001,10000101,000231,000001,633012000001,AAA111,SALE,\
+                 2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n";
+    let repeat = "898310058120001,10000101,000231,000002,633012000002,AAA112,SALE,\
+                  2026-11-23 10:01:00,100.00,CNY,622848******1234,,\n";
+    let void = "898310058120001,10000101,000231,000003,633012000003,AAA113,VOID,\
+                2026-11-23 10:05:00,100.00,CNY,622848******1234,000001,\n";
+    let books = Books::new();
+    let nights = [
+        (
+            "1",
+            format!("{first}{repeat}"),
+            String::new(),
+            "2026-11-23 22:00",
+        ),
+        ("2", void.to_string(), settled(first), "2026-11-24 22:00"),
+        ("3", String::new(), settled(repeat), "2026-11-25 22:00"),
+    ];
+    for (n, terminal, bank, as_of) in &nights {
+        let (t, b) = books.files(n, terminal, bank);
+        let mut command = books.command(&t, &b, as_of, n);
+        let output = command
+            .args(["--settlement-lag-days", "2"])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.code().is_some_and(|c| c < 2),
+            "{}",
+            stderr(&output)
+        );
+    }
+    assert!(
+        books
+            .read("1", "exceptions.csv")
+            .contains("SUSPECTED_DUPLICATE")
+    );
+    let exceptions = books.read("3", "exceptions.csv");
+    assert_eq!(rows(&exceptions).len(), 0, "{exceptions}");
+}
+
 /// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
 /// night up to what the bank settled, which the ledger gives: the cardholder
 /// paid that, and the difference is the dispute's.
