@@ -379,8 +379,10 @@ fn names_exactly(settlement: &Settlement, record: &TerminalRecord) -> bool {
 /// its direction, found as the exact pass pairs (the same rrn; or, where
 /// either has none, the same merchant, terminal and trace, batch where the
 /// bank gives one, on the same date), or for a pair the tolerant pass made,
-/// the tolerant pair of the same terminal and card; when exactly one fits,
-/// else NULL.
+/// the tolerant pair of the same terminal and card; when exactly one fits.
+/// Where more fit an exact pair (a shared rrn, a bank file without batches),
+/// a MATCHED one settled what was captured, within the amount tolerance;
+/// otherwise NULL.
 const SETTLED_AMOUNT: &str = "
     CASE WHEN settle_date IS NULL THEN NULL
     WHEN bank_folded = 1 THEN amount || ' ' || currency
@@ -391,7 +393,7 @@ const SETTLED_AMOUNT: &str = "
           AND b.side = 'bank' AND b.rule = 'tolerant' AND b.card_no = records.card_no
           AND (b.txn_type = 'REFUND') = (records.txn_type = 'REFUND')
     )
-    ELSE (
+    ELSE coalesce((
         SELECT CASE WHEN count(*) = 1 THEN max(b.amount) || ' ' || max(b.currency) END
         FROM records b
         WHERE b.run_id = records.run_id AND b.side = 'bank' AND b.rule IS NOT 'tolerant'
@@ -403,7 +405,8 @@ const SETTLED_AMOUNT: &str = "
                    AND b.merchant_id = records.merchant_id
                    AND (b.batch_no IS NULL OR b.batch_no = records.batch_no)
                    AND substr(b.txn_time, 1, 10) = substr(records.txn_time, 1, 10)))
-    ) END";
+    ), CASE WHEN outcome IN ('MATCHED', 'SUSPECTED_DUPLICATE') THEN amount || ' ' || currency END)
+    END";
 
 impl Ledger {
     /// Opens the ledger at `path` to write a night, creating it and upgrading

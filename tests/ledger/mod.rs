@@ -1527,6 +1527,37 @@ fn a_carried_duplicate_carries_tonights_verdict() {
     assert_eq!(rows(&exceptions).len(), 0, "{exceptions}");
 }
 
+/// An exact pair whose settlement the ledger cannot single out (two sales
+/// share a placeholder rrn) counts as settled for what was captured, as a
+/// MATCHED pair is: a later night's request is refunded, not sent to be
+/// refunded by hand.
+#[test]
+fn a_later_refund_of_a_matched_pair_with_a_shared_rrn_goes_ahead() {
+    let sales = "898310058120001,10000101,000001,000001,000000000000,AAA111,SALE,\
+                 2026-11-23 10:00:00,100.00,CNY,622848******1234,,\n\
+                 898310058120001,10000101,000001,000002,000000000000,AAA112,SALE,\
+                 2026-11-23 11:00:00,50.00,CNY,622848******5678,,\n";
+    // A few seconds off each record, so that the ledger keeps them as rows.
+    let bank = sales
+        .lines()
+        .map(settled)
+        .collect::<String>()
+        .replace("10:00:00", "10:00:05")
+        .replace("11:00:00", "11:00:05");
+    let books = Books::new();
+    let (one, _) = books.night_with_requests("1", [sales, &bank, ""], "2026-11-24 22:00");
+    assert!(one.status.code().is_some_and(|c| c < 2), "{}", stderr(&one));
+    let request = "CR-1,898310058120001,,10000101,000001,,2026-11-23 10:00:00,\
+                   100.00,,customer return,yes\n";
+    let (_, out) = books.night_with_requests("2", ["", "", request], "2026-11-25 22:00");
+    let rejected = books.read(&out, "rejected_cancellations.csv");
+    assert_eq!(
+        books.refunds(&out),
+        [["000001", "100.00"].map(String::from)],
+        "{rejected}"
+    );
+}
+
 /// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
 /// night up to what the bank settled, which the ledger gives: the cardholder
 /// paid that, and the difference is the dispute's.
