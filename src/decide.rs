@@ -541,12 +541,15 @@ impl<'a> Decider<'a> {
             let night = self.night;
             let mut batches = foldhash::HashMap::default();
             for (s, result) in night.bank.iter().zip(&night.result.bank) {
-                if let Some(batch) = s.batch_no.as_deref() {
+                // A settlement without a batch settles its record's.
+                let paired = result.terminal().map(|(t, _)| &night.terminal[t]);
+                let batch = s.batch_no.as_deref().or(paired.map(|r| &*r.batch_no));
+                if let Some(batch) = batch {
                     let unpaired = batches
                         .entry((&*s.merchant_id, &*s.terminal_id, batch))
                         .or_insert(false);
                     // A second settlement of a paired sale is no one else's.
-                    *unpaired |= result.terminal().is_none() && result.duplicate_of().is_none();
+                    *unpaired |= paired.is_none() && result.duplicate_of().is_none();
                 }
             }
             batches
@@ -1599,14 +1602,25 @@ mod tests {
                 &format!("REJECT CR-1 t0: {without_it}"),
             ],
         );
+        // A settlement that does not name its batch settles its record's.
         let unnamed = Settlement {
             batch_no: None,
             ..settled(&batch_mate)
         };
         case(
-            &Inputs::new(&[today.clone(), batch_mate], &[unnamed])
+            &Inputs::new(&[today.clone(), batch_mate.clone()], &[unnamed])
                 .requests(&[request("CR-1", &today)]),
-            &["VOID t0 CR-1"],
+            &[&format!("REJECT CR-1 t0: {without_it}")],
+        );
+        // Unpaired, it names no batch at all.
+        let unnamed_stray = Settlement {
+            batch_no: None,
+            ..settled(&stray)
+        };
+        case(
+            &Inputs::new(&[today.clone(), batch_mate], &[unnamed_stray])
+                .requests(&[request("CR-1", &today)]),
+            &["VOID t0 CR-1", "DISPUTE BANK_ONLY b0"],
         );
 
         // A REFUND record on the sale blocks the void; the rest may be refunded.
