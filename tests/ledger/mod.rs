@@ -182,6 +182,16 @@ impl Books {
         refunds
     }
 
+    /// Night 2 (header-only files, as of 2026-11-25 22:00) with these
+    /// requests: checks that it refunds exactly `want` (trace, amount).
+    #[track_caller]
+    fn assert_next_night_refunds(&self, requests: &str, want: &[[&str; 2]]) {
+        let (_, out) = self.night_with_requests("2", ["", "", requests], "2026-11-25 22:00");
+        let rejected = self.read(&out, "rejected_cancellations.csv");
+        let want: Vec<[String; 2]> = want.iter().map(|r| r.map(String::from)).collect();
+        assert_eq!(self.refunds(&out), want, "{rejected}");
+    }
+
     /// Night `n` of these terminal, bank and request rows (each under its
     /// header) into this ledger and the folder `out{n}`, which it returns.
     fn night_with_requests(&self, n: &str, rows: [&str; 3], as_of: &str) -> (Output, String) {
@@ -1356,13 +1366,7 @@ fn a_later_refund_finds_the_sales_own_settlement() {
                     100.00,,customer return,yes\n\
                     CR-2,898310058120001,,10000101,000091,633012000091,2026-11-23 11:01:00,\
                     50.00,,double swipe,yes\n";
-    let (_, out) = books.night_with_requests("2", ["", "", requests], "2026-11-25 22:00");
-    let rejected = books.read(&out, "rejected_cancellations.csv");
-    assert_eq!(
-        books.refunds(&out),
-        [["000001", "100.00"], ["000091", "50.00"]].map(|r| r.map(String::from)),
-        "{rejected}"
-    );
+    books.assert_next_night_refunds(requests, &[["000001", "100.00"], ["000091", "50.00"]]);
 }
 
 /// Which earlier record a late settlement brings back does not depend on
@@ -1415,13 +1419,7 @@ fn a_later_refund_is_measured_against_a_settlement_in_its_direction() {
     assert!(one.status.code().is_some_and(|c| c < 2), "{}", stderr(&one));
     let request = "CR-1,898310058120001,,10000101,000001,633012000001,2026-11-23 10:00:00,\
                    100.00,70.00,customer return,yes\n";
-    let (_, out) = books.night_with_requests("2", ["", "", request], "2026-11-25 22:00");
-    let rejected = books.read(&out, "rejected_cancellations.csv");
-    assert_eq!(
-        books.refunds(&out),
-        [["000001", "70.00"].map(String::from)],
-        "{rejected}"
-    );
+    books.assert_next_night_refunds(request, &[["000001", "70.00"]]);
 }
 
 /// A pair the tolerant pass made (another rrn, 0.05 less, within the
@@ -1441,13 +1439,7 @@ fn a_later_refund_of_a_tolerant_pair_stops_at_what_the_bank_settled() {
     assert_status(&one, 0);
     let request = "CR-1,898310058120001,,10000101,000001,633012000001,2026-11-23 10:00:00,\
                    100.00,,customer return,yes\n";
-    let (_, out) = books.night_with_requests("2", ["", "", request], "2026-11-25 22:00");
-    let rejected = books.read(&out, "rejected_cancellations.csv");
-    assert_eq!(
-        books.refunds(&out),
-        [["000001", "99.95"].map(String::from)],
-        "{rejected}"
-    );
+    books.assert_next_night_refunds(request, &[["000001", "99.95"]]);
 }
 
 /// A late settlement that the tolerant pass gave to another sale of the same
@@ -1549,13 +1541,7 @@ fn a_later_refund_of_a_matched_pair_with_a_shared_rrn_goes_ahead() {
     assert!(one.status.code().is_some_and(|c| c < 2), "{}", stderr(&one));
     let request = "CR-1,898310058120001,,10000101,000001,,2026-11-23 10:00:00,\
                    100.00,,customer return,yes\n";
-    let (_, out) = books.night_with_requests("2", ["", "", request], "2026-11-25 22:00");
-    let rejected = books.read(&out, "rejected_cancellations.csv");
-    assert_eq!(
-        books.refunds(&out),
-        [["000001", "100.00"].map(String::from)],
-        "{rejected}"
-    );
+    books.assert_next_night_refunds(request, &[["000001", "100.00"]]);
 }
 
 /// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
