@@ -1011,8 +1011,7 @@ pub fn decide_with<'a>(
         let original = night.result.bank[b]
             .duplicate_of()
             .and_then(|first| night.result.bank[first].terminal())
-            .map(|(t, _)| t)
-            .or_else(|| night.result.settled_before(b).map(|before| before.original));
+            .map(|(t, _)| t);
         let Some(t) = original else { continue };
         if !night.bank[b].txn_type.is_purchase() {
             // A REFUND settled twice paid the cardholder twice: the merchant's

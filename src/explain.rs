@@ -218,13 +218,6 @@ impl Night<'_> {
                 settlement.settle_date
             ),
             Outcome::DuplicateSettlement => {
-                if let Some(before) = self.result.settled_before(b) {
-                    return format!(
-                        "settles again the transaction (terminal trace {}) the bank already \
-                         settled on {} (run {}): the cardholder paid twice",
-                        before.trace, before.settle_date, before.run
-                    );
-                }
                 let first = &self.bank[result
                     .duplicate_of()
                     .expect("IE: a duplicate has an original")];

@@ -354,33 +354,6 @@ fn terminal_record(row: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Termi
 const RECORD_COLUMNS: &str = "merchant_id, terminal_id, batch_no, trace_no, rrn, auth_code, \
      txn_type, txn_time, amount, currency, card_no, orig_trace_no, orig_rrn";
 
-/// A settlement tonight that [`Ledger::overdue`] looks up: matching left it
-/// BANK_ONLY (`unpaired`), or paired it only by the tolerant pass.
-pub struct Late<'a> {
-    pub bank: usize,
-    pub settlement: &'a Settlement,
-    pub unpaired: bool,
-}
-
-/// What [`Ledger::overdue`] found for tonight's late settlements.
-#[derive(Default)]
-pub struct Overdue {
-    /// Earlier records to bring back, each with what it repeats, for a
-    /// SUSPECTED_DUPLICATE.
-    pub records: Vec<(TerminalRecord, Option<String>)>,
-    /// Unpaired settlements that settle again a sale an earlier night saw
-    /// settled.
-    pub settled_again: Vec<SettledAgain>,
-}
-
-/// An unpaired settlement tonight (`bank`) of a sale an earlier run (`run`)
-/// saw settled.
-pub struct SettledAgain {
-    pub bank: usize,
-    pub earlier: EarlierRecord,
-    pub run: i64,
-}
-
 /// Whether `settlement` names `record` as SPEC §3's exact pass pairs them:
 /// the same rrn when both have one; otherwise the same merchant, terminal
 /// and trace, and batch where the settlement gives one, on the same date.
@@ -625,19 +598,14 @@ impl Ledger {
     /// record that the settlement names exactly (SPEC §3's exact pass) is
     /// brought back, and none that tonight's records already hold.
     /// With each, for a SUSPECTED_DUPLICATE, what it repeats.
-    ///
-    /// Also the sales an earlier night saw settled that an unpaired purchase
-    /// settlement tonight names exactly, when it names one: the bank settled
-    /// them again.
     pub fn overdue(
         &self,
         run_id: i64,
-        late: &[Late<'_>],
+        late: &[&Settlement],
         tonight: &[TerminalRecord],
-    ) -> anyhow::Result<Overdue> {
-        let mut overdue = Overdue::default();
+    ) -> anyhow::Result<Vec<(TerminalRecord, Option<String>)>> {
         if late.is_empty() {
-            return Ok(overdue);
+            return Ok(Vec::new());
         }
         let mut by_rrn = self.conn.prepare(&format!(
             "SELECT {RECORD_COLUMNS} FROM records
@@ -667,11 +635,7 @@ impl Ledger {
         // it, and whether it comes back depends only on the one naming it.
         type Latest = (TerminalRecord, String, Option<String>, String, i64);
         let mut latest_of: HashMap<TxnKey, Option<Latest>> = HashMap::new();
-        // Per settlement, the settled sales it names, with their run.
-        let mut again: BTreeMap<usize, BTreeMap<TxnKey, (TerminalRecord, NaiveDate, i64)>> =
-            BTreeMap::new();
-        for late in late {
-            let settlement = late.settlement;
+        for settlement in late {
             let mut candidates = Vec::new();
             if let Some(rrn) = &settlement.rrn {
                 let rows =
@@ -718,29 +682,6 @@ impl Ledger {
                     continue;
                 }
                 let unsettled = settle_date.is_none();
-                let settled_before = [
-                    Outcome::Matched,
-                    Outcome::AmountMismatch,
-                    Outcome::SuspectedDuplicate,
-                    Outcome::VoidedButSettled,
-                ]
-                .map(Outcome::as_str)
-                .contains(&outcome.as_str());
-                if late.unpaired
-                    && settlement.txn_type.is_purchase()
-                    && settled_before
-                    && !unsettled
-                {
-                    let date = settle_date
-                        .as_deref()
-                        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                        .ok_or_else(|| stored_error("settle_date"))?;
-                    again
-                        .entry(late.bank)
-                        .or_default()
-                        .insert(key.clone(), (record.clone(), date, *seen_in));
-                    continue;
-                }
                 let repeated = unsettled && outcome == Outcome::SuspectedDuplicate.as_str();
                 let revive = outcome == Outcome::Unsettled.as_str() || repeated;
                 let voided = unsettled && outcome == Outcome::Voided.as_str();
@@ -761,16 +702,13 @@ impl Ledger {
                 }
             }
         }
-        // A settlement that names more than one settled sale is no one's.
-        again.retain(|_, named| named.len() == 1);
-        if found.is_empty() && again.is_empty() {
-            return Ok(overdue);
+        if found.is_empty() {
+            return Ok(found.into_values().collect());
         }
         // Tonight's own copy of a record speaks for it. Rare, so tonight's
         // records are scanned only now, for the few keys found.
         let wanted: HashSet<[&str; 4]> = found
             .keys()
-            .chain(again.values().flat_map(BTreeMap::keys))
             .map(|k| [&k.0, &k.1, &k.2, &k.3].map(|id| id.as_str()))
             .collect();
         let held: Vec<TxnKey> = tonight
@@ -786,26 +724,7 @@ impl Ledger {
         for key in &held {
             found.remove(key);
         }
-        overdue.records = found.into_values().collect();
-        for (bank, named) in again {
-            let (key, (record, settle_date, run)) =
-                named.into_iter().next().expect("IE: kept with one sale");
-            if held.contains(&key) {
-                continue;
-            }
-            overdue.settled_again.push(SettledAgain {
-                bank,
-                earlier: EarlierRecord {
-                    record,
-                    outcome: Outcome::Matched,
-                    settle_date: Some(settle_date),
-                    void_trace: None,
-                    settled_amount: None,
-                },
-                run,
-            });
-        }
-        Ok(overdue)
+        Ok(found.into_values().collect())
     }
 
     /// The earlier terminal records that tonight's requests may name, as

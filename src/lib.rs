@@ -610,26 +610,18 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         // when it happens.
         // The tolerant pass may have given such a settlement to another
         // record of the same card: those are looked up too.
-        let late: Vec<ledger::Late<'_>> = bank
+        let late: Vec<&model::Settlement> = bank
             .records
             .iter()
             .zip(&result.bank)
-            .enumerate()
-            .filter(|(_, (_, r))| {
+            .filter(|(_, r)| {
                 r.outcome == Outcome::BankOnly
                     || r.terminal()
                         .is_some_and(|(_, rule)| rule == matching::Rule::Tolerant)
             })
-            .map(|(b, (settlement, r))| ledger::Late {
-                bank: b,
-                settlement,
-                unpaired: r.outcome == Outcome::BankOnly,
-            })
+            .map(|(s, _)| s)
             .collect();
-        let ledger::Overdue {
-            records: overdue,
-            settled_again,
-        } = ledger.overdue(run_id, &late, &terminal.records)?;
+        let overdue = ledger.overdue(run_id, &late, &terminal.records)?;
         if !overdue.is_empty() {
             // The first matching goes before the second is made: both at
             // once raised the night's peak.
@@ -647,30 +639,6 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
                 &policy,
                 config.as_of,
                 earlier,
-            );
-        }
-        // A settlement of a sale an earlier night saw settled: the bank
-        // charged it again. The sale joins the earlier records the decisions
-        // know, as the original of that second settlement.
-        for again in settled_again {
-            if result.bank[again.bank].outcome != Outcome::BankOnly {
-                continue;
-            }
-            let trace = again.earlier.record.trace_no.clone();
-            let settle_date = again
-                .earlier
-                .settle_date
-                .expect("IE: a sale settled before has its date");
-            history.earlier.push(again.earlier);
-            let original = terminal.records.len() + history.earlier.len() - 1;
-            result.settles_again(
-                again.bank,
-                matching::SettledBefore {
-                    original,
-                    trace,
-                    settle_date,
-                    run: again.run,
-                },
             );
         }
     }

@@ -196,18 +196,6 @@ pub struct Reconciliation {
     expected_fees: HashMap<usize, Amount>,
     earlier_voids: HashMap<usize, String>,
     earlier_duplicates: HashMap<usize, String>,
-    settled_before: HashMap<usize, SettledBefore>,
-}
-
-/// A sale an earlier night saw settled, which a settlement tonight settles
-/// again: the cardholder paid twice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SettledBefore {
-    /// The sale, as an original the decisions know (an earlier record's index).
-    pub original: usize,
-    pub trace: Id,
-    pub settle_date: NaiveDate,
-    pub run: i64,
 }
 
 impl Reconciliation {
@@ -215,20 +203,6 @@ impl Reconciliation {
     /// (`VOID-… in run N`).
     pub fn earlier_void(&self, t: usize) -> Option<&str> {
         self.earlier_voids.get(&t).map(String::as_str)
-    }
-
-    /// Makes BANK_ONLY settlement `b` the DUPLICATE_SETTLEMENT of a sale an
-    /// earlier night saw settled, as one run of both nights' files would.
-    pub fn settles_again(&mut self, b: usize, before: SettledBefore) {
-        if self.bank[b].outcome == Outcome::BankOnly {
-            self.bank[b].outcome = Outcome::DuplicateSettlement;
-            self.settled_before.insert(b, before);
-        }
-    }
-
-    /// For a DUPLICATE_SETTLEMENT of a sale an earlier night saw settled: it.
-    pub fn settled_before(&self, b: usize) -> Option<&SettledBefore> {
-        self.settled_before.get(&b)
     }
 
     /// What terminal record `t` repeats, when an earlier run found it a
@@ -456,7 +430,6 @@ pub fn reconcile_indexed(
         expected_fees,
         earlier_voids,
         earlier_duplicates,
-        settled_before: HashMap::new(),
     }
 }
 
@@ -1557,7 +1530,6 @@ mod tests {
                 .into_iter()
                 .map(|(i, repeats)| (t(i), repeats))
                 .collect(),
-            settled_before: result.settled_before,
         }
     }
 

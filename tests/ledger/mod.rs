@@ -1544,40 +1544,6 @@ fn a_later_refund_of_a_matched_pair_with_a_shared_rrn_goes_ahead() {
     books.assert_next_night_refunds(request, &[["000001", "100.00"]]);
 }
 
-/// A settlement on a later night of a sale an earlier night saw settled is
-/// the bank charging it again: a DUPLICATE_SETTLEMENT, refunded under the
-/// same action id as one run of both nights gives, not BANK_ONLY "with no
-/// terminal record".
-#[test]
-fn a_second_settlement_on_a_later_night_is_a_duplicate_settlement() {
-    let sale = "898310058120001,10000101,000231,000001,633012000001,AAA111,SALE,\
-                2026-11-23 10:00:00,10.00,CNY,622848******1234,,\n";
-    let again = settled(sale).replace("2026-11-24,", "2026-11-25,");
-    let books = Books::new();
-    let (one, _) = books.night_with_requests("1", [sale, &settled(sale), ""], "2026-11-24 22:00");
-    assert_status(&one, 0);
-    let (two, out) = books.night_with_requests("2", ["", &again, ""], "2026-11-25 22:00");
-    assert_status(&two, 1);
-    let exceptions = books.read(&out, "exceptions.csv");
-    assert!(exceptions.contains("DUPLICATE_SETTLEMENT"), "{exceptions}");
-    assert!(
-        exceptions.contains("already settled on 2026-11-24 (run 1)"),
-        "{exceptions}"
-    );
-    assert_eq!(books.count(&out, "disputes.csv"), 0);
-    assert_eq!(books.refunds(&out), [["000001", "10.00"].map(String::from)]);
-
-    // One run of both nights' files (on a ledger of its own): the same
-    // refund, by the same id.
-    let together = Books::new();
-    let (t, b) = together.files("all", sale, &format!("{}{again}", settled(sale)));
-    let mut one_run = together.command(&t, &b, "2026-11-25 22:00", "all");
-    let id =
-        |books: &Books, out: &str| rows(&books.read(out, "refund_instructions.csv"))[0][0].clone();
-    assert_status(&one_run.output().unwrap(), 1);
-    assert_eq!(id(&books, &out), id(&together, "all"));
-}
-
 /// A sale the bank settled for less (AMOUNT_MISMATCH) is refunded on a later
 /// night up to what the bank settled, which the ledger gives: the cardholder
 /// paid that, and the difference is the dispute's.
