@@ -591,18 +591,18 @@ impl Ledger {
     }
 
     /// Earlier terminal records that tonight's `late` settlements (those
-    /// matching left BANK_ONLY) settle, so that they come back and pair as in
-    /// one run of every night's files: a record UNSETTLED (or an unsettled
-    /// SUSPECTED_DUPLICATE) when it was last seen, and a VOIDED sale with
-    /// the VOID that cancelled it, which its lag had stopped carrying. Only a
-    /// record that the settlement names exactly (SPEC §3's exact pass) is
-    /// brought back, and none that tonight's records already hold.
+    /// matching left BANK_ONLY or paired only by the tolerant pass) settle,
+    /// so that they come back and pair as in one run of every night's files:
+    /// a record UNSETTLED (or an unsettled SUSPECTED_DUPLICATE) when it was
+    /// last seen, and a VOIDED sale with the VOID that cancelled it, which its
+    /// lag had stopped carrying. Only a record that the settlement names
+    /// exactly (SPEC §3's exact pass) is brought back; one that tonight's
+    /// files hold again is left to them by the caller, as carried records are.
     /// With each, for a SUSPECTED_DUPLICATE, what it repeats.
     pub fn overdue(
         &self,
         run_id: i64,
         late: &[&Settlement],
-        tonight: &[TerminalRecord],
     ) -> anyhow::Result<Vec<(TerminalRecord, Option<String>)>> {
         if late.is_empty() {
             return Ok(Vec::new());
@@ -701,28 +701,6 @@ impl Ledger {
                     found.insert(key, (record, repeats));
                 }
             }
-        }
-        if found.is_empty() {
-            return Ok(found.into_values().collect());
-        }
-        // Tonight's own copy of a record speaks for it. Rare, so tonight's
-        // records are scanned only now, for the few keys found.
-        let wanted: HashSet<[&str; 4]> = found
-            .keys()
-            .map(|k| [&k.0, &k.1, &k.2, &k.3].map(|id| id.as_str()))
-            .collect();
-        let held: Vec<TxnKey> = tonight
-            .iter()
-            .filter(|r| {
-                wanted.contains(
-                    &[&r.merchant_id, &r.terminal_id, &r.batch_no, &r.trace_no]
-                        .map(|id| id.as_str()),
-                )
-            })
-            .map(txn_key)
-            .collect();
-        for key in &held {
-            found.remove(key);
         }
         Ok(found.into_values().collect())
     }
