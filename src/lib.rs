@@ -479,16 +479,16 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     let max_rejects = config.max_rejects;
     // The two big inputs are read side by side, one core each.
     let (terminal, bank) = std::thread::scope(|scope| {
-        // The bank file is the quicker to read: its thread goes on to build
-        // what matching needs of the settlements while the terminal side reads.
+        // The bank file is the quicker to read: its thread goes on to sort
+        // the settlements while the terminal side reads.
         let bank = scope.spawn(|| {
             let read =
                 read::read_settlements_with(&config.bank, &config.bank_profiles, max_rejects);
-            let index = read
+            let order = read
                 .as_ref()
                 .ok()
-                .map(|read| matching::BankIndex::new(&read.records));
-            (read, index)
+                .map(|read| matching::BankOrder::new(&read.records));
+            (read, order)
         });
         let terminal = read::read_terminal_records_with(
             &config.terminal,
@@ -500,7 +500,14 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (terminal, bank)
     });
-    let (bank, bank_index) = bank;
+    let (bank, bank_order) = bank;
+    // Built once both files are read, with both cores free: beside the
+    // terminal side's reading, its two threads slowed it.
+    let bank_index = bank
+        .as_ref()
+        .ok()
+        .zip(bank_order)
+        .map(|(read, order)| matching::BankIndex::in_order(&read.records, order));
     let merchants = config.merchants.as_deref().map(read::read_merchants);
     let cards = config.card_status.as_deref().map(read::read_card_statuses);
     let requests = config

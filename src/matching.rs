@@ -330,11 +330,31 @@ pub struct BankIndex {
 
 impl BankIndex {
     pub fn new(bank: &[Settlement]) -> BankIndex {
-        let bank_order = sort_bank(bank);
+        BankIndex::in_order(bank, BankOrder::new(bank))
+    }
+
+    /// The index of `bank`, whose canonical order is known: it is built on
+    /// both cores.
+    pub fn in_order(bank: &[Settlement], order: BankOrder) -> BankIndex {
+        assert_eq!(
+            order.0.len(),
+            bank.len(),
+            "IE: the order is of other settlements"
+        );
         BankIndex {
-            exact: ExactIndex::new(bank, &bank_order),
+            exact: ExactIndex::new(bank, &order.0),
             settlements: bank.len(),
         }
+    }
+}
+
+/// The settlements' canonical order, the first part of their [`BankIndex`]:
+/// one core sorts them while the other still reads the terminal files.
+pub struct BankOrder(Vec<usize>);
+
+impl BankOrder {
+    pub fn new(bank: &[Settlement]) -> BankOrder {
+        BankOrder(sort_bank(bank))
     }
 }
 
@@ -822,8 +842,7 @@ struct ExactIndex {
 }
 
 impl ExactIndex {
-    /// The two sides are built one per core: the terminal side is usually
-    /// read by now, so the second core is free.
+    /// The two sides are built one per core, once both kinds of file are read.
     fn new(bank: &[Settlement], bank_order: &[usize]) -> ExactIndex {
         let rank_of = ranks(bank_order);
         let by_rrn = || {
