@@ -502,10 +502,12 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     });
     let (bank, bank_order) = bank;
     // Built once both files are read, with both cores free: beside the
-    // terminal side's reading, its two threads slowed it.
+    // terminal side's reading, its two threads slowed it. Not for a night
+    // that fails already.
     let bank_index = bank
         .as_ref()
         .ok()
+        .filter(|_| terminal.is_ok())
         .zip(bank_order)
         .map(|(read, order)| matching::BankIndex::in_order(&read.records, order));
     let merchants = config.merchants.as_deref().map(read::read_merchants);
@@ -600,7 +602,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
 
     progress::enter(progress::Stage::Matching);
     let bank_index =
-        bank_index.expect("IE: the bank index is built whenever the bank files are read");
+        bank_index.expect("IE: the bank index is built whenever both kinds of file are read");
     let mut result = matching::reconcile_indexed(
         &terminal.records,
         &bank.records,

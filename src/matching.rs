@@ -321,8 +321,8 @@ fn sort_bank(bank: &[Settlement]) -> Vec<usize> {
 }
 
 /// What matching needs of the settlements alone: the exact pass's indexes,
-/// in canonical order. It can be built while the terminal files are still
-/// being read.
+/// in canonical order. Its first part, [`BankOrder`], can be made while the
+/// terminal files are still being read.
 pub struct BankIndex {
     exact: ExactIndex,
     settlements: usize,

@@ -225,12 +225,12 @@ pub fn read_terminal_records_with(
     refuse_files_wholly_set_aside(read)
 }
 
-/// The identities read so far, in one small table per terminal. A terminal's
-/// rows come together (a batch file is one terminal's), so the table in use
-/// stays in the cache; one table of the whole night missed it on nearly
-/// every row and grew by moving every entry, most of the reading of a 5 M
-/// row night. Rows of many terminals mixed cost a lookup in the small map
-/// of terminals more, and no more cache misses than one table.
+/// The identities read so far, in one small table per terminal. Batch files
+/// hold a terminal's rows together, so the table in use stays in the cache;
+/// one table of the whole night missed it on nearly every row, over a third
+/// of the time `check` took to read a 5 M-row terminal file. A file of
+/// shuffled rows read as fast either way (1 M rows). Each terminal costs
+/// about 100 bytes more than its entries.
 #[derive(Default)]
 struct FirstSeen {
     tables: HashMap<[u8; TERMINAL_WIDTH], HashTable<Seen>, foldhash::fast::RandomState>,
