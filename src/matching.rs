@@ -11,10 +11,10 @@ use foldhash::{HashMap, HashMapExt, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, Hash};
 
-use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, TimeDelta, Timelike};
 
 use crate::model::{Amount, Currency, Id, MaskedPan, Settlement, TerminalRecord, TxnType};
-use crate::order::{self, put_i32, put_i64};
+use crate::order::{self, put_i32};
 use crate::policy::Policy;
 
 /// What happened to one record (SPEC §3's outcome table).
@@ -302,19 +302,24 @@ fn sort_terminal(terminal: &[TerminalRecord]) -> Vec<usize> {
 
 /// The canonical order of settlements ([`settlement_order`]).
 fn sort_bank(bank: &[Settlement]) -> Vec<usize> {
-    // The key holds settlement_order's first fields; the day and the
-    // nanoseconds in 4 bytes each, so that it takes 6 words, not 7.
-    order::sorted::<6>(
+    // The key holds settlement_order's first fields in 3 words: the two
+    // days, the second of the day in 3 bytes and its nanoseconds, the
+    // merchant as a number and the terminal's first two bytes. Records that
+    // tie on it (one merchant's in one second) are compared in full. The
+    // sort took 10 to 15 % less time than with every field in the key (6
+    // words; 1 M and 5 M settlements).
+    order::sorted::<3>(
         bank.len(),
         |i, key| {
             let s = &bank[i];
-            let time = s.txn_time.and_utc();
+            let time = s.txn_time.time();
             put_i32(key, s.settle_date.num_days_from_ce());
-            put_i64(key, time.timestamp());
-            key.extend_from_slice(&time.timestamp_subsec_nanos().to_be_bytes());
-            order::put_text(key, &s.merchant_id, 16)
-                & order::put_text(key, &s.terminal_id, 8)
-                & order::put_text(key, &s.trace_no, 8)
+            put_i32(key, s.txn_time.date().num_days_from_ce());
+            key.extend_from_slice(&time.num_seconds_from_midnight().to_be_bytes()[1..]);
+            key.extend_from_slice(&time.nanosecond().to_be_bytes());
+            let terminal = s.terminal_id.as_bytes();
+            order::put_digits(key, &s.merchant_id, 15, 7)
+                & order::put_text(key, &terminal[..terminal.len().min(2)], 2)
         },
         |a, b| settlement_order(&bank[a], &bank[b]),
     )
@@ -2514,5 +2519,37 @@ mod tests {
         };
         fee_case(&contracted, &refund, 0, Matched, None);
         fee_case(&for_everyone, &refund, 0, Matched, None);
+    }
+
+    proptest::proptest! {
+        /// The keyed sort of settlements gives the order a stable sort by
+        /// `settlement_order` gives: settlements in one second, of one
+        /// merchant, of terminals alike in their first bytes, and identical.
+        #[test]
+        fn settlements_sort_in_their_full_order(
+            rows in proptest::collection::vec(
+                (0..3i64, 0..3u32, 0..2u32, 0..3usize, 0..4usize, 0..3u8, 0..3i64),
+                0..40,
+            )
+        ) {
+            const MERCHANTS: [&str; 3] = ["898310058120001", "898310058120002", "998310058120001"];
+            const TERMINALS: [&str; 4] = ["31000101", "31000102", "3A000101", "41000101"];
+            let bank: Vec<Settlement> = rows
+                .iter()
+                .map(|&(day, second, nanos, merchant, terminal, trace, amount)| {
+                    let mut s = settled(&sale(&format!("00000{trace}"), "2026-11-23 10:00:00", 100 + amount));
+                    s.settle_date = s.settle_date + chrono::Days::new(day.unsigned_abs());
+                    s.txn_time = s.txn_time
+                        + TimeDelta::seconds(i64::from(second) * 86_399 / 2)
+                        + TimeDelta::nanoseconds(i64::from(nanos));
+                    s.merchant_id = MERCHANTS[merchant].into();
+                    s.terminal_id = TERMINALS[terminal].into();
+                    s
+                })
+                .collect();
+            let mut want: Vec<usize> = (0..bank.len()).collect();
+            want.sort_by(|&a, &b| settlement_order(&bank[a], &bank[b]));
+            proptest::prop_assert_eq!(sort_bank(&bank), want);
+        }
     }
 }
