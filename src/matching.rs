@@ -2524,24 +2524,30 @@ mod tests {
     proptest::proptest! {
         /// The keyed sort of settlements gives the order a stable sort by
         /// `settlement_order` gives: settlements in one second, of one
-        /// merchant, of terminals alike in their first bytes, and identical.
+        /// merchant, of terminals alike in their first bytes, and identical;
+        /// in year 0 (negative days), and in a leap second (a file's `:60`).
         #[test]
         fn settlements_sort_in_their_full_order(
             rows in proptest::collection::vec(
-                (0..3u64, 0..3u32, 0..2u32, 0..3usize, 0..4usize, 0..3u8, 0..3i64),
+                (0..3usize, 0..3u32, 0..4usize, 0..3usize, 0..4usize, 0..3u8, 0..3i64),
                 0..40,
             )
         ) {
             const MERCHANTS: [&str; 3] = ["898310058120001", "898310058120002", "998310058120001"];
             const TERMINALS: [&str; 4] = ["31000101", "31000102", "3A000101", "41000101"];
+            const DAYS: [(i32, u32, u32); 3] = [(0, 1, 1), (2026, 11, 24), (2026, 11, 25)];
+            // 2^24 needs all four bytes; 10^9 and more is a leap second.
+            const NANOS: [u32; 4] = [0, 1, 1 << 24, 1_000_000_000];
             let bank: Vec<Settlement> = rows
                 .iter()
                 .map(|&(day, second, nanos, merchant, terminal, trace, amount)| {
                     let mut s = settled(&sale(&format!("00000{trace}"), "2026-11-23 10:00:00", 100 + amount));
-                    s.settle_date = s.settle_date + chrono::Days::new(day);
-                    s.txn_time = s.txn_time
-                        + TimeDelta::seconds(i64::from(second) * 86_399 / 2)
-                        + TimeDelta::nanoseconds(i64::from(nanos));
+                    let (year, month, date) = DAYS[day];
+                    s.settle_date = NaiveDate::from_ymd_opt(year, month, date).unwrap();
+                    // Seconds that may be followed by a leap second.
+                    let seconds = [86_399, 35_999, 59][second as usize];
+                    let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(seconds, NANOS[nanos]).unwrap();
+                    s.txn_time = NaiveDateTime::new(NaiveDate::from_ymd_opt(year, month, date).unwrap() - chrono::Days::new(u64::from(second)), time);
                     s.merchant_id = MERCHANTS[merchant].into();
                     s.terminal_id = TERMINALS[terminal].into();
                     s

@@ -119,9 +119,11 @@ mod tests {
             4 => sorted::<2>(
                 records.len(),
                 |i, key| {
+                    // The number spans both words, so that their order counts.
                     let fits = put_text(key, &records[i].0, 4);
+                    key.extend_from_slice(&[0; 2]);
                     put_i32(key, records[i].1);
-                    key.extend_from_slice(&[0; 8]);
+                    key.extend_from_slice(&[0; 6]);
                     fits
                 },
                 full,
