@@ -416,15 +416,16 @@ pub fn reconcile_indexed(
         "IE: the bank index was built from other settlements"
     );
     let index = index.exact;
-    // Two cores: the sort on one; the rrn count, void and duplicate passes,
-    // which need no order of the whole night, on the other.
-    let ((unique_rrns, voids, duplicates), terminal_order) = join(
+    // Two cores: the void and duplicate passes on one; the sort and the rrn
+    // count on the other. With the rrn count beside the void passes, the
+    // sort's core waited for them.
+    let ((voids, duplicates), (unique_rrns, terminal_order)) = join(
         || {
             let voids = pair_voids(terminal);
             let duplicates = suspected_duplicates(terminal, &voids, &earlier_voids, policy);
-            (unique_rrns(terminal), voids, duplicates)
+            (voids, duplicates)
         },
-        || sort_terminal(terminal),
+        || (unique_rrns(terminal), sort_terminal(terminal)),
     );
     let mut pairing = pair_exact(terminal, bank, &terminal_order, index, unique_rrns);
     pair_tolerant(terminal, bank, policy, &terminal_order, &mut pairing);
