@@ -416,9 +416,9 @@ pub fn reconcile_indexed(
         "IE: the bank index was built from other settlements"
     );
     let index = index.exact;
-    // Two cores: the void and duplicate passes on one; the sort and the rrn
-    // count on the other. With the rrn count beside the void passes, the
-    // sort's core waited for them.
+    // Two cores: none of these passes needs the night's canonical order, so
+    // they run beside its sort. The rrn count is on the sort's side: beside
+    // the void and duplicate passes it made the sort's core wait for them.
     let ((voids, duplicates), (unique_rrns, terminal_order)) = join(
         || {
             let voids = pair_voids(terminal);
