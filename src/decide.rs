@@ -282,15 +282,18 @@ impl<'a> Decider<'a> {
         requests: &[CancellationRequest],
         as_of: NaiveDateTime,
     ) -> Self {
-        let wanted_rrns: foldhash::HashSet<&str> = requests
+        // Ids, not `&str`s: every record's rrn is looked up, and an `Id`
+        // hashes as its text does without checking that it is UTF-8.
+        let wanted_rrns: foldhash::HashSet<Id> = requests
             .iter()
             .filter_map(|r| r.rrn.as_deref())
+            .map(Id::from)
             .chain(
                 night
                     .terminal
                     .iter()
                     .filter(|r| r.txn_type == TxnType::Refund)
-                    .filter_map(|r| r.orig_rrn.as_deref()),
+                    .filter_map(|r| r.orig_rrn.clone()),
             )
             .collect();
         let wanted_traces: foldhash::HashSet<(&str, &str)> = requests
@@ -332,16 +335,15 @@ impl<'a> Decider<'a> {
             {
                 continue;
             }
-            if let Some(rrn) = record
-                .rrn
-                .as_deref()
-                .filter(|rrn| wanted_rrns.contains(rrn))
-            {
+            if let Some(rrn) = record.rrn.as_ref().filter(|rrn| wanted_rrns.contains(*rrn)) {
                 by_rrn.entry(rrn).or_default().push(t);
             }
-            let trace = (&*record.terminal_id, &*record.trace_no);
-            if wanted_traces.contains(&trace) {
-                by_trace.entry(trace).or_default().push(t);
+            // Only a night with requests wants any: most nights have none.
+            if !wanted_traces.is_empty() {
+                let trace = (&*record.terminal_id, &*record.trace_no);
+                if wanted_traces.contains(&trace) {
+                    by_trace.entry(trace).or_default().push(t);
+                }
             }
         }
         let mut refunded: HashMap<usize, Amount> = HashMap::new();
