@@ -286,8 +286,7 @@ impl<'a> Decider<'a> {
         // hashes as its text does without checking that it is UTF-8.
         let wanted_rrns: foldhash::HashSet<Id> = requests
             .iter()
-            .filter_map(|r| r.rrn.as_deref())
-            .map(Id::from)
+            .filter_map(|r| r.rrn.clone())
             .chain(
                 night
                     .terminal

@@ -473,6 +473,10 @@ fn redo(
 /// totals and writes the output files and the ledger. Nothing is written
 /// unless all of it succeeds; a crash at any point and a re-run leave the same
 /// result as one clean run.
+///
+/// It returns once everything is written, before the night's records are
+/// freed: a thread of its own frees them, so a caller that runs another
+/// night at once may hold two nights' records for a moment.
 pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     progress::enter(progress::Stage::Reading);
     refuse_repeated_inputs(&config.terminal, &config.bank, &[])?;
@@ -874,12 +878,11 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     // Freeing the night's records and results reads every record again (a
     // quarter of a second and more on a 5 M-row night). Nothing needs to
     // wait for it: it runs beside the caller, and a process that exits next
-    // never finishes it.
+    // need not finish it. If no thread can be started, `spawn` drops the
+    // closure, and the records with it, before it returns.
     drop(decider);
     let held = (terminal, bank, result);
-    let freed = std::thread::Builder::new().spawn(move || drop(held));
-    // Without a thread, the closure and the night are dropped here.
-    drop(freed);
+    let _freeing = std::thread::Builder::new().spawn(move || drop(held));
     Ok(summary)
 }
 
