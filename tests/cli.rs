@@ -499,6 +499,13 @@ fn decide_refund_window_expired() {
     check_case("decide-refund-window-expired");
 }
 
+/// Requests that name only an rrn find their sale by it: every other case's
+/// requests name the terminal and trace as well.
+#[test]
+fn decide_requests_by_rrn_only() {
+    check_case("decide-requests-by-rrn-only");
+}
+
 #[test]
 fn decide_suspected_duplicates_cancel() {
     check_case("decide-suspected-duplicates-cancel");
