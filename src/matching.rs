@@ -979,11 +979,27 @@ fn pair_exact(
     // double what a crowded key costs).
     let mut left: Vec<(u32, usize)> = Vec::new();
     let mut candidates: Vec<&Candidate> = Vec::new();
-    for (rank, t, of_t) in found.each() {
-        candidates.clear();
-        candidates.extend(of_t);
-        if !pair_in_tier(t, &candidates, tiers[0], bank, &mut pairing, &mut leftovers) {
-            left.push((rank, t));
+    // The first tier's first read of each candidate's pairing state missed
+    // the cache, one record after another. A block of records' states is
+    // read first, together, so that the processor fetches them at once (the
+    // tier took a fifth less time on the 5 M night).
+    let mut records = found.each().peekable();
+    let mut block = Vec::with_capacity(64);
+    while records.peek().is_some() {
+        block.extend(records.by_ref().take(64));
+        let read = block.iter().fold(false, |read, (_, t, of_t)| {
+            let read = read ^ pairing.settlement(*t).is_some();
+            of_t.clone()
+                .fold(read, |read, c| read ^ pairing.bank_is_free(c.bank as usize))
+        });
+        // What was read means nothing; `black_box` keeps the reads.
+        std::hint::black_box(read);
+        for (rank, t, of_t) in block.drain(..) {
+            candidates.clear();
+            candidates.extend(of_t);
+            if !pair_in_tier(t, &candidates, tiers[0], bank, &mut pairing, &mut leftovers) {
+                left.push((rank, t));
+            }
         }
     }
     for in_tier in &tiers[1..] {
@@ -1196,7 +1212,9 @@ impl<'o> ExactCandidates<'o> {
     /// Each terminal record that has candidates, in order, with them: the
     /// rrn's before the key's, each in canonical order, the order the pass
     /// has always taken them in. A record comes with its rank.
-    fn each(&self) -> impl Iterator<Item = (u32, usize, impl Iterator<Item = &Candidate>)> + '_ {
+    fn each(
+        &self,
+    ) -> impl Iterator<Item = (u32, usize, impl Iterator<Item = &Candidate> + Clone)> + '_ {
         let same_record = |a: &Found, b: &Found| a.rank == b.rank;
         let mut by_rrn = self.by_rrn.chunk_by(same_record).peekable();
         let mut by_key = self.by_key.chunk_by(same_record).peekable();
