@@ -11,6 +11,7 @@ mod config;
 mod field;
 mod profile;
 mod profiled;
+mod records;
 mod reference;
 mod settlement;
 mod table;

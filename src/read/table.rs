@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::profile::Encoding;
+use super::records::{Record, Records};
 use super::{Problem, Problems, problem};
 use crate::model::{mask_card_cell, redact_all_card_lengths, redact_pans};
 
@@ -82,7 +83,7 @@ impl<R: io::Read> io::Read for Hashing<R> {
 /// An open input file whose header has been matched to the wanted columns.
 pub(crate) struct Table {
     path: PathBuf,
-    reader: csv::Reader<LfOnly<Hashing<File>>>,
+    reader: Records<LfOnly<Hashing<File>>>,
     /// For each wanted column (by position in the reader's column list), its
     /// index in the file, if present.
     positions: Vec<Option<usize>>,
@@ -90,7 +91,7 @@ pub(crate) struct Table {
     /// The header's column names, to name the field a broken quote starts in.
     names: Vec<String>,
     line_breaks: LineBreaks,
-    record: csv::StringRecord,
+    record: Record,
     rows: u64,
 }
 
@@ -113,12 +114,8 @@ impl Table {
             inner: file,
             hasher: Sha256::new(),
         };
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .buffer_capacity(1 << 16)
-            .from_reader(LfOnly::new(hashing));
-        let mut header = csv::StringRecord::new();
+        let mut reader = Records::new(LfOnly::new(hashing), 1 << 16);
+        let mut header = Record::default();
         // Blank lines before the header are skipped (LfOnly marks the second
         // of two, which is blank too).
         loop {
@@ -130,7 +127,7 @@ impl Table {
                     return None;
                 }
                 Err(err) => {
-                    problems.push(read_failure(path, &err));
+                    problems.push(read_failure(path, &err, reader.lines_before()));
                     return None;
                 }
             }
@@ -148,7 +145,7 @@ impl Table {
                 }
             })
             .collect();
-        let header_line = header.position().map_or(1, csv::Position::line);
+        let header_line = header.line();
         let mut positions = Vec::with_capacity(columns.len());
         let mut missing = Vec::new();
         for column in columns {
@@ -209,7 +206,7 @@ impl Table {
             columns,
             names: names.iter().map(|name| (*name).to_string()).collect(),
             line_breaks,
-            record: csv::StringRecord::new(),
+            record: Record::default(),
             rows: 0,
         })
     }
@@ -234,11 +231,12 @@ impl Table {
                 Ok(false) => return None,
                 Ok(true) => {}
                 Err(err) => {
-                    problems.push(read_failure(&self.path, &err));
+                    let lines_before = self.reader.lines_before();
+                    problems.push(read_failure(&self.path, &err, lines_before));
                     return None;
                 }
             }
-            let line = self.record.position().map_or(0, csv::Position::line);
+            let line = self.record.line();
             if is_blank(&self.record) {
                 continue;
             }
@@ -287,8 +285,7 @@ impl Table {
     /// after its breaks, or can do without them. Swallowed rows must never
     /// pass for free text: they would be lost without a word.
     fn swallows_rows(&self) -> bool {
-        let bytes = self.record.as_byte_record().as_slice();
-        if memchr::memchr2(b'\n', b'\r', bytes).is_none() {
+        if memchr::memchr2(b'\n', b'\r', self.record.bytes()).is_none() {
             return false;
         }
         self.record.iter().any(|field| {
@@ -302,8 +299,7 @@ impl Table {
     /// Takes out of a value that runs over lines the mark LfOnly wrote on
     /// each of its blank lines, so that the text is the file's.
     fn unblank_line_breaks(&mut self) {
-        let bytes = self.record.as_byte_record().as_slice();
-        if memchr::memchr(BLANK_MARK, bytes).is_none() {
+        if memchr::memchr(BLANK_MARK, self.record.bytes()).is_none() {
             return;
         }
         let mark = char::from(BLANK_MARK);
@@ -312,17 +308,15 @@ impl Table {
             .iter()
             .map(|field| field.chars().filter(|&c| c != mark).collect())
             .collect();
-        let position = self.record.position().cloned();
-        self.record = csv::StringRecord::from(fields);
-        self.record.set_position(position);
+        let line = self.record.line();
+        self.record = Record::from_fields(fields.iter().map(String::as_str), line);
     }
 
     /// The problem of a record starting on `line` that holds a line break
     /// in a field, naming the first such field and the line the record ends on.
     fn line_break_in_record(&self, line: u64) -> Option<Problem> {
         // One pass over the record's bytes finds none in almost every row.
-        let bytes = self.record.as_byte_record().as_slice();
-        memchr::memchr2(b'\n', b'\r', bytes)?;
+        memchr::memchr2(b'\n', b'\r', self.record.bytes())?;
         let index = self
             .record
             .iter()
@@ -382,11 +376,13 @@ impl Table {
 const BLANK_MARK: u8 = 0;
 
 /// Whether a record is a blank line (spaces, tabs, or LfOnly's mark).
-fn is_blank(record: &csv::StringRecord) -> bool {
+fn is_blank(record: &Record) -> bool {
     record.len() == 1
-        && record[0]
-            .trim_matches(|c: char| c.is_whitespace() || c == char::from(BLANK_MARK))
-            .is_empty()
+        && record.get(0).is_some_and(|field| {
+            field
+                .trim_matches(|c: char| c.is_whitespace() || c == char::from(BLANK_MARK))
+                .is_empty()
+        })
 }
 
 /// Passes bytes through with every CR LF written as a lone LF (a CR alone
@@ -565,9 +561,10 @@ pub(crate) fn open_file(path: &Path, problems: &mut Problems, if_empty: IfEmpty)
     Some(file)
 }
 
-/// Describes a failure of the CSV reader itself, which stops the file.
-fn read_failure(path: &Path, err: &csv::Error) -> Problem {
-    let line = err.position().map(csv::Position::line);
+/// Describes a failure of the CSV reader itself, which stops the file. The
+/// reader started `lines_before` lines into the file.
+fn read_failure(path: &Path, err: &csv::Error, lines_before: u64) -> Problem {
+    let line = err.position().map(|at| at.line() + lines_before);
     let message = match err.kind() {
         csv::ErrorKind::Utf8 { .. } => {
             "is not UTF-8 text. Chinese bank files are often GBK-encoded: \
@@ -630,7 +627,7 @@ pub(crate) struct Row<'t> {
 
 enum Cells<'t> {
     Csv {
-        record: &'t csv::StringRecord,
+        record: &'t Record,
         positions: &'t [Option<usize>],
     },
     /// One cell per wanted column; `None` when converting it failed (that
