@@ -766,6 +766,25 @@ mod tests {
         assert!(again(&read.files).is_err(), "gone before the second read");
     }
 
+    /// Excel writes a byte-order mark first; a file may then start with a
+    /// blank line before its header. A mark within the file is text.
+    #[test]
+    fn a_byte_order_mark_is_dropped_at_the_start_of_the_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("batch.csv");
+        let body = format!("{TERMINAL_HEADER}\n{}\n", sale("000001", "10.00"));
+        fs::write(&path, format!("\u{feff}\n{body}")).unwrap();
+        let read = read_terminal_records(std::slice::from_ref(&path)).unwrap();
+        assert_eq!(read.records.len(), 1);
+        assert_eq!(read.records[0].origin.line, 3);
+
+        fs::write(&path, format!("{body}\u{feff}{}\n", sale("000002", "7.00"))).unwrap();
+        let err = read_terminal_records(std::slice::from_ref(&path)).unwrap_err();
+        assert_eq!(err.problems.len(), 1, "{err}");
+        assert_eq!(err.problems[0].line, Some(3));
+        assert_eq!(err.problems[0].field, Some("merchant_id"));
+    }
+
     #[test]
     fn bad_rows_within_the_limit_are_set_aside_and_counted() {
         let dir = tempfile::tempdir().unwrap();
