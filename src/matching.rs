@@ -6,6 +6,7 @@
 //! none of them instead of taking whichever came first.
 
 use std::cmp::Ordering;
+use std::sync::Mutex;
 // foldhash: these maps hold every record of a night, and SipHash was a tenth of the run.
 use foldhash::{HashMap, HashMapExt, HashSet};
 use std::fmt;
@@ -173,6 +174,13 @@ pub struct BankResult {
 }
 
 impl BankResult {
+    /// What a settlement's result is until its outcome is worked out.
+    const UNSET: BankResult = BankResult {
+        outcome: Outcome::BankOnly,
+        terminal: None,
+        duplicate_of: Link::NONE,
+    };
+
     /// The terminal record it was paired with, and by which rule.
     pub fn terminal(&self) -> Option<(usize, Rule)> {
         self.terminal.map(|(t, rule)| (t as usize, rule))
@@ -431,22 +439,44 @@ pub fn reconcile_indexed(
     pair_tolerant(terminal, bank, policy, &terminal_order, &mut pairing);
     let as_of_day = policy.business_day(as_of);
 
-    // The two sides' outcomes are independent: one core each.
+    // The two sides' outcomes are independent. A settlement's takes about
+    // twice a terminal record's (its paired record lies anywhere in memory),
+    // so the settlements are worked out a chunk at a time by both cores:
+    // one starts on them, the other once the terminal side is done.
     let voided = |t: usize| voids.voided_by[t].is_some() || earlier_voids.contains_key(&t);
-    let ((bank_results, expected_fees), terminal_results) = join(
-        || bank_results(terminal, bank, policy, &voided, &pairing),
-        || {
-            terminal_results(
-                terminal,
-                bank,
+    let mut bank_results = vec![BankResult::UNSET; bank.len()];
+    let chunks = Mutex::new(bank_results.chunks_mut(BANK_CHUNK).enumerate());
+    let settle = || {
+        let mut expected_fees = HashMap::new();
+        loop {
+            let next = chunks.lock().expect("IE: no chunk's work panics").next();
+            let Some((chunk, results)) = next else {
+                break expected_fees;
+            };
+            let first = chunk * BANK_CHUNK;
+            let paired = (terminal, &pairing);
+            fill_bank_results(
+                paired,
+                (bank, first, results),
                 policy,
-                as_of_day,
-                (&voids, &voided),
-                (&duplicates, &earlier_duplicates),
-                &pairing,
-            )
-        },
-    );
+                &voided,
+                &mut expected_fees,
+            );
+        }
+    };
+    let (mut expected_fees, (terminal_results, more_fees)) = join(settle, || {
+        let results = terminal_results(
+            terminal,
+            bank,
+            policy,
+            as_of_day,
+            (&voids, &voided),
+            (&duplicates, &earlier_duplicates),
+            &pairing,
+        );
+        (results, settle())
+    });
+    expected_fees.extend(more_fees);
     Reconciliation {
         terminal: terminal_results,
         bank: bank_results,
@@ -533,44 +563,48 @@ fn terminal_results(
         .collect()
 }
 
-/// Each settlement's outcome, once pairing is done.
-fn bank_results(
-    terminal: &[TerminalRecord],
-    bank: &[Settlement],
+/// Settlements are given to the two cores in chunks of this many (a few in
+/// unit tests, whose nights are small, so that they take several chunks).
+#[cfg(not(test))]
+const BANK_CHUNK: usize = 1 << 16;
+#[cfg(test)]
+const BANK_CHUNK: usize = 3;
+
+/// Each settlement's outcome, once pairing is done, for the settlements
+/// from `first` on that `results` has room for; the contracted fee of each
+/// whose fee differs from it goes to `expected_fees`.
+fn fill_bank_results(
+    (terminal, pairing): (&[TerminalRecord], &Pairing),
+    (bank, first, results): (&[Settlement], usize, &mut [BankResult]),
     policy: &Policy,
     voided: &(dyn Fn(usize) -> bool + Sync),
-    pairing: &Pairing,
-) -> (Vec<BankResult>, HashMap<usize, Amount>) {
-    let mut expected_fees = HashMap::new();
-    let results = bank
-        .iter()
-        .enumerate()
-        .map(|(b, settlement)| {
-            let outcome = if let Some((t, _)) = pairing.terminal_of(b) {
-                let record = &terminal[t];
-                if voided(t) {
-                    Outcome::VoidedButSettled
-                } else if pairing.amounts_differ((record, t), (settlement, b), policy) {
-                    Outcome::AmountMismatch
-                } else if let Some(expected) = fee_differs(settlement, policy) {
-                    expected_fees.insert(b, expected);
-                    Outcome::FeeMismatch
-                } else {
-                    Outcome::Matched
-                }
-            } else if pairing.bank_duplicate_of[b].is_some() {
-                Outcome::DuplicateSettlement
+    expected_fees: &mut HashMap<usize, Amount>,
+) {
+    let settlements = bank[first..].iter().zip(first..);
+    for (result, (settlement, b)) in results.iter_mut().zip(settlements) {
+        let outcome = if let Some((t, _)) = pairing.terminal_of(b) {
+            let record = &terminal[t];
+            if voided(t) {
+                Outcome::VoidedButSettled
+            } else if pairing.amounts_differ((record, t), (settlement, b), policy) {
+                Outcome::AmountMismatch
+            } else if let Some(expected) = fee_differs(settlement, policy) {
+                expected_fees.insert(b, expected);
+                Outcome::FeeMismatch
             } else {
-                Outcome::BankOnly
-            };
-            BankResult {
-                outcome,
-                terminal: pairing.bank[b],
-                duplicate_of: pairing.bank_duplicate_of[b],
+                Outcome::Matched
             }
-        })
-        .collect();
-    (results, expected_fees)
+        } else if pairing.bank_duplicate_of[b].is_some() {
+            Outcome::DuplicateSettlement
+        } else {
+            Outcome::BankOnly
+        };
+        *result = BankResult {
+            outcome,
+            terminal: pairing.bank[b],
+            duplicate_of: pairing.bank_duplicate_of[b],
+        };
+    }
 }
 
 fn amounts_differ(record: &TerminalRecord, settlement: &Settlement, policy: &Policy) -> bool {
@@ -2065,6 +2099,54 @@ mod tests {
         );
         assert_eq!(result.terminal_ambiguous(0), None);
         assert_eq!(result.bank_ambiguous(0), None);
+    }
+
+    /// Settlements are worked out in chunks (of 3 in these tests): each
+    /// gets its own outcome and partner, whichever chunk it falls in.
+    #[test]
+    fn every_chunk_of_settlements_gets_its_own_outcomes() {
+        let records: Vec<TerminalRecord> = (0..8)
+            .map(|i| {
+                sale_rrn(
+                    &format!("00120{i}"),
+                    &format!("63271187971{i}"),
+                    "2026-11-23 11:26:14",
+                    5700 + i,
+                )
+            })
+            .collect();
+        // Every third settled for another amount, the last one's record
+        // never settled, and one settlement of no record.
+        let mut bank: Vec<Settlement> = records[..7]
+            .iter()
+            .enumerate()
+            .map(|(i, r)| match i % 3 {
+                2 => for_amount(settled(r), 1),
+                _ => settled(r),
+            })
+            .collect();
+        bank.push(Settlement {
+            rrn: Some("632700000999".into()),
+            trace_no: "009999".into(),
+            card: card(OTHER_CARD),
+            ..settled(&records[0])
+        });
+        let paired = |i: usize, outcome| (outcome, Some((i, ExactRrn)));
+        let want_bank: Vec<Want> = (0..7)
+            .map(|i| paired(i, if i % 3 == 2 { AmountMismatch } else { Matched }))
+            .chain([(BankOnly, None)])
+            .collect();
+        let want_terminal: Vec<Want> = (0..7)
+            .map(|i| paired(i, if i % 3 == 2 { AmountMismatch } else { Matched }))
+            .chain([(Unsettled, None)])
+            .collect();
+        case(
+            &records,
+            &bank,
+            &Policy::default(),
+            &want_terminal,
+            &want_bank,
+        );
     }
 
     #[test]
