@@ -37,6 +37,7 @@ pub mod totals;
 pub mod workbook;
 pub mod write;
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -655,19 +656,6 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             );
         }
     }
-    let totals = totals::control_totals(
-        totals::SideInput {
-            records: &terminal.records,
-            files: &terminal.files,
-            rejected: &terminal.rejected,
-        },
-        totals::SideInput {
-            records: &bank.records,
-            files: &bank.files,
-            rejected: &bank.rejected,
-        },
-        &result,
-    )?;
     let night = Night {
         terminal: &terminal.records,
         bank: &bank.records,
@@ -689,29 +677,63 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
             .map(|c| (&c.card, c.state))
             .collect(),
     };
-    let exceptions = explain::rows_where(&night, Outcome::is_exception);
-    let pending = explain::rows_where(&night, |o| o == Outcome::Pending);
-    // With a ledger, a first pass lists what the decisions look up in what
-    // earlier runs decided, and only that is read: reading it all made each
-    // night slower than the one before.
-    let decided: decide::History;
-    let (decisions, decider) = match &ledger {
-        Some(ledger) => {
-            let decider = decide::Decider::new(&night, &refs, &history, request_list, config.as_of);
-            // Their `cancel_route` is written with them.
-            let routed = exceptions
-                .iter()
-                .chain(&pending)
-                .filter(|(side, _)| *side == Side::Terminal)
-                .map(|&(_, t)| t);
-            let lookups = decider.history_lookups(request_list, routed);
-            let mut read = history.clone();
-            ledger.read_decided(run_id, lookups, &terminal.records, &mut read)?;
-            decided = read;
-            decide::decide_with(decider.with_history(&decided), request_list)
-        }
-        None => decide::decide_with_history(&night, &refs, &history, request_list, config.as_of),
+    // What earlier runs decided, as far as tonight's decisions look it up.
+    let decided = OnceCell::new();
+    let decide_night = || -> anyhow::Result<_> {
+        let exceptions = explain::rows_where(&night, Outcome::is_exception);
+        let pending = explain::rows_where(&night, |o| o == Outcome::Pending);
+        // With a ledger, a first pass lists what the decisions look up in
+        // what earlier runs decided, and only that is read: reading it all
+        // made each night slower than the one before.
+        let (decisions, decider) = match &ledger {
+            Some(ledger) => {
+                let decider =
+                    decide::Decider::new(&night, &refs, &history, request_list, config.as_of);
+                // Their `cancel_route` is written with them.
+                let routed = exceptions
+                    .iter()
+                    .chain(&pending)
+                    .filter(|(side, _)| *side == Side::Terminal)
+                    .map(|&(_, t)| t);
+                let lookups = decider.history_lookups(request_list, routed);
+                let mut read = history.clone();
+                ledger.read_decided(run_id, lookups, &terminal.records, &mut read)?;
+                let decided = decided.get_or_init(|| read);
+                decide::decide_with(decider.with_history(decided), request_list)
+            }
+            None => {
+                decide::decide_with_history(&night, &refs, &history, request_list, config.as_of)
+            }
+        };
+        Ok((exceptions, pending, decisions, decider))
     };
+    // The control totals need only the matching: one core sums them while
+    // the other decides (which writes nothing). A night whose totals do not
+    // balance fails as before, with that error first.
+    let (totals, decided_night) = std::thread::scope(|scope| {
+        let totals = scope.spawn(|| {
+            totals::control_totals(
+                totals::SideInput {
+                    records: &terminal.records,
+                    files: &terminal.files,
+                    rejected: &terminal.rejected,
+                },
+                totals::SideInput {
+                    records: &bank.records,
+                    files: &bank.files,
+                    rejected: &bank.rejected,
+                },
+                &result,
+            )
+        });
+        let decided_night = decide_night();
+        let totals = totals
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (totals, decided_night)
+    });
+    let totals = totals?;
+    let (exceptions, pending, decisions, decider) = decided_night?;
 
     let mut inputs = terminal.files.clone();
     inputs.extend(bank.files.iter().cloned());
