@@ -267,29 +267,39 @@ fn action_id(kind: &str, parts: &[&str]) -> String {
     format!("{kind}-{hex}")
 }
 
-impl<'a> Decider<'a> {
-    /// Indexes the night for look-ups by rrn and by terminal + trace: only
-    /// the keys something will look up (the requests' rrns and terminal +
-    /// trace, and the rrns REFUND records name), so a night of millions of
-    /// records with a handful of requests indexes a handful.
+/// What a [`Decider`] looks up in the night's terminal records and the
+/// earlier records of its history. Built from the records alone, it can
+/// be made while the night is still being matched.
+#[derive(Clone)]
+pub struct Indexes<'a> {
+    by_rrn: foldhash::HashMap<&'a str, Vec<usize>>,
+    by_trace: foldhash::HashMap<(&'a str, &'a str), Vec<usize>>,
+    refunded: HashMap<usize, Amount>,
+    shared_rrn: HashMap<usize, &'a str>,
+    /// How many records of each kind it was built from.
+    built_from: (usize, usize),
+}
+
+impl<'a> Indexes<'a> {
+    /// Indexes the records for look-ups by rrn and by terminal + trace:
+    /// only the keys something will look up (the requests' rrns and
+    /// terminal + trace, and the rrns REFUND records name), so a night of
+    /// millions of records with a handful of requests indexes a handful.
     ///
     /// Earlier records of `history` get the indexes after tonight's; one that
     /// tonight's files hold again is left to tonight's copy.
     pub fn new(
-        night: &'a Night<'a>,
-        refs: &'a References<'a>,
+        terminal: &'a [TerminalRecord],
         history: &'a History,
         requests: &[CancellationRequest],
-        as_of: NaiveDateTime,
-    ) -> Self {
+    ) -> Indexes<'a> {
         // Ids, not `&str`s: every record's rrn is looked up, and an `Id`
         // hashes as its text does without checking that it is UTF-8.
         let wanted_rrns: foldhash::HashSet<Id> = requests
             .iter()
             .filter_map(|r| r.rrn.clone())
             .chain(
-                night
-                    .terminal
+                terminal
                     .iter()
                     .filter(|r| r.txn_type == TxnType::Refund)
                     .filter_map(|r| r.orig_rrn.clone()),
@@ -308,8 +318,7 @@ impl<'a> Decider<'a> {
         let held_tonight: foldhash::HashSet<(&str, &str, &str)> = if earlier.is_empty() {
             foldhash::HashSet::default()
         } else {
-            night
-                .terminal
+            terminal
                 .iter()
                 .map(identity)
                 .filter(|key| earlier.contains(key))
@@ -319,8 +328,8 @@ impl<'a> Decider<'a> {
         let mut by_rrn: foldhash::HashMap<&str, Vec<usize>> = foldhash::HashMap::default();
         let mut by_trace: foldhash::HashMap<(&str, &str), Vec<usize>> =
             foldhash::HashMap::default();
-        let offset = night.terminal.len();
-        let indexed = night.terminal.iter().enumerate().chain(
+        let offset = terminal.len();
+        let indexed = terminal.iter().enumerate().chain(
             history
                 .earlier
                 .iter()
@@ -347,7 +356,7 @@ impl<'a> Decider<'a> {
         }
         let mut refunded: HashMap<usize, Amount> = HashMap::new();
         let mut shared_rrn: HashMap<usize, &'a str> = HashMap::new();
-        for record in night.terminal {
+        for record in terminal {
             if record.txn_type != TxnType::Refund {
                 continue;
             }
@@ -359,7 +368,7 @@ impl<'a> Decider<'a> {
                 continue;
             };
             let original = |o: usize| match o.checked_sub(offset) {
-                None => &night.terminal[o],
+                None => &terminal[o],
                 Some(i) => &history.earlier[i].record,
             };
             let charged: Vec<usize> = candidates
@@ -375,6 +384,50 @@ impl<'a> Decider<'a> {
                 }
             }
         }
+        Indexes {
+            by_rrn,
+            by_trace,
+            refunded,
+            shared_rrn,
+            built_from: (terminal.len(), history.earlier.len()),
+        }
+    }
+}
+
+impl<'a> Decider<'a> {
+    /// A decider of `night`, indexed by [`Indexes::new`].
+    pub fn new(
+        night: &'a Night<'a>,
+        refs: &'a References<'a>,
+        history: &'a History,
+        requests: &[CancellationRequest],
+        as_of: NaiveDateTime,
+    ) -> Self {
+        let indexes = Indexes::new(night.terminal, history, requests);
+        Decider::with_indexes(night, refs, history, indexes, as_of)
+    }
+
+    /// A decider of `night` with the indexes of its terminal records and
+    /// `history`'s earlier ones.
+    pub fn with_indexes(
+        night: &'a Night<'a>,
+        refs: &'a References<'a>,
+        history: &'a History,
+        indexes: Indexes<'a>,
+        as_of: NaiveDateTime,
+    ) -> Self {
+        assert_eq!(
+            indexes.built_from,
+            (night.terminal.len(), history.earlier.len()),
+            "IE: the indexes were built from other records"
+        );
+        let Indexes {
+            by_rrn,
+            by_trace,
+            refunded,
+            shared_rrn,
+            built_from: _,
+        } = indexes;
         Decider {
             night,
             refs,

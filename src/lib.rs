@@ -608,13 +608,14 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     progress::enter(progress::Stage::Matching);
     let bank_index =
         bank_index.expect("IE: the bank index is built whenever both kinds of file are read");
-    let mut result = matching::reconcile_indexed(
+    // Deciding's indexes need the records, not the matching: they are built
+    // on the core that matching leaves idle for a while.
+    let (mut result, mut indexes) = matching::reconcile_beside(
         &terminal.records,
         &bank.records,
-        bank_index,
-        &policy,
-        config.as_of,
+        (bank_index, &policy, config.as_of),
         earlier.clone(),
+        || decide::Indexes::new(&terminal.records, &history, request_list),
     );
     if let Some(ledger) = &ledger {
         // A settlement of a record that an earlier night left UNSETTLED (or
@@ -639,20 +640,23 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         if !overdue.is_empty() {
             // The first matching goes before the second is made: both at
             // once raised the night's peak.
-            drop(result);
+            drop((result, indexes));
             earlier.duplicates.extend(carry_in(&mut terminal, overdue));
             history = ledger.history(run_id, request_list, &terminal.records)?;
             earlier.voids = ledger
                 .voided_before(run_id, &terminal.records)?
                 .into_iter()
                 .collect();
-            result = matching::reconcile_indexed(
+            (result, indexes) = matching::reconcile_beside(
                 &terminal.records,
                 &bank.records,
-                matching::BankIndex::new(&bank.records),
-                &policy,
-                config.as_of,
+                (
+                    matching::BankIndex::new(&bank.records),
+                    &policy,
+                    config.as_of,
+                ),
                 earlier,
+                || decide::Indexes::new(&terminal.records, &history, request_list),
             );
         }
     }
@@ -685,10 +689,9 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
         // With a ledger, a first pass lists what the decisions look up in
         // what earlier runs decided, and only that is read: reading it all
         // made each night slower than the one before.
+        let decider = decide::Decider::with_indexes(&night, &refs, &history, indexes, config.as_of);
         let (decisions, decider) = match &ledger {
             Some(ledger) => {
-                let decider =
-                    decide::Decider::new(&night, &refs, &history, request_list, config.as_of);
                 // Their `cancel_route` is written with them.
                 let routed = exceptions
                     .iter()
@@ -701,9 +704,7 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
                 let decided = decided.get_or_init(|| read);
                 decide::decide_with(decider.with_history(decided), request_list)
             }
-            None => {
-                decide::decide_with_history(&night, &refs, &history, request_list, config.as_of)
-            }
+            None => decide::decide_with(decider, request_list),
         };
         Ok((exceptions, pending, decisions, decider))
     };

@@ -413,6 +413,19 @@ pub fn reconcile_indexed(
     as_of: NaiveDateTime,
     earlier: Earlier,
 ) -> Reconciliation {
+    reconcile_beside(terminal, bank, (index, policy, as_of), earlier, || ()).0
+}
+
+/// [`reconcile_indexed`], and `beside`: work run on the core that the
+/// exact pass's first tier leaves idle (it pairs the records in order, on
+/// one core), with its result.
+pub fn reconcile_beside<T: Send>(
+    terminal: &[TerminalRecord],
+    bank: &[Settlement],
+    (index, policy, as_of): (BankIndex, &Policy, NaiveDateTime),
+    earlier: Earlier,
+    beside: impl FnOnce() -> T + Send,
+) -> (Reconciliation, T) {
     let Earlier {
         voids: earlier_voids,
         duplicates: earlier_duplicates,
@@ -435,7 +448,13 @@ pub fn reconcile_indexed(
         },
         || (unique_rrns(terminal), sort_terminal(terminal)),
     );
-    let mut pairing = pair_exact(terminal, bank, &terminal_order, index, unique_rrns);
+    let (mut pairing, beside) = pair_exact(
+        terminal,
+        bank,
+        &terminal_order,
+        (index, unique_rrns),
+        beside,
+    );
     pair_tolerant(terminal, bank, policy, &terminal_order, &mut pairing);
     let as_of_day = policy.business_day(as_of);
 
@@ -477,7 +496,7 @@ pub fn reconcile_indexed(
         (results, settle())
     });
     expected_fees.extend(more_fees);
-    Reconciliation {
+    let reconciliation = Reconciliation {
         terminal: terminal_results,
         bank: bank_results,
         orphan_reasons: voids.orphan,
@@ -486,7 +505,8 @@ pub fn reconcile_indexed(
         expected_fees,
         earlier_voids,
         earlier_duplicates,
-    }
+    };
+    (reconciliation, beside)
 }
 
 /// Each terminal record's outcome, once pairing is done.
@@ -978,13 +998,13 @@ impl DigestRuns {
 /// Pass 1: same rrn where both sides have one; otherwise merchant + terminal +
 /// trace (+ batch where both have it) on the same date. Further settlements of
 /// a matched transaction are its duplicates.
-fn pair_exact(
+fn pair_exact<T: Send>(
     terminal: &[TerminalRecord],
     bank: &[Settlement],
     terminal_order: &[usize],
-    index: ExactIndex,
-    unique_rrns: Vec<bool>,
-) -> Pairing {
+    (index, unique_rrns): (ExactIndex, Vec<bool>),
+    beside: impl FnOnce() -> T + Send,
+) -> (Pairing, T) {
     // Finding the candidates reads the records and the indexes, but not the
     // pairing, so it runs on two cores. Choosing among them depends on what
     // earlier records took, so it runs in order.
@@ -1019,23 +1039,26 @@ fn pair_exact(
     // tier took a fifth less time on the 5 M night).
     let mut records = found.each().peekable();
     let mut block = Vec::with_capacity(64);
-    while records.peek().is_some() {
-        block.extend(records.by_ref().take(64));
-        let read = block.iter().fold(false, |read, (_, t, of_t)| {
-            let read = read ^ pairing.settlement(*t).is_some();
-            of_t.clone()
-                .fold(read, |read, c| read ^ pairing.bank_is_free(c.bank as usize))
-        });
-        // What was read means nothing; `black_box` keeps the reads.
-        std::hint::black_box(read);
-        for (rank, t, of_t) in block.drain(..) {
-            candidates.clear();
-            candidates.extend(of_t);
-            if !pair_in_tier(t, &candidates, tiers[0], bank, &mut pairing, &mut leftovers) {
-                left.push((rank, t));
+    // The tier pairs in order, on one core: the other runs `beside`.
+    let (beside, ()) = join(beside, || {
+        while records.peek().is_some() {
+            block.extend(records.by_ref().take(64));
+            let read = block.iter().fold(false, |read, (_, t, of_t)| {
+                let read = read ^ pairing.settlement(*t).is_some();
+                of_t.clone()
+                    .fold(read, |read, c| read ^ pairing.bank_is_free(c.bank as usize))
+            });
+            // What was read means nothing; `black_box` keeps the reads.
+            std::hint::black_box(read);
+            for (rank, t, of_t) in block.drain(..) {
+                candidates.clear();
+                candidates.extend(of_t);
+                if !pair_in_tier(t, &candidates, tiers[0], bank, &mut pairing, &mut leftovers) {
+                    left.push((rank, t));
+                }
             }
         }
-    }
+    });
     for in_tier in &tiers[1..] {
         for &(rank, t) in &left {
             if pairing.settlement(t).is_none() {
@@ -1052,7 +1075,7 @@ fn pair_exact(
             }
         }
     }
-    pairing
+    (pairing, beside)
 }
 
 /// Pairs terminal record `t` with its best free candidate of those `in_tier`
