@@ -270,7 +270,6 @@ fn action_id(kind: &str, parts: &[&str]) -> String {
 /// What a [`Decider`] looks up in the night's terminal records and the
 /// earlier records of its history. Built from the records alone, it can
 /// be made while the night is still being matched.
-#[derive(Clone)]
 pub struct Indexes<'a> {
     by_rrn: foldhash::HashMap<&'a str, Vec<usize>>,
     by_trace: foldhash::HashMap<(&'a str, &'a str), Vec<usize>>,

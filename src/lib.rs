@@ -686,10 +686,10 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     let decide_night = || -> anyhow::Result<_> {
         let exceptions = explain::rows_where(&night, Outcome::is_exception);
         let pending = explain::rows_where(&night, |o| o == Outcome::Pending);
+        let decider = decide::Decider::with_indexes(&night, &refs, &history, indexes, config.as_of);
         // With a ledger, a first pass lists what the decisions look up in
         // what earlier runs decided, and only that is read: reading it all
         // made each night slower than the one before.
-        let decider = decide::Decider::with_indexes(&night, &refs, &history, indexes, config.as_of);
         let (decisions, decider) = match &ledger {
             Some(ledger) => {
                 // Their `cancel_route` is written with them.
