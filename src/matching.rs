@@ -468,7 +468,10 @@ pub fn reconcile_beside<T: Send>(
     let settle = || {
         let mut expected_fees = HashMap::new();
         loop {
-            let next = chunks.lock().expect("IE: no chunk's work panics").next();
+            let next = chunks
+                .lock()
+                .expect("IE: taking a chunk never panics")
+                .next();
             let Some((chunk, results)) = next else {
                 break expected_fees;
             };
