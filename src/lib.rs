@@ -710,7 +710,9 @@ pub fn reconcile(config: &Config) -> anyhow::Result<Summary> {
     };
     // The control totals need only the matching: one core sums them while
     // the other decides (which writes nothing). A night whose totals do not
-    // balance fails as before, with that error first.
+    // balance fails as before, with that error first; one whose matching
+    // left a record without an outcome fails before it is decided.
+    totals::every_record_has_an_outcome(&terminal.records, &bank.records, &result)?;
     let (totals, decided_night) = std::thread::scope(|scope| {
         let totals = scope.spawn(|| {
             totals::control_totals(

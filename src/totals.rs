@@ -92,6 +92,19 @@ pub struct SideInput<'a, T> {
     pub rejected: &'a [RejectedRow],
 }
 
+/// Fails unless `result` holds an outcome for each record: what the totals
+/// check first, and what deciding needs before it looks any up.
+pub fn every_record_has_an_outcome(
+    terminal: &[TerminalRecord],
+    bank: &[Settlement],
+    result: &Reconciliation,
+) -> anyhow::Result<()> {
+    if result.terminal.len() != terminal.len() || result.bank.len() != bank.len() {
+        bail!("control totals: not every record has an outcome");
+    }
+    Ok(())
+}
+
 /// Tallies every record's outcome and every row set aside, and refuses (an
 /// internal error) if the tallies do not add up to the rows and amounts each
 /// file was read with.
@@ -121,9 +134,7 @@ pub fn control_totals(
         totals.rejected_per_file[terminal_files.len() + row.file as usize].add(amount);
         totals.rejected_bank.add(amount);
     }
-    if result.terminal.len() != terminal.len() || result.bank.len() != bank.len() {
-        bail!("control totals: not every record has an outcome");
-    }
+    every_record_has_an_outcome(terminal, bank, result)?;
     // Tallied in arrays by outcome first: a map look-up per record was a
     // tenth of a second per million records.
     let mut per_file = vec![[Tally::default(); Outcome::ALL.len()]; file_count];
@@ -200,6 +211,21 @@ mod tests {
             raw: String::new(),
             amount: amount.map(fen),
         }
+    }
+
+    #[test]
+    fn a_record_without_an_outcome_is_an_internal_error() {
+        let terminal = [sale("000001", "2026-11-23 09:15:02", 1000)];
+        let bank = [settled(&terminal[0])];
+        let mut result =
+            crate::matching::reconcile(&terminal, &bank, &Policy::default(), at(AS_OF));
+        assert!(every_record_has_an_outcome(&terminal, &bank, &result).is_ok());
+        result.bank.pop();
+        let err = every_record_has_an_outcome(&terminal, &bank, &result).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "control totals: not every record has an outcome"
+        );
     }
 
     #[test]
