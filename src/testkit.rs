@@ -184,3 +184,29 @@ pub(crate) fn request(reference: &str, original: &TerminalRecord) -> Cancellatio
         customer_consent: "yes".into(),
     }
 }
+
+/// Hands out `bytes` a few at a time, in turn as many as `sizes` says, as
+/// a pipe, a slow disk or a network file system may.
+pub(crate) struct Trickle<'a> {
+    bytes: &'a [u8],
+    sizes: std::iter::Cycle<std::vec::IntoIter<usize>>,
+}
+
+impl Trickle<'_> {
+    pub(crate) fn new(bytes: &[u8], sizes: Vec<usize>) -> Trickle<'_> {
+        Trickle {
+            bytes,
+            sizes: sizes.into_iter().cycle(),
+        }
+    }
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let size = self.sizes.next().unwrap_or(1);
+        let n = size.min(out.len()).min(self.bytes.len());
+        out[..n].copy_from_slice(&self.bytes[..n]);
+        self.bytes = &self.bytes[n..];
+        Ok(n)
+    }
+}

@@ -515,27 +515,6 @@ mod tests {
         assert!(b"b\nc\n".ends_with(&rest), "{rest:?}");
     }
 
-    /// A reader that gives the bytes a few at a time, in turn as many as
-    /// `sizes` says, as a pipe or a network file system may.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        sizes: std::iter::Cycle<std::vec::IntoIter<usize>>,
-    }
-
-    impl Read for Trickle<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            let n = self
-                .sizes
-                .next()
-                .unwrap_or(1)
-                .min(buf.len())
-                .min(self.bytes.len());
-            buf[..n].copy_from_slice(&self.bytes[..n]);
-            self.bytes = &self.bytes[n..];
-            Ok(n)
-        }
-    }
-
     proptest::proptest! {
         /// Short reads change nothing (but for a byte-order mark split
         /// over the first reads, left out here: see the module's notes).
@@ -551,7 +530,7 @@ mod tests {
             buffer in 4..40usize,
         ) {
             let bytes = parts.concat();
-            let trickle = Trickle { bytes: &bytes, sizes: sizes.into_iter().cycle() };
+            let trickle = crate::testkit::Trickle::new(&bytes, sizes);
             proptest::prop_assert_eq!(by_records_from(trickle, buffer), by_csv(&bytes));
         }
 

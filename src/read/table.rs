@@ -845,21 +845,6 @@ mod tests {
         }
     }
 
-    /// Hands out `bytes` a few at a time, as a pipe or a slow disk may.
-    struct Trickle<'a> {
-        bytes: &'a [u8],
-        step: usize,
-    }
-
-    impl io::Read for Trickle<'_> {
-        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-            let n = self.step.min(out.len()).min(self.bytes.len());
-            out[..n].copy_from_slice(&self.bytes[..n]);
-            self.bytes = &self.bytes[n..];
-            Ok(n)
-        }
-    }
-
     proptest::proptest! {
         #[test]
         fn lf_only_writes_crlf_as_lf_and_marks_blank_lines(
@@ -876,7 +861,7 @@ mod tests {
             out_len in 1usize..9,
         ) {
             use io::Read;
-            let mut lf_only = LfOnly::new(Trickle { bytes: &bytes, step });
+            let mut lf_only = LfOnly::new(crate::testkit::Trickle::new(&bytes, vec![step]));
             let mut got = Vec::new();
             let mut out = vec![0; out_len];
             loop {
