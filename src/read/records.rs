@@ -23,6 +23,23 @@ pub(crate) struct Records<R> {
     lane: Lane<R>,
 }
 
+/// Why a file could not be read on: the `csv` crate's error, and the
+/// file's line it names, if any.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: csv::Error,
+    pub(crate) line: Option<u64>,
+}
+
+impl Failure {
+    fn io(error: io::Error) -> Failure {
+        Failure {
+            error: error.into(),
+            line: None,
+        }
+    }
+}
+
 /// One record: its fields' text and where each field lies in it, and the
 /// line the `csv` crate names it by.
 #[derive(Debug, Default, Clone)]
@@ -150,9 +167,8 @@ impl<R: Read> Records<R> {
     }
 
     /// Reads the next record into `record`, as `csv::Reader::read_record`
-    /// of a reader built by [`reader_builder`] does: `false` at the end. An
-    /// error's position counts lines from [`Records::lines_before`].
-    pub(crate) fn read_record(&mut self, record: &mut Record) -> csv::Result<bool> {
+    /// of a reader built by [`reader_builder`] does: `false` at the end.
+    pub(crate) fn read_record(&mut self, record: &mut Record) -> Result<bool, Failure> {
         loop {
             match &mut self.lane {
                 Lane::Csv {
@@ -160,7 +176,10 @@ impl<R: Read> Records<R> {
                     read,
                     lines_before,
                 } => {
-                    let more = reader.read_record(read)?;
+                    let more = reader.read_record(read).map_err(|error| Failure {
+                        line: error.position().map(|at| at.line() + *lines_before),
+                        error,
+                    })?;
                     if more {
                         record.clear();
                         for field in read.iter() {
@@ -171,7 +190,7 @@ impl<R: Read> Records<R> {
                     }
                     return Ok(more);
                 }
-                Lane::Plain(plain) => match plain.next()? {
+                Lane::Plain(plain) => match plain.next().map_err(Failure::io)? {
                     Next::Record { from, to } => {
                         // Bytes that are not UTF-8 are the `csv` crate's
                         // to report.
@@ -192,15 +211,6 @@ impl<R: Read> Records<R> {
                 },
                 Lane::Moving => unreachable!("IE: the lane is never left moving"),
             }
-        }
-    }
-
-    /// Lines of the file before the part the `csv` crate reads: what to add
-    /// to the line of an error it returns.
-    pub(crate) fn lines_before(&self) -> u64 {
-        match &self.lane {
-            Lane::Plain(_) | Lane::Moving => 0,
-            Lane::Csv { lines_before, .. } => *lines_before,
         }
     }
 
@@ -397,13 +407,13 @@ mod tests {
         Failed(&'static str, Option<u64>),
     }
 
-    fn failed(err: &csv::Error, lines_before: u64) -> Got {
+    fn failed(err: &csv::Error, line: Option<u64>) -> Got {
         let kind = match err.kind() {
             csv::ErrorKind::Utf8 { .. } => "utf8",
             csv::ErrorKind::Io(_) => "io",
             _ => "other",
         };
-        Got::Failed(kind, err.position().map(|at| at.line() + lines_before))
+        Got::Failed(kind, line)
     }
 
     fn record<'a>(fields: impl Iterator<Item = &'a str>, line: u64) -> Got {
@@ -421,7 +431,7 @@ mod tests {
                     got.push(record(row.iter(), line));
                 }
                 Ok(false) => break got.push(Got::End),
-                Err(err) => break got.push(failed(&err, 0)),
+                Err(err) => break got.push(failed(&err, err.position().map(csv::Position::line))),
             }
         }
         got
@@ -439,7 +449,7 @@ mod tests {
             match records.read_record(&mut row) {
                 Ok(true) => got.push(record(row.iter(), row.line())),
                 Ok(false) => break got.push(Got::End),
-                Err(err) => break got.push(failed(&err, records.lines_before())),
+                Err(failure) => break got.push(failed(&failure.error, failure.line)),
             }
         }
         got

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::profile::Encoding;
-use super::records::{Record, Records};
+use super::records::{Failure, Record, Records};
 use super::{Problem, Problems, problem};
 use crate::model::{mask_card_cell, redact_all_card_lengths, redact_pans};
 
@@ -127,7 +127,7 @@ impl Table {
                     return None;
                 }
                 Err(err) => {
-                    problems.push(read_failure(path, &err, reader.lines_before()));
+                    problems.push(read_failure(path, &err));
                     return None;
                 }
             }
@@ -231,8 +231,7 @@ impl Table {
                 Ok(false) => return None,
                 Ok(true) => {}
                 Err(err) => {
-                    let lines_before = self.reader.lines_before();
-                    problems.push(read_failure(&self.path, &err, lines_before));
+                    problems.push(read_failure(&self.path, &err));
                     return None;
                 }
             }
@@ -561,11 +560,9 @@ pub(crate) fn open_file(path: &Path, problems: &mut Problems, if_empty: IfEmpty)
     Some(file)
 }
 
-/// Describes a failure of the CSV reader itself, which stops the file. The
-/// reader started `lines_before` lines into the file.
-fn read_failure(path: &Path, err: &csv::Error, lines_before: u64) -> Problem {
-    let line = err.position().map(|at| at.line() + lines_before);
-    let message = match err.kind() {
+/// Describes a failure of the CSV reader itself, which stops the file.
+fn read_failure(path: &Path, failure: &Failure) -> Problem {
+    let message = match failure.error.kind() {
         csv::ErrorKind::Utf8 { .. } => {
             "is not UTF-8 text. Chinese bank files are often GBK-encoded: \
              convert the file to UTF-8 (for example `iconv -f GBK -t UTF-8`) and run again"
@@ -574,7 +571,7 @@ fn read_failure(path: &Path, err: &csv::Error, lines_before: u64) -> Problem {
         csv::ErrorKind::Io(io) => format!("cannot read the file: {io}"),
         _ => "cannot be read as CSV (check its quoting)".to_string(),
     };
-    problem(path, line, None, message)
+    problem(path, failure.line, None, message)
 }
 
 /// `text` without leading and trailing whitespace, as [`str::trim`] gives it.
